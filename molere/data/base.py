@@ -1,0 +1,30 @@
+"""The in-memory form of a dataset: supplied train / validation / test splits and OOD shifts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class Split:
+    x: np.ndarray  # (n, *feature_shape)
+    y: np.ndarray  # (n,) int64 labels
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Dataset:
+    name: str
+    num_classes: int
+    train: Split
+    val: Split | None  # the dataset's own validation split; None = take a seeded holdout
+    test: Split
+    # shift name -> function(severity 1..5) -> the test split under that shift
+    shifts: dict[str, Callable[[int], Split]] = field(default_factory=dict)
+    # per-channel mean and std to normalise uint8 images on the fly; None = features are floats
+    normalization: tuple[list[float], list[float]] | None = None

@@ -1,0 +1,57 @@
+"""Tables of examples: the pool (supplied train + validation), the test set and its OOD shifts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from molere.data.base import Dataset, Split
+from molere.errors import check_range
+
+
+def pool_table(dataset: Dataset, val_fraction: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The pool with its supplied `split` column: the dataset's own validation split, or a
+    seeded holdout of `val_fraction` of its train split when it has none."""
+    train, val = dataset.train, dataset.val
+    if val is not None:
+        x, y = np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y])
+        split = np.array(["train"] * len(train) + ["val"] * len(val))
+    else:
+        check_range("data.val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
+        x, y = train.x, train.y
+        split = np.full(len(train), "train", dtype=object)
+        held = np.random.default_rng(seed).choice(len(train), int(round(val_fraction * len(train))), replace=False)
+        split[held] = "val"
+    return labelled(np.arange(len(y)), y).assign(split=split.astype(str)), x
+
+
+def labelled(ids: np.ndarray, y: np.ndarray, y_observed: np.ndarray | None = None) -> pd.DataFrame:
+    """The label columns every table carries: `id`, observed `y`, `y_clean`, `is_noisy`."""
+    y_observed = y if y_observed is None else y_observed
+    return pd.DataFrame(
+        {
+            "id": np.asarray(ids, dtype=np.int64),
+            "y": np.asarray(y_observed, dtype=np.int64),
+            "y_clean": np.asarray(y, dtype=np.int64),
+            "is_noisy": np.asarray(y_observed) != np.asarray(y),
+        }
+    )
+
+
+def test_table(test: Split) -> tuple[pd.DataFrame, np.ndarray]:
+    return labelled(np.arange(len(test)), test.y), test.x
+
+
+def ood_table(dataset: Dataset, severities: list[int]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every shift at every severity, stacked; `id` is the test example a row was derived from
+    where the shift keeps that correspondence."""
+    frames, xs = [], []
+    for shift, make in sorted(dataset.shifts.items()):
+        for severity in severities:
+            split = make(severity)
+            frames.append(labelled(np.arange(len(split)), split.y).assign(shift=shift, severity=severity))
+            xs.append(split.x)
+    if not frames:
+        empty = labelled(np.zeros(0), np.zeros(0)).assign(shift="", severity=0)
+        return empty, np.zeros((0, *dataset.test.x.shape[1:]), dtype=dataset.test.x.dtype)
+    return pd.concat(frames, ignore_index=True), np.concatenate(xs)

@@ -1,0 +1,99 @@
+"""Training one method on one side of a pool: the library call behind the `erm` and `train` stages."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from molere.methods import METHODS
+from molere.methods.base import Method, RunData
+from molere.models import MODELS
+from molere.params import Params
+from molere.train.loop import fit
+from molere.train.optim import make_optimizer, make_scheduler
+from molere.train.tensors import TensorSet, pick_device, seed_everything
+
+
+@dataclass
+class Outcome:
+    method: Method
+    history: list[dict]
+    seconds: float
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.method.model
+
+
+def make_model(params: Params, input_shape, num_classes: int) -> torch.nn.Module:
+    spec = params.section("model")
+    options = {k: v for k, v in spec.data.items() if k != "name"}
+    return MODELS.get(spec.get("name", str))(tuple(input_shape), num_classes, **options)
+
+
+def train_method(
+    name: str,
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    ids: np.ndarray,
+    val_mask: np.ndarray,
+    info: dict,
+    seed: int,
+    *,
+    rank_margin: np.ndarray | None = None,
+    select_on_val: bool = False,
+) -> Outcome:
+    """Train method `name` on the examples outside `val_mask`; the method sees the ones inside as
+    its validation side. With `select_on_val` the best epoch on that side is kept (the ranking
+    ERM pass); otherwise the last epoch is (every compared method)."""
+    method_cls = METHODS.get(name)
+    train_cfg = params.section("train")
+    device = pick_device(train_cfg.get("device", str, "auto"))
+    epochs = train_cfg.get("epochs", int)
+    seed_everything(seed)
+    model = make_model(params, x.shape[1:], info["num_classes"]).to(device)
+
+    def tensors(mask):
+        return TensorSet.from_numpy(x[mask], y[mask], ids[mask], device, info.get("normalization"))
+
+    train_mask = ~val_mask
+    data = RunData(
+        train=tensors(train_mask),
+        val=tensors(val_mask) if val_mask.any() else None,
+        num_classes=info["num_classes"],
+        rank_margin=None if rank_margin is None else rank_margin[train_mask],
+    )
+    optimizer = make_optimizer(model.parameters(), train_cfg)
+    method_cfg = params.get(f"methods.{name}", dict, {}) or {}
+    method = method_cls(model, optimizer, Params(method_cfg, f"methods.{name}"), data, seed)
+    start = time.perf_counter()
+    history = fit(
+        method,
+        data.train,
+        epochs=epochs,
+        batch_size=train_cfg.get("batch_size", int),
+        scheduler=make_scheduler(optimizer, train_cfg, epochs),
+        seed=seed,
+        select_on=data.val if select_on_val else None,
+    )
+    return Outcome(method, history, time.perf_counter() - start)
+
+
+def save_model(path, model: torch.nn.Module, params: Params, info: dict) -> None:
+    from molere.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), "model": params.get("model", dict), "info": info}, tmp)
+
+
+def load_model(path, input_shape) -> torch.nn.Module:
+    from molere.io import require
+
+    saved = torch.load(require(path), map_location="cpu", weights_only=True)
+    model = make_model(Params({"model": saved["model"]}), input_shape, saved["info"]["num_classes"])
+    model.load_state_dict(saved["state_dict"])
+    return model

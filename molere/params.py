@@ -1,0 +1,70 @@
+"""Reading `params.yaml`: typed access by dotted key, with one-line errors for missing or mistyped
+keys, and command-line overrides layered on top."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from molere.errors import MolereError
+
+_MISSING = object()
+
+
+class Params:
+    """A nested mapping read from params.yaml; `get("train.epochs", int)` checks the type."""
+
+    def __init__(self, data: dict, source: str = "params.yaml"):
+        self.data = data
+        self.source = source
+
+    @classmethod
+    def load(cls, path: str | Path = "params.yaml") -> "Params":
+        path = Path(path)
+        if not path.exists():
+            raise MolereError(f"params file {path} not found (run from the project root)")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise MolereError(f"malformed {path}: {str(err).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise MolereError(f"malformed {path}: expected a mapping at the top level")
+        return cls(data, str(path))
+
+    def get(self, key: str, kind: type | tuple = object, default: Any = _MISSING) -> Any:
+        node: Any = self.data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                if default is not _MISSING:
+                    return default
+                raise MolereError(f"{self.source}: missing key {key!r}")
+            node = node[part]
+        if not _is_kind(node, kind):
+            names = "/".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise MolereError(f"{self.source}: {key} = {node!r} should be of type {names}")
+        return node
+
+    def section(self, key: str) -> "Params":
+        return Params(self.get(key, dict), f"{self.source}:{key}")
+
+    def override(self, key: str, value: Any) -> "Params":
+        """Set `key` (dotted) in place when `value` is not None; CLI options use this."""
+        if value is None:
+            return self
+        node = self.data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+        return self
+
+
+def _is_kind(value: Any, kind: type | tuple) -> bool:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if bool not in kinds and isinstance(value, bool):
+        return object in kinds  # YAML `true` is not a number
+    if float in kinds and isinstance(value, int):
+        return True  # `lr: 1` is a fine float
+    return isinstance(value, kinds)

@@ -1,0 +1,1 @@
+"""Training: tensors on the device, optimisers, the step functions and the epoch loop."""

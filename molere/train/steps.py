@@ -1,0 +1,46 @@
+"""Training steps as functions of (model, optimiser, batch): no hidden state, so the same step
+runs under DistributedDataParallel."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from molere.train.tensors import Batch
+
+# (logits, labels) -> per-example losses
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+def weighted_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    weights: torch.Tensor | None = None,
+    loss_fn: LossFn = cross_entropy,
+) -> dict[str, torch.Tensor]:
+    """One optimiser step on mean_i w_i * l_i (w = 1 when `weights` is None).
+
+    Returns detached batch statistics (the unweighted mean loss and the accuracy) as tensors, so
+    the loop can sum them without a device sync per step."""
+    model.train()
+    logits = model(batch.x)
+    losses = loss_fn(logits, batch.y)
+    objective = losses.mean() if weights is None else (weights * losses).mean()
+    optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    optimizer.step()
+    return batch_stats(logits, batch.y, losses)
+
+
+def batch_stats(logits, y, losses) -> dict[str, torch.Tensor]:
+    return {
+        "loss": losses.detach().mean(),
+        "acc": (logits.detach().argmax(1) == y).float().mean(),
+    }

@@ -1,0 +1,83 @@
+"""Examples as tensors kept on the training device, served in seeded minibatches by index."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Iterator, NamedTuple
+
+import numpy as np
+import torch
+
+from molere.errors import check_choice
+
+
+class Batch(NamedTuple):
+    x: torch.Tensor
+    y: torch.Tensor
+    index: torch.Tensor  # positions in the TensorSet, so methods can keep per-example state
+
+
+@dataclass
+class TensorSet:
+    """Features, labels and stable ids of a set of examples, all on one device.
+
+    uint8 images are stored as they are and normalised per batch (`mean`/`std` per channel), so a
+    whole image dataset fits on the GPU."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    ids: np.ndarray
+    mean: torch.Tensor | None = None
+    std: torch.Tensor | None = None
+
+    @classmethod
+    def from_numpy(cls, x, y, ids, device, normalization=None) -> "TensorSet":
+        mean = std = None
+        if normalization is not None:
+            shape = (1, -1) + (1,) * (x.ndim - 2)
+            mean = torch.tensor(normalization[0], device=device).reshape(shape) * 255
+            std = torch.tensor(normalization[1], device=device).reshape(shape) * 255
+        return cls(
+            x=torch.as_tensor(x, device=device),
+            y=torch.as_tensor(np.asarray(y, dtype=np.int64), device=device),
+            ids=np.asarray(ids),
+            mean=mean,
+            std=std,
+        )
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def features(self, index: torch.Tensor | slice) -> torch.Tensor:
+        x = self.x[index]
+        if self.mean is None:
+            return x.float()
+        return (x.float() - self.mean) / self.std
+
+    def batch(self, index: torch.Tensor) -> Batch:
+        return Batch(self.features(index), self.y[index], index)
+
+    def subset(self, mask: np.ndarray) -> "TensorSet":
+        keep = torch.as_tensor(np.flatnonzero(mask), device=self.x.device)
+        return TensorSet(self.x[keep], self.y[keep], self.ids[mask], self.mean, self.std)
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """A seeded permutation of range(n) cut into minibatches (the last one may be smaller)."""
+    order = torch.randperm(n, generator=generator)
+    yield from order.split(batch_size)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto` is CUDA when present, else the CPU."""
+    check_choice("device", name, ["auto", "cpu", "cuda"])
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)

@@ -1,0 +1,31 @@
+"""Stage `erm`: the first ERM pass of train-twice, on the pool's supplied train split with model
+selection on its supplied validation split; the rank stage scores the pool with it."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from molere.experiment import save_model, train_method
+from molere.io import write_table
+from molere.params import Params
+from stages import paths
+from stages.common import load_examples, load_info
+
+
+def run(params: Params, scenario: str) -> None:
+    info = load_info(scenario)
+    pool, x = load_examples(paths.pool(scenario), scenario)
+    outcome = train_method(
+        "erm",
+        params,
+        x,
+        pool["y"].to_numpy(),
+        pool["id"].to_numpy(),
+        (pool["split"] == "val").to_numpy(),
+        info,
+        params.get("erm.seed", int),
+        select_on_val=True,
+    )
+    out = paths.erm_rank_dir(scenario)
+    save_model(out / "model.pt", outcome.model, params, info)
+    write_table(out / "history.csv", pd.DataFrame(outcome.history))

@@ -1,0 +1,48 @@
+"""Where each stage's artifacts live (the layout `dvc.yaml` declares)."""
+
+from pathlib import Path
+
+DATA = Path("data")
+RUNS = Path("runs")
+REPORTS = Path("reports")
+EVALUATION = Path("evaluation")
+
+
+def data_dir(scenario: str) -> Path:
+    return DATA / scenario
+
+
+def pool(scenario: str) -> Path:
+    return data_dir(scenario) / "pool.parquet"
+
+
+def test(scenario: str) -> Path:
+    return data_dir(scenario) / "test.parquet"
+
+
+def ood(scenario: str) -> Path:
+    return data_dir(scenario) / "ood.parquet"
+
+
+def info(scenario: str) -> Path:
+    return data_dir(scenario) / "info.json"
+
+
+def splits(scenario: str) -> Path:
+    return data_dir(scenario) / "splits.parquet"
+
+
+def erm_rank_dir(scenario: str) -> Path:
+    return RUNS / scenario / "erm-rank"
+
+
+def margins(scenario: str) -> Path:
+    return RUNS / scenario / "rank" / "margins.parquet"
+
+
+def run_dir(scenario: str, method: str, seed: int) -> Path:
+    return RUNS / scenario / method / f"seed{seed}"
+
+
+def eval_dir(scenario: str) -> Path:
+    return EVALUATION / scenario

@@ -1,0 +1,22 @@
+"""Stage `split`: the hard / easy / random validation sets of size delta from the margins."""
+
+from __future__ import annotations
+
+from molere.io import read_table, write_table
+from molere.params import Params
+from molere.splits import heuristic_splits
+from stages import paths
+
+
+def run(params: Params, scenario: str) -> None:
+    margins = read_table(paths.margins(scenario), made_by=f"rank --scenario {scenario}")
+    cfg = params.section("split")
+    splits = heuristic_splits(
+        margins["id"].to_numpy(),
+        margins["margin"].to_numpy(),
+        margins["y"].to_numpy(),
+        delta=cfg.get("delta", float),
+        seed=cfg.get("seed", int),
+        stratified=cfg.get("stratified", bool),
+    )
+    write_table(paths.splits(scenario), splits)
