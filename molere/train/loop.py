@@ -70,11 +70,13 @@ def _check_finite(row: dict, epoch: int) -> None:
 def predict_proba(model: torch.nn.Module, data: TensorSet, batch_size: int = 1024) -> np.ndarray:
     """Class probabilities of every example, in order, with the model in eval mode."""
     model.eval()
+    if len(data) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
     chunks = [
         torch.softmax(model(data.features(index)).float(), dim=1).cpu()
         for index in torch.arange(len(data), device=data.x.device).split(batch_size)
     ]
-    return torch.cat(chunks).numpy() if chunks else np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(chunks).numpy()
 
 
 def accuracy(model: torch.nn.Module, data: TensorSet) -> float:

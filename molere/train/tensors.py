@@ -39,7 +39,7 @@ class TensorSet:
             mean = torch.tensor(normalization[0], device=device).reshape(shape) * 255
             std = torch.tensor(normalization[1], device=device).reshape(shape) * 255
         return cls(
-            x=torch.as_tensor(x, device=device),
+            x=torch.tensor(x, device=device),  # a copy: Arrow-backed arrays are read-only
             y=torch.as_tensor(np.asarray(y, dtype=np.int64), device=device),
             ids=np.asarray(ids),
             mean=mean,

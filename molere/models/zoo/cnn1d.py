@@ -24,7 +24,7 @@ class ConvNet1d(nn.Module):
         self.head = nn.Linear(channels * width, num_classes)
 
     def forward(self, x):
-        return self.head(self.features(x.reshape(len(x), 1, -1)))
+        return self.head(self.features(x.flatten(1).unsqueeze(1)))
 
 
 def _conv_out(length: int, kernel: int, stride: int, padding: int) -> int:
