@@ -16,9 +16,10 @@ _MISSING = object()
 class Params:
     """A nested mapping read from params.yaml; `get("train.epochs", int)` checks the type."""
 
-    def __init__(self, data: dict, source: str = "params.yaml"):
+    def __init__(self, data: dict, source: str = "params.yaml", prefix: str = ""):
         self.data = data
         self.source = source
+        self.prefix = prefix  # the dotted path of this section, for messages
 
     @classmethod
     def load(cls, path: str | Path = "params.yaml") -> "Params":
@@ -39,15 +40,15 @@ class Params:
             if not isinstance(node, dict) or part not in node:
                 if default is not _MISSING:
                     return default
-                raise MolereError(f"{self.source}: missing key {key!r}")
+                raise MolereError(f"{self.source}: missing key {self.prefix + key!r}")
             node = node[part]
         if not _is_kind(node, kind):
             names = "/".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-            raise MolereError(f"{self.source}: {key} = {node!r} should be of type {names}")
+            raise MolereError(f"{self.source}: {self.prefix + key} = {node!r} should be of type {names}")
         return node
 
     def section(self, key: str) -> "Params":
-        return Params(self.get(key, dict), f"{self.source}:{key}")
+        return Params(self.get(key, dict), self.source, f"{self.prefix}{key}.")
 
     def override(self, key: str, value: Any) -> "Params":
         """Set `key` (dotted) in place when `value` is not None; CLI options use this."""

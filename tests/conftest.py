@@ -1,0 +1,4 @@
+import os
+
+# DVC must never phone home from tests.
+os.environ["DVC_NO_ANALYTICS"] = "1"

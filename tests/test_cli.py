@@ -1,0 +1,92 @@
+"""The command line: a light start-up, and one-line errors with a non-zero exit for bad input."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "molere.cli"]
+
+
+def run_cli(args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(CLI + args, cwd=cwd, capture_output=True, text=True, env=env)
+
+
+def test_importing_the_cli_does_not_import_torch():
+    code = "import sys, molere, molere.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_every_stage_has_help(tmp_path):
+    for stage in ["prepare", "erm", "rank", "split", "train", "evaluate", "report"]:
+        result = run_cli(["stage", stage, "--help"], tmp_path)
+        assert result.returncode == 0 and "--params" in result.stdout, stage
+
+
+@pytest.fixture
+def project(tmp_path):
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    return tmp_path
+
+
+def edit_params(project, key, value):
+    data = yaml.safe_load((project / "params.yaml").read_text())
+    node = data
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node[part]
+    if value is None:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(data))
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_unknown_method_lists_the_allowed_ones(project):
+    result = run_cli(["stage", "train", "--method", "sgd-magic"], project)
+    assert_one_line_error(result, "unknown method 'sgd-magic'", "allowed:", "erm")
+
+
+def test_unknown_scenario(project):
+    result = run_cli(["stage", "prepare", "--scenario", "noisy-ish"], project)
+    assert_one_line_error(result, "unknown scenario 'noisy-ish'", "idn-<rate%>")
+
+
+def test_missing_params_key(project):
+    edit_params(project, "data.dataset", None)
+    result = run_cli(["stage", "prepare", "--scenario", "clean"], project)
+    assert_one_line_error(result, "missing key 'data.dataset'")
+    assert not (project / "data").exists()
+
+
+def test_mistyped_params_key(project):
+    edit_params(project, "data.num_samples", "lots")
+    result = run_cli(["stage", "prepare", "--scenario", "clean"], project)
+    assert_one_line_error(result, "data.num_samples = 'lots' should be of type int")
+    assert not (project / "data").exists()
+
+
+def test_missing_input_artifact_names_it_and_writes_nothing(project):
+    result = run_cli(["stage", "erm", "--scenario", "clean"], project)
+    assert_one_line_error(result, "missing input artifact data/clean/info.json", "stage prepare --scenario clean")
+    assert not (project / "runs").exists()
+
+
+def test_malformed_override(project):
+    result = run_cli(["stage", "prepare", "-S", "train.epochs"], project)
+    assert_one_line_error(result, "malformed override 'train.epochs'")

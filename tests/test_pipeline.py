@@ -1,0 +1,108 @@
+"""End to end: `dvc repro` of a tiny study in a temporary git repository, outputs read back."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from molere.io import read_examples
+from molere.splits import validation_size
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ["clean"]
+NUM_SAMPLES = 400
+
+
+def tiny_params() -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["study"].update(scenarios=SCENARIOS, seeds=[0])
+    params["data"]["num_samples"] = NUM_SAMPLES
+    params["train"].update(epochs=2, device="cpu")
+    return params
+
+
+def sh(cmd, cwd, env):
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, shell=True)
+    assert result.returncode == 0, f"{cmd} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("study")
+    for name in ["molere", "stages"]:
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
+    sh("git init -q && git config user.email t@t && git config user.name t", repo, env)
+    sh("dvc init -q && dvc config core.analytics false", repo, env)
+    sh("git add -A && git commit -qm init", repo, env)
+    log = sh("dvc repro", repo, env)
+    return repo, env, log
+
+
+def test_artifacts_have_the_configured_sizes(study):
+    repo, _, _ = study
+    params = tiny_params()
+    for scenario in SCENARIOS:
+        pool, x = read_examples(repo / f"data/{scenario}/pool.parquet")
+        test, _ = read_examples(repo / f"data/{scenario}/test.parquet")
+        assert len(test) == NUM_SAMPLES // 5
+        assert len(pool) == len(x) and len(pool) <= NUM_SAMPLES - len(test)
+        assert set(pool.columns) >= {"id", "y", "y_clean", "is_noisy", "split"}
+        assert pool["id"].is_unique
+        margins = pd.read_parquet(repo / f"runs/{scenario}/rank/margins.parquet")
+        splits = pd.read_parquet(repo / f"data/{scenario}/splits.parquet")
+        merged = splits.merge(margins, on="id")
+        assert len(merged) == len(pool)
+        k = validation_size(len(pool), params["split"]["delta"])
+        for name in ["hard", "easy", "random"]:
+            assert merged[name].sum() == k
+        hard, easy = merged["hard"], merged["easy"]
+        assert merged.loc[hard, "margin"].max() <= merged.loc[~hard, "margin"].min()
+        assert merged.loc[easy, "margin"].min() >= merged.loc[~easy, "margin"].max()
+
+
+def test_every_run_and_the_report(study):
+    repo, _, _ = study
+    methods = tiny_params()["study"]["methods"]
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    results = pd.read_csv(repo / "reports/results.csv")
+    assert len(results) == len(SCENARIOS) * len(methods)
+    for scenario in SCENARIOS:
+        for method in methods:
+            run = repo / f"runs/{scenario}/{method}/seed0"
+            predictions = pd.read_parquet(run / "predictions.parquet")
+            test = predictions[predictions["set"] == "test"]
+            assert len(test) == NUM_SAMPLES // 5
+            assert np.all((test["margin"] >= -1) & (test["margin"] <= 1))
+            acc = metrics[scenario][method]["id_acc"]
+            assert 0 <= acc <= 1
+            assert acc == pytest.approx(test["correct"].mean(), abs=1e-4)
+            history = pd.read_csv(run / "history.csv")
+            assert 1 <= len(history) <= 2 and np.isfinite(history["train_loss"]).all()
+    assert "| erm |" in (repo / "reports/report.md").read_text()
+
+
+def test_second_repro_does_nothing(study):
+    repo, env, _ = study
+    assert "Data and pipelines are up to date" in sh("dvc repro", repo, env)
+
+
+def test_a_method_param_reruns_only_that_method(study):
+    repo, env, _ = study
+    log = sh("dvc exp run -S '+methods.erm.probe=1'", repo, env)
+    ran = set(re.findall(r"Running stage '([^']+)'", log))
+    expected = {f"train@{s}-erm-0" for s in SCENARIOS} | {f"evaluate@{s}" for s in SCENARIOS} | {"report"}
+    assert ran == expected
+    shown = json.loads(sh("dvc exp show --json", repo, env))
+    assert "id_acc" in json.dumps(shown)
