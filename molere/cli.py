@@ -90,3 +90,7 @@ def main() -> None:
     except MolereError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

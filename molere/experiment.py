@@ -69,7 +69,7 @@ def train_method(
     )
     optimizer = make_optimizer(model.parameters(), train_cfg)
     method_cfg = params.get(f"methods.{name}", dict, {}) or {}
-    method = method_cls(model, optimizer, Params(method_cfg, f"methods.{name}"), data, seed)
+    method = method_cls(model, optimizer, Params(method_cfg, params.source, f"methods.{name}."), data, seed)
     start = time.perf_counter()
     history = fit(
         method,
