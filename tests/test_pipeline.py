@@ -1,11 +1,8 @@
 """End to end: `dvc repro` of a tiny study in a temporary git repository, outputs read back."""
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +11,9 @@ import pytest
 import yaml
 
 from molere.io import read_examples
+from molere.sandbox import ROOT, make_study_repo, study_env
 from molere.splits import validation_size
 
-ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ["clean"]
 NUM_SAMPLES = 400
 
@@ -37,15 +34,8 @@ def sh(cmd, cwd, env):
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("study")
-    for name in ["molere", "stages"]:
-        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-    sh("git init -q && git config user.email t@t && git config user.name t", repo, env)
-    sh("dvc init -q && dvc config core.analytics false", repo, env)
-    sh("git add -A && git commit -qm init", repo, env)
+    repo = make_study_repo(tmp_path_factory.mktemp("study"), tiny_params())
+    env = study_env()
     log = sh("dvc repro", repo, env)
     return repo, env, log
 
