@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from molere.errors import MolereError
+from molere.noise import add_label_noise
 from molere.scenarios import Scenario
+from molere.skew import skew_positions
 
 
-def corrupt_pool(y: np.ndarray, x: np.ndarray, scenario: Scenario, num_classes: int, seed: int):
+def corrupt_pool(
+    y: np.ndarray, x: np.ndarray, scenario: Scenario, num_classes: int, seed: int, *, noise_sd: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (kept positions of the pool, observed labels of the kept examples)."""
-    if scenario.noise_kind is not None or scenario.imbalance != 1:
-        raise MolereError(f"scenario {scenario.name!r} is not supported yet")
-    return np.arange(len(y)), y
+    y = np.asarray(y, dtype=np.int64)
+    keep = np.arange(len(y))
+    if scenario.imbalance != 1:
+        keep = skew_positions(y, scenario.imbalance, num_classes, seed)
+    if scenario.noise_kind is None:
+        return keep, y[keep]
+    observed = add_label_noise(
+        y[keep], x[keep], scenario.noise_kind, scenario.noise_rate, num_classes, seed, sd=noise_sd
+    )
+    return keep, observed

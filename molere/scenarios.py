@@ -35,10 +35,14 @@ def parse_scenario(name: str) -> Scenario:
         fields[key] = (match.group(1), value)
     noise_kind, noise_pct = fields.get("noise", (None, 0.0))
     if noise_kind and not 0 <= noise_pct < 100:
-        raise MolereError(f"scenario {name!r}: noise rate {noise_pct:g}% is outside [0, 100)")
+        raise MolereError(
+            f"scenario {name!r}: noise rate {noise_pct:g}% is outside the allowed range [0, 100)"
+        )
     imbalance = fields.get("imbalance", ("skew", 1.0))[1]
     if imbalance < 1:
-        raise MolereError(f"scenario {name!r}: imbalance factor {imbalance:g} is below 1")
+        raise MolereError(
+            f"scenario {name!r}: imbalance factor {imbalance:g} is outside the allowed range [1, inf)"
+        )
     return Scenario(
         name=name,
         noise_kind=NOISE_KINDS.get(noise_kind),

@@ -1,15 +1,38 @@
 """MNIST-1D (Greydanus 2020), generated offline by the `mnist1d` package (never its downloader).
 
 Its 1-D signals are ten digit templates under random padding, translation, scaling, shear and
-correlated + iid noise; the default 5,000 examples split 4,000 train / 1,000 test."""
+correlated + iid noise; the default 5,000 examples split 4,000 train / 1,000 test.
+
+Distribution shift: the test split regenerated (with its own seed) with one generator parameter
+moved, at five severities. `mnist1d.data.make_dataset` standardises by the generated set's own
+mean and std, which would partly undo a shift, so the generation loop is repeated here and every
+shifted set is standardised with the clean dataset's constants."""
 
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 
 from molere.data import DATASETS
 from molere.data.base import Dataset, Split
+from molere.errors import check_choice, check_range
 from molere.params import Params
+
+# Generator parameter -> its value at severities 1..5 (defaults: corr_noise_scale 0.25,
+# iid_noise_scale 0.02, shear_scale 0.75, max_translation 48, scale_coeff 0.4, padding [36, 60]).
+# Graded so that the paper's CNN loses accuracy steadily with severity (README: measured table).
+SHIFT_GRIDS: dict[str, list] = {
+    "corr_noise_scale": [0.3, 0.35, 0.4, 0.45, 0.5],
+    "iid_noise_scale": [0.04, 0.055, 0.07, 0.085, 0.1],
+    "shear_scale": [1.5, 2.0, 2.5, 3.0, 4.0],
+    "max_translation": [56, 60, 64, 68, 72],  # the padded signal is 72 long: 72 is the most
+    "scale_coeff": [0.8, 1.2, 1.6, 2.0, 3.0],
+    "padding": [[48, 72], [52, 76], [56, 80], [60, 84], [66, 90]],  # narrower digits
+}
+SEVERITIES = (1, 5)
+# The shifted test sets are drawn with seed + OOD_SEED_OFFSET: new signals, never the training ones.
+OOD_SEED_OFFSET = 1000
 
 
 def generator_args(num_samples: int, seed: int, **changes):
@@ -22,16 +45,50 @@ def generator_args(num_samples: int, seed: int, **changes):
     return args
 
 
+def raw_signals(args) -> tuple[np.ndarray, np.ndarray]:
+    """`mnist1d.data.make_dataset`'s generation loop (same random draws, so the same signals),
+    stopping before it standardises: (unstandardised signals, labels)."""
+    from mnist1d.data import get_templates
+    from mnist1d.transform import transform
+    from mnist1d.utils import set_seed
+
+    templates = get_templates()
+    set_seed(args.seed)
+    per_class = args.num_samples // len(templates["y"])
+    labels = np.repeat(templates["y"], per_class)
+    signals = [transform(templates["x"][label], templates["t"], args)[0] for label in labels]
+    order = np.random.permutation(len(labels))
+    return np.stack(signals)[order], labels[order]
+
+
+def shifted_test(
+    shift: str, severity: int, *, num_samples: int, seed: int, mean: float, std: float
+) -> Split:
+    """A new test set with generator parameter `shift` at its `severity` value, standardised with
+    the clean dataset's `mean` and `std`."""
+    check_choice("shift", shift, SHIFT_GRIDS)
+    check_range("severity", severity, *SEVERITIES)
+    args = generator_args(num_samples, seed + OOD_SEED_OFFSET, **{shift: SHIFT_GRIDS[shift][severity - 1]})
+    x, y = raw_signals(args)
+    return Split(((x - mean) / std).astype(np.float32), y.astype(np.int64))
+
+
 @DATASETS.register("mnist1d")
 def mnist1d(cfg: Params) -> Dataset:
-    from mnist1d.data import make_dataset
-
-    args = generator_args(cfg.get("num_samples", int, 5000), cfg.get("seed", int, 0))
-    data = make_dataset(args)
+    seed = cfg.get("seed", int, 0)
+    args = generator_args(cfg.get("num_samples", int, 5000), seed)
+    x, y = raw_signals(args)
+    mean, std = x.mean(), x.std()
+    x = ((x - mean) / std).astype(np.float32)
+    y = y.astype(np.int64)
+    cut = int(len(y) * args.train_split)
+    test = Split(x[cut:], y[cut:])
+    make = partial(shifted_test, num_samples=len(test), seed=seed, mean=mean, std=std)
     return Dataset(
         name="mnist1d",
         num_classes=10,
-        train=Split(data["x"].astype(np.float32), data["y"].astype(np.int64)),
+        train=Split(x[:cut], y[:cut]),
         val=None,
-        test=Split(data["x_test"].astype(np.float32), data["y_test"].astype(np.int64)),
+        test=test,
+        shifts={name: partial(make, name) for name in SHIFT_GRIDS},
     )
