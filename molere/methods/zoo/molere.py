@@ -1,0 +1,155 @@
+"""MOLERE / LRWOpt (design.md section 3): a splitter network chooses the validation side of the
+pool, to make validation as hard as possible, while LRW's meta-network reweights training to do
+well on it.
+
+The method trains on the whole pool (`validation = None`) and keeps its own split: each epoch the
+validation side is the `delta` fraction of the pool with the lowest P(train) (GenerateSplit); during
+LRW's warm-up it is a seeded random split. The loop serves minibatches of the pool; each one's
+train-side part is an LRW step (a weighted step on theta, and every q-th batch the JVP meta step
+on phi against the next validation minibatch). On that q-th batch the splitter takes its step
+first, on the whole pool batch (both sides, in the pool's proportions, so the regularisers see an
+unbiased sample). So per validation minibatch: one splitter step, one meta step and q weighted
+steps, as in Algorithm 1, with the loop unchanged. The splitter trains from the first epoch, so it
+has learnt what the classifier gets wrong by the time its split takes over.
+
+Early stop (Algorithm 1): after warm-up, the epoch's gap ge = mean validation loss (the meta steps'
+lookahead losses) - mean train-side loss (the steps' losses); training stops once it has fallen
+below its best for `patience` epochs in a row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+
+from molere.errors import check_range
+from molere.methods import METHODS
+from molere.methods.lrw import LRW
+from molere.params import Params
+from molere.splitter import GapStop, Splitter, generate_split, splitter_objective
+from molere.train.optim import make_optimizer
+from molere.train.steps import cross_entropy
+from molere.train.tensors import Batch
+
+DEFAULT_SPLITTER_OPTIMIZER = {"optimizer": "adam", "lr": 0.01}
+
+
+@METHODS.register("molere")
+class Molere(LRW):
+    name = "molere"
+    validation = None
+
+    def __init__(self, model, optimizer, config: Params, data, seed: int):
+        self.delta = check_range(f"{config.source}.delta", config.get("delta", float, 0.1), 0, 0.5, low_open=True)
+        self.pool = data.train
+        # warm-up split: a seeded random draw of the same size as the splitter's
+        self.in_val = generate_split(np.random.default_rng(seed).random(len(self.pool)), self.delta)
+        super().__init__(model, optimizer, config, dataclasses.replace(data, val=self.pool.subset(self.in_val)), seed)
+        self.size_weight = config.get("size_weight", float, 10.0)
+        self.label_weight = config.get("label_weight", float, 1.0)
+        self.gap_stop = GapStop(check_range(f"{config.source}.patience", config.get("patience", int, 1), 1, math.inf))
+        device, dtype = self.pool.x.device, next(model.parameters()).dtype
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.splitter = Splitter(
+                math.prod(self.pool.x.shape[1:]), data.num_classes, self.delta, config.get("splitter_hidden", int, 64)
+            ).to(device=device, dtype=dtype)
+        spec = config.get("splitter_optimizer", dict, DEFAULT_SPLITTER_OPTIMIZER)
+        self.splitter_optimizer = make_optimizer(self.splitter.parameters(), Params(spec, f"{config.source}.splitter_optimizer"))
+        self.prior = torch.bincount(self.pool.y, minlength=data.num_classes).to(dtype) / len(self.pool)
+        self.p_train = self.splitter_p_train()
+        self._val_mask = torch.as_tensor(self.in_val, device=device)
+        self._batches = 0
+        self._stop_epoch: int | None = None
+
+    # --- the loop's hooks ---
+
+    def begin_epoch(self, epoch: int, epochs: int) -> None:
+        super().begin_epoch(epoch, epochs)
+        if self._reweighting:
+            self.set_split(generate_split(self.p_train, self.delta))
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        self._batches += 1
+        if self._batches % self.q == 0:
+            self.splitter_step(batch)
+        train = self.train_side(batch)
+        if len(train.y) == 0:
+            return {}
+        stats = super().update(train)
+        self._accumulate(train_side_loss=stats["loss"])
+        return stats
+
+    def end_epoch(self, epoch: int) -> dict[str, float]:
+        val_loss, train_loss = self._epoch_mean("meta_val_loss"), self._epoch_mean("train_side_loss")
+        row = super().end_epoch(epoch)
+        self.p_train = self.splitter_p_train()  # the next epoch's split comes from it
+        if self._reweighting and math.isfinite(val_loss - train_loss) and self.gap_stop.update(val_loss, train_loss):
+            self._stop_epoch = epoch
+        return {
+            **row,
+            "val_fraction": float(self.in_val.mean()),
+            "soft_val_fraction": float(1 - self.p_train.mean()),
+            "val_classes": int(np.unique(self.pool.y.cpu().numpy()[self.in_val]).size),
+            "splitter_loss": self._epoch_mean("splitter_loss"),
+            "gap": val_loss - train_loss,
+            "stop_epoch": math.nan if self._stop_epoch is None else self._stop_epoch,
+        }
+
+    def should_stop(self) -> bool:
+        return self._stop_epoch is not None
+
+    def final_split(self) -> tuple[np.ndarray, np.ndarray]:
+        """The splitter's final choice (the split a next epoch would use) and its P(train); the
+        random split if training never left warm-up."""
+        in_val = generate_split(self.p_train, self.delta) if self._reweighting else self.in_val
+        return in_val, self.p_train
+
+    # --- the splitter ---
+
+    def splitter_step(self, batch: Batch) -> None:
+        """One step on Theta over a pool minibatch, against the classifier's current predictions."""
+        self.model.eval()
+        with torch.no_grad():
+            logits = self.model(batch.x)
+        objective = splitter_objective(
+            self.splitter(batch.x, batch.y),
+            cross_entropy(logits, batch.y),
+            logits.argmax(1) == batch.y,
+            batch.y,
+            self.prior,
+            self.delta,
+            self.size_weight,
+            self.label_weight,
+        )
+        self.splitter_optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        self.splitter_optimizer.step()
+        self._accumulate(splitter_loss=objective.detach())
+
+    @torch.no_grad()
+    def splitter_p_train(self) -> np.ndarray:
+        """P(train | x, y) of every pool example."""
+        chunks = [
+            torch.sigmoid(self.splitter(*self.pool.batch(index)[:2])).float().cpu()
+            for index in torch.arange(len(self.pool), device=self.pool.x.device).split(1024)
+        ]
+        return torch.cat(chunks).numpy()
+
+    def set_split(self, in_val: np.ndarray) -> None:
+        """Make `in_val` the validation side. The validation batches keep coming from the same
+        running cycle of positions: every split has the same size, so the positions stay valid."""
+        self.in_val = in_val
+        self._val_mask = torch.as_tensor(in_val, device=self.pool.x.device)
+        self.data.val = self.pool.subset(in_val)
+
+    def train_side(self, batch: Batch) -> Batch:
+        keep = ~self._val_mask[batch.index]
+        return Batch(batch.x[keep], batch.y[keep], batch.index[keep])
+
+    def _epoch_mean(self, key: str) -> float:
+        total, count = self._epoch_sums.get(key, (0, 0))
+        return float(total / count) if count else math.nan
