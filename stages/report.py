@@ -1,43 +1,40 @@
-"""Stage `report`: tables over scenarios, methods and seeds; `reports/metrics.json` for DVC."""
+"""Stage `report`: over scenarios, methods and seeds, reports/{report.md, metrics.json,
+results.csv}, the figures (PNG + CSV) in reports/figures/ and the learning curves for
+`dvc plots` in reports/curves/."""
 
 from __future__ import annotations
 
+import shutil
+
 import pandas as pd
 
-from molere.io import read_table, write_json, write_table, write_text
+from molere.io import write_json, write_table, write_text
 from molere.params import Params
+from molere.report import aggregate, markdown
+from molere.report.build import build_scenario, write_curves
+from molere.report.evaluation import read_evaluation
 from stages import paths
 
-COLUMNS = ["id_acc", "ood_acc", "worst_class_acc", "seconds_per_epoch"]
+FIGURES = paths.REPORTS / "figures"
+CURVES = paths.REPORTS / "curves"
 
 
 def run(params: Params) -> None:
-    results = pd.concat(
-        [
-            read_table(paths.eval_dir(s) / "results.parquet", made_by=f"evaluate --scenario {s}")
-            for s in params.get("study.scenarios", list)
-        ],
-        ignore_index=True,
-    )
-    write_table(paths.REPORTS / "results.csv", results)
-    summary = results.groupby(["scenario", "method"], sort=False)[COLUMNS].agg(["mean", "std"])
-    metrics: dict = {}
-    for (scenario, method), row in summary.iterrows():
-        metrics.setdefault(scenario, {})[method] = {
-            f"{col}{'' if stat == 'mean' else '_std'}": round(float(row[(col, stat)]), 4)
-            for col, stat in row.index
-            if pd.notna(row[(col, stat)])
-        }
-    write_json(paths.REPORTS / "metrics.json", metrics)
-    write_text(paths.REPORTS / "report.md", markdown(metrics))
-
-
-def markdown(metrics: dict) -> str:
-    lines = ["# molere-bench report", ""]
-    for scenario, methods in metrics.items():
-        lines += [f"## {scenario}", "", "| method | ID acc | OOD acc | worst class | s/epoch |", "|---|---|---|---|---|"]
-        for method, m in methods.items():
-            cells = [f"{m.get(c, float('nan')):.4f} ± {m.get(c + '_std', 0):.4f}" for c in COLUMNS[:3]]
-            lines.append(f"| {method} | " + " | ".join(cells) + f" | {m['seconds_per_epoch']:.2f} |")
-        lines.append("")
-    return "\n".join(lines)
+    methods = params.get("study.methods", list)
+    seeds = params.get("study.seeds", list)
+    tables = {
+        scenario: read_evaluation(paths.eval_dir(scenario), methods, seeds, f"evaluate --scenario {scenario}")
+        for scenario in params.get("study.scenarios", list)
+    }
+    for stale in (FIGURES, CURVES):  # drop the figures of scenarios no longer in the study
+        shutil.rmtree(stale, ignore_errors=True)
+        stale.mkdir(parents=True)
+    reports = [
+        build_scenario(scenario, t, methods, FIGURES, str(paths.eval_dir(scenario))) for scenario, t in tables.items()
+    ]
+    for scenario, t in tables.items():
+        write_curves(scenario, t["history"], methods, CURVES)
+    results = pd.concat([t["results"].assign(scenario=s) for s, t in tables.items()], ignore_index=True)
+    write_table(paths.REPORTS / "results.csv", results[["scenario", *results.columns.drop("scenario")]])
+    write_json(paths.REPORTS / "metrics.json", {r.name: aggregate.metrics_json(r.summary) for r in reports})
+    write_text(paths.REPORTS / "report.md", markdown.render(reports, seeds, paths.REPORTS))

@@ -1,0 +1,132 @@
+"""Per-scenario evaluation of a study's runs: one table per kind of result, each with `method`
+and `seed` columns, so that later steps can average over seeds and pair methods by seed and by
+test example."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from molere.io import write_table
+from molere.metrics import (
+    accuracy_by,
+    expected_calibration_error,
+    noise_auc,
+    per_class_accuracy,
+    worst_class_accuracy,
+)
+from molere.report.runs import Run, check, checked_table, probability_columns
+
+BASELINE = "erm"
+# what names one test or OOD example across runs (OOD ids restart in every shift x severity)
+EXAMPLE_KEYS = ["set", "shift", "severity", "id"]
+# each evaluation table and the columns the report needs of it
+TABLE_COLUMNS = {
+    "results": ["method", "seed", "id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", "learns_weights"]
+    + ["seconds", "seconds_per_epoch", "overhead"],
+    "per_class": ["method", "seed", "class", "count", "acc"],
+    "ood": ["method", "seed", "shift", "severity", "acc"],
+    "margins": ["method", "seed", *EXAMPLE_KEYS, "y", "correct", "margin"],
+    "history": ["method", "seed", "epoch", "train_loss"],
+}
+TABLES = tuple(TABLE_COLUMNS)
+
+
+def evaluate_runs(runs: list[Run], num_classes: int) -> dict[str, pd.DataFrame]:
+    """The tables named in `TABLES`: `results` has one row per run, the others one row per run
+    and class, shift x severity, test example, or epoch."""
+    examples = [example_table(run.predictions, num_classes) for run in runs]
+    results = pd.DataFrame([summary(run, frame, num_classes) for run, frame in zip(runs, examples)])
+    results["overhead"] = overhead_over_baseline(results)
+    return {
+        "results": results,
+        "per_class": stacked(runs, [per_class_table(f, num_classes) for f in examples]),
+        "ood": stacked(runs, [accuracy_by(f[f["set"] == "ood"], ["shift", "severity"]) for f in examples]),
+        "margins": stacked(runs, examples),
+        "history": stacked(runs, [run.history for run in runs]),
+    }
+
+
+def example_table(predictions: pd.DataFrame, num_classes: int) -> pd.DataFrame:
+    """One row per test / OOD example: its keys, label, prediction, margin and confidence (the
+    predicted class's probability). Test rows get shift "" and severity 0."""
+    frame = predictions.reindex(columns=[*predictions.columns.union(["shift", "severity"], sort=False)])
+    return pd.DataFrame(
+        {
+            "set": frame["set"].astype(str),
+            "shift": frame["shift"].fillna("").astype(str),
+            "severity": frame["severity"].fillna(0).astype(np.int64),
+            "id": frame["id"].astype(np.int64),
+            "y": frame["y"].astype(np.int64),
+            "correct": frame["correct"].astype(bool),
+            "margin": frame["margin"].astype(np.float64),
+            "confidence": frame[probability_columns(num_classes)].max(axis=1).astype(np.float64),
+        }
+    )
+
+
+def summary(run: Run, examples: pd.DataFrame, num_classes: int) -> dict:
+    test = examples[examples["set"] == "test"]
+    y, correct = test["y"].to_numpy(), test["correct"].to_numpy()
+    ood_cells = accuracy_by(examples[examples["set"] == "ood"], ["shift", "severity"])
+    learns_weights = bool(run.metrics["learns_weights"])
+    return {
+        "method": run.method,
+        "seed": run.seed,
+        "id_acc": float(correct.mean()),
+        # every shift x severity counts once, whatever its size
+        "ood_acc": float(ood_cells["acc"].mean()) if len(ood_cells) else np.nan,
+        "worst_class_acc": worst_class_accuracy(y, correct, num_classes),
+        "ece": expected_calibration_error(test["confidence"].to_numpy(), correct),
+        "noise_auc": noise_auc(run.weights["weight"], run.weights["is_noisy"]) if learns_weights else np.nan,
+        "learns_weights": learns_weights,
+        "seconds": float(run.metrics["seconds"]),
+        "seconds_per_epoch": float(run.metrics["seconds_per_epoch"]),
+        "epochs": int(run.metrics["epochs"]),
+    }
+
+
+def overhead_over_baseline(results: pd.DataFrame) -> pd.Series:
+    """Each run's time per epoch over ERM's (mean over its seeds); NaN without ERM runs."""
+    baseline = results.loc[results["method"] == BASELINE, "seconds_per_epoch"]
+    return results["seconds_per_epoch"] / (baseline.mean() if len(baseline) else np.nan)
+
+
+def per_class_table(examples: pd.DataFrame, num_classes: int) -> pd.DataFrame:
+    test = examples[examples["set"] == "test"]
+    y = test["y"].to_numpy()
+    return pd.DataFrame(
+        {
+            "class": np.arange(num_classes),
+            "count": np.bincount(y, minlength=num_classes),
+            "acc": per_class_accuracy(y, test["correct"].to_numpy(), num_classes),
+        }
+    )
+
+
+def stacked(runs: list[Run], frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames one below the other, each led by its run's `method` and `seed`."""
+    led = [f.assign(method=run.method, seed=run.seed)[["method", "seed", *f.columns]] for run, f in zip(runs, frames)]
+    return pd.concat(led, ignore_index=True)
+
+
+def write_evaluation(directory: Path, tables: dict[str, pd.DataFrame]) -> None:
+    for name in TABLES:
+        write_table(Path(directory) / f"{name}.parquet", tables[name])
+
+
+def read_evaluation(directory: Path, methods: list[str], seeds: list[int], made_by: str) -> dict[str, pd.DataFrame]:
+    """The tables of `write_evaluation`, restricted to `methods` x `seeds`; a one-line error
+    naming the file if one is missing, damaged, or lacks a run of the study (the OOD table may
+    be empty: a dataset without shifts)."""
+    tables = {}
+    for name in TABLES:
+        path = Path(directory) / f"{name}.parquet"
+        frame = checked_table(path, TABLE_COLUMNS[name], made_by, allow_empty=name == "ood")
+        present = set(zip(frame["method"], frame["seed"]))
+        missing = [f"{m} seed {s}" for m in methods for s in seeds if (m, s) not in present]
+        check(not missing or (name == "ood" and not present), path, f"has no rows for {', '.join(missing)}", made_by)
+        tables[name] = frame[frame["method"].isin(methods) & frame["seed"].isin(seeds)].reset_index(drop=True)
+    return tables

@@ -1,0 +1,113 @@
+"""The report's figures, drawn with matplotlib's Agg canvas (no pyplot, no display, no global
+state; constrained layout keeps labels inside the canvas) from the data frames of
+`molere.report.aggregate`. Accuracies and gains are drawn in percentage points."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from molere.io import atomic_path
+
+DPI = 110
+COLOURS = [f"C{i}" for i in range(10)]
+
+
+def save(figure: Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=DPI)
+
+
+def gain_over_baseline(data: pd.DataFrame, path: Path, title: str) -> None:
+    """Grouped bars: per method, its gain over ERM in distribution and OOD, with the seed std."""
+    methods = list(dict.fromkeys(data["method"]))
+    figure = Figure(figsize=(max(5.0, 1.1 * len(methods) + 2), 4), layout="constrained")
+    axes = figure.subplots()
+    wheres = [w for w in ("id", "ood") if (data["where"] == w).any()]
+    width = 0.8 / len(wheres)
+    for i, where in enumerate(wheres):
+        part = data[data["where"] == where].set_index("method").reindex(methods)
+        x = np.arange(len(methods)) + (i - (len(wheres) - 1) / 2) * width
+        label = "in distribution" if where == "id" else "OOD (mean over shifts x severities)"
+        spread = 100 * part["gain_std"].fillna(0)
+        axes.bar(x, 100 * part["gain"], width, yerr=spread, capsize=3, label=label, color=COLOURS[i])
+    axes.axhline(0, color="black", linewidth=0.8)
+    axes.set_xticks(np.arange(len(methods)), methods, rotation=30, ha="right")
+    axes.set_xlabel("method")
+    axes.set_ylabel("accuracy gain over ERM (points)")
+    axes.set_title(title, wrap=True)
+    axes.legend()
+    axes.grid(axis="y", alpha=0.3)
+    save(figure, path)
+
+
+def ood_by_severity(data: pd.DataFrame, path: Path, title: str) -> None:
+    """One panel per shift: OOD accuracy against severity, one line per method (± seed std)."""
+    shifts = sorted(data["shift"].unique())
+    columns = min(3, len(shifts))
+    rows = math.ceil(len(shifts) / columns)
+    figure = Figure(figsize=(4.2 * columns, 3.4 * rows + 0.8), layout="constrained")
+    panels = np.atleast_1d(figure.subplots(rows, columns, squeeze=False, sharey=True)).ravel()
+    methods = list(dict.fromkeys(data["method"]))
+    for axes, shift in zip(panels, shifts):
+        for colour, method in zip(COLOURS * 2, methods):
+            part = data[(data["shift"] == shift) & (data["method"] == method)]
+            spread = 100 * part["acc_std"].fillna(0)
+            axes.errorbar(
+                part["severity"], 100 * part["acc"], yerr=spread, marker="o", capsize=3, label=method, color=colour
+            )
+        axes.set_title(shift)
+        axes.set_xlabel("severity")
+        axes.set_ylabel("OOD accuracy (%)")
+        axes.set_xticks(sorted(data["severity"].unique()))
+        axes.grid(alpha=0.3)
+    for axes in panels[len(shifts):]:
+        axes.set_visible(False)
+    handles, labels = panels[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right upper")
+    figure.suptitle(title, wrap=True)
+    save(figure, path)
+
+
+def margin_delta_histograms(data: pd.DataFrame, path: Path, title: str) -> None:
+    """One panel per method: histogram of the paired per-example margin delta, mean and median marked."""
+    methods = list(dict.fromkeys(data["method"]))
+    figure = Figure(figsize=(5 * len(methods), 3.8), layout="constrained")
+    panels = np.atleast_1d(figure.subplots(1, len(methods), squeeze=False)).ravel()
+    for axes, method in zip(panels, methods):
+        part = data[data["method"] == method]
+        widths = part["bin_hi"] - part["bin_lo"]
+        axes.bar(part["bin_lo"], part["count"], width=widths, align="edge", color="C0", alpha=0.8)
+        mean, median = part["mean"].iloc[0], part["median"].iloc[0]
+        axes.axvline(mean, color="C3", linewidth=1.5, label=f"mean {mean:+.3f}")
+        axes.axvline(median, color="black", linestyle="--", linewidth=1.5, label=f"median {median:+.3f}")
+        axes.axvline(0, color="grey", linewidth=0.8)  # no change
+        axes.set_title(f"{method} - ERM")
+        axes.set_xlabel("test margin delta (method - ERM, paired by example and seed)")
+        axes.set_ylabel("examples x seeds")
+        axes.legend()
+        axes.grid(alpha=0.3)
+    figure.suptitle(title, wrap=True)
+    save(figure, path)
+
+
+def margin_gain_by_bucket(data: pd.DataFrame, path: Path, title: str) -> None:
+    """Mean margin gain over ERM per ERM-margin bucket, one line per method, +- standard error."""
+    figure = Figure(figsize=(6.5, 4), layout="constrained")
+    axes = figure.subplots()
+    for colour, method in zip(COLOURS, dict.fromkeys(data["method"])):
+        part = data[(data["method"] == method) & (data["count"] > 0)]
+        spread = part["gain_se"].fillna(0)
+        axes.errorbar(part["centre"], part["gain"], yerr=spread, marker="o", capsize=3, label=method, color=colour)
+    axes.axhline(0, color="black", linewidth=0.8)
+    axes.set_xticks(sorted(data["centre"].unique()))
+    axes.set_xlabel("ERM test margin (bucket centre, width 0.2)")
+    axes.set_ylabel("mean margin gain over ERM (± s.e.)")
+    axes.set_title(title, wrap=True)
+    axes.legend()
+    axes.grid(alpha=0.3)
+    save(figure, path)

@@ -1,0 +1,190 @@
+"""The evaluate stage on a fabricated study: fake runs written in the real file formats (as
+stages/train.py writes them) into a temporary project directory."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+
+from molere.errors import MolereError
+from molere.io import write_json, write_table
+from molere.margins import prediction_table
+from molere.params import Params
+from stages import evaluate, paths
+
+NUM_CLASSES = 3
+N_TEST = 60
+N_OOD = 20  # per shift x severity
+SHIFTS = ("blur", "noise")
+SEVERITIES = (1, 2)
+WEIGHT_LEARNERS = {"lrw-hard", "lrw-easy", "molere"}
+
+
+def fake_predictions(rng: np.random.Generator, skill: float) -> pd.DataFrame:
+    """Test and OOD predictions in train.py's layout; `skill` raises the true class's probability."""
+
+    def block(n: int) -> pd.DataFrame:
+        y = rng.integers(0, NUM_CLASSES, n)
+        logits = rng.normal(size=(n, NUM_CLASSES))
+        logits[np.arange(n), y] += skill
+        probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        return pd.DataFrame({"id": np.arange(n), "y": y}).assign(**prediction_table(probs, y))
+
+    frames = [block(N_TEST).assign(set="test")]
+    for shift in SHIFTS:
+        for severity in SEVERITIES:
+            frames.append(block(N_OOD).assign(shift=shift, severity=severity, set="ood"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_run(scenario: str, method: str, seed: int, rng: np.random.Generator, skill: float) -> None:
+    out = paths.run_dir(scenario, method, seed)
+    write_table(out / "predictions.parquet", fake_predictions(rng, skill))
+    epochs = 3
+    history = pd.DataFrame(
+        {
+            "epoch": range(epochs),
+            "lr": 0.01,
+            "train_loss": rng.uniform(0, 2, epochs),
+            "train_acc": rng.uniform(0, 1, epochs),
+            "seconds": 0.5,
+        }
+    )
+    write_table(out / "history.csv", history)
+    learns = method in WEIGHT_LEARNERS
+    n_train = 50
+    weights = rng.uniform(0, 1, n_train) if learns else np.ones(n_train)
+    noisy = rng.uniform(size=n_train) < 0.4
+    write_table(out / "weights.parquet", pd.DataFrame({"id": np.arange(n_train), "weight": weights, "is_noisy": noisy}))
+    seconds = {"erm": 1.0}.get(method, 3.0) * (1 + seed)
+    write_json(
+        out / "metrics.json",
+        {"scenario": scenario, "method": method, "seed": seed, "id_acc": 0.0, "ood_acc": 0.0, "epochs": epochs,
+         "seconds": seconds * epochs, "seconds_per_epoch": seconds, "learns_weights": learns},
+    )
+
+
+def write_study(root, scenarios=("idn-40",), methods=("erm", "lrw-hard", "lrw-easy", "molere"), seeds=(0, 1)) -> Params:
+    """A fabricated study in `root` (the current directory): params.yaml, data info and runs."""
+    study = {"study": {"scenarios": list(scenarios), "methods": list(methods), "seeds": list(seeds)}}
+    (root / "params.yaml").write_text(yaml.safe_dump(study))
+    for s, scenario in enumerate(scenarios):
+        write_json(paths.info(scenario), {"num_classes": NUM_CLASSES, "noise_rate": 0.4, "pool_size": 50})
+        for m, method in enumerate(methods):
+            for seed in seeds:
+                write_run(scenario, method, seed, np.random.default_rng([s, m, seed]), skill=1.0 + m)
+    return Params.load(root / "params.yaml")
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return write_study(tmp_path)
+
+
+def predictions(method: str, seed: int, scenario: str = "idn-40") -> pd.DataFrame:
+    return pd.read_parquet(paths.run_dir(scenario, method, seed) / "predictions.parquet")
+
+
+def test_results_match_the_predictions(study):
+    evaluate.run(study, "idn-40")
+    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
+    assert list(results.index) == [(m, s) for m in ("erm", "lrw-hard", "lrw-easy", "molere") for s in (0, 1)]
+    for (method, seed), row in results.iterrows():
+        p = predictions(method, seed)
+        test, ood = p[p["set"] == "test"], p[p["set"] == "ood"]
+        assert row["id_acc"] == pytest.approx(test["correct"].mean())
+        assert row["ood_acc"] == pytest.approx(ood.groupby(["shift", "severity"])["correct"].mean().mean())
+        per_class = test.groupby("y")["correct"].mean()
+        assert row["worst_class_acc"] == pytest.approx(per_class.min())
+
+
+def test_noise_auc_only_for_weight_learners_and_oriented_low_weight_noisy(study):
+    evaluate.run(study, "idn-40")
+    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
+    assert results.loc["erm", "noise_auc"].isna().all()
+    weights = pd.read_parquet(paths.run_dir("idn-40", "lrw-hard", 1) / "weights.parquet")
+    expected = roc_auc_score(weights["is_noisy"], 1 - weights["weight"])
+    assert results.loc[("lrw-hard", 1), "noise_auc"] == pytest.approx(expected)
+
+
+def test_overhead_is_time_per_epoch_over_erm_mean(study):
+    evaluate.run(study, "idn-40")
+    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
+    # ERM: 1 s and 2 s per epoch (mean 1.5); the others 3 s and 6 s
+    assert results["overhead"].to_dict() == pytest.approx(
+        {(m, s): (1 + s) * (1.0 if m == "erm" else 3.0) / 1.5 for m, s in results.index}
+    )
+
+
+def test_margins_are_keyed_for_pairing(study):
+    evaluate.run(study, "idn-40")
+    margins = pd.read_parquet(paths.eval_dir("idn-40") / "margins.parquet")
+    per_run = N_TEST + N_OOD * len(SHIFTS) * len(SEVERITIES)
+    assert len(margins) == 8 * per_run
+    assert not margins.duplicated(["method", "seed", "set", "shift", "severity", "id"]).any()
+    test = margins[margins["set"] == "test"]
+    assert set(test["shift"]) == {""} and set(test["severity"]) == {0}
+    p = predictions("molere", 0)
+    mine = margins[(margins["method"] == "molere") & (margins["seed"] == 0)]
+    np.testing.assert_allclose(mine["margin"].to_numpy(), p["margin"].to_numpy())
+
+
+def test_tables_per_class_ood_history(study):
+    evaluate.run(study, "idn-40")
+    per_class = pd.read_parquet(paths.eval_dir("idn-40") / "per_class.parquet")
+    assert len(per_class) == 8 * NUM_CLASSES
+    assert per_class.groupby(["method", "seed"])["count"].sum().eq(N_TEST).all()
+    ood = pd.read_parquet(paths.eval_dir("idn-40") / "ood.parquet")
+    assert len(ood) == 8 * len(SHIFTS) * len(SEVERITIES)
+    history = pd.read_parquet(paths.eval_dir("idn-40") / "history.parquet")
+    assert len(history) == 8 * 3 and {"method", "seed", "epoch", "train_loss", "lr"} <= set(history.columns)
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "predictions.parquet", "history.csv", "weights.parquet"])
+def test_a_missing_run_file_is_named(study, name):
+    path = paths.run_dir("idn-40", "lrw-easy", 1) / name
+    path.unlink()
+    with pytest.raises(MolereError, match=f"missing input artifact {path}") as err:
+        evaluate.run(study, "idn-40")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "predictions.parquet", "history.csv", "weights.parquet"])
+def test_a_corrupt_run_file_is_named(study, name):
+    path = paths.run_dir("idn-40", "molere", 0) / name
+    path.write_bytes(b"\x00garbage" if name != "history.csv" else b"")
+    with pytest.raises(MolereError, match=f"corrupt .*{path}") as err:
+        evaluate.run(study, "idn-40")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name, damage, problem",
+    [
+        ("predictions.parquet", lambda f: f.drop(columns=["margin"]), "lacks the columns margin"),
+        ("predictions.parquet", lambda f: f[f["set"] == "ood"], "has no test rows"),
+        ("weights.parquet", lambda f: f.iloc[:0], "has no rows"),
+        ("history.csv", lambda f: f.drop(columns=["train_loss"]), "lacks the columns train_loss"),
+    ],
+)
+def test_a_table_missing_content_is_named(study, name, damage, problem):
+    path = paths.run_dir("idn-40", "erm", 1) / name
+    frame = pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
+    write_table(path, damage(frame))
+    with pytest.raises(MolereError, match=f"corrupt file {path}: it {problem}; re-run `molere-bench stage train"):
+        evaluate.run(study, "idn-40")
+
+
+def test_metrics_json_missing_a_key_is_named(study):
+    path = paths.run_dir("idn-40", "erm", 0) / "metrics.json"
+    metrics = json.loads(path.read_text())
+    del metrics["seconds_per_epoch"]
+    path.write_text(json.dumps(metrics))
+    with pytest.raises(MolereError, match=f"corrupt file {path}: it lacks the keys seconds_per_epoch"):
+        evaluate.run(study, "idn-40")
