@@ -5,7 +5,9 @@ from __future__ import annotations
 from molere.corruption import corrupt_pool
 from molere.data import DATASETS
 from molere.data.pool import ood_table, pool_table, test_table
+from molere.data.sources.images import with_ood_source
 from molere.io import write_examples, write_json
+from molere.noise import noise_summary
 from molere.params import Params
 from molere.scenarios import parse_scenario
 from stages import paths
@@ -14,16 +16,20 @@ from stages import paths
 def run(params: Params, scenario_name: str) -> None:
     scenario = parse_scenario(scenario_name)
     data_cfg = params.section("data")
-    dataset = DATASETS.get(data_cfg.get("dataset", str))(data_cfg)
+    ood_cfg = params.section("ood")
+    dataset = with_ood_source(DATASETS.get(data_cfg.get("dataset", str))(data_cfg), ood_cfg)
     seed = data_cfg.get("seed", int)
     pool, x = pool_table(dataset, data_cfg.get("val_fraction", float), seed)
-    keep, y_observed = corrupt_pool(pool["y"].to_numpy(), x, scenario, dataset.num_classes, seed)
+    keep, y_observed = corrupt_pool(
+        pool["y"].to_numpy(), x, scenario, dataset.num_classes, seed, noise_sd=params.get("noise.sd", float)
+    )
     pool = pool.iloc[keep].reset_index(drop=True)
     pool["y"] = y_observed
     pool["is_noisy"] = pool["y"] != pool["y_clean"]
     write_examples(paths.pool(scenario_name), pool, x[keep])
     write_examples(paths.test(scenario_name), *test_table(dataset.test))
-    write_examples(paths.ood(scenario_name), *ood_table(dataset, params.get("ood.severities", list)))
+    max_examples = ood_cfg.get("max_examples", (int, type(None)), None)
+    write_examples(paths.ood(scenario_name), *ood_table(dataset, ood_cfg.get("severities", list), max_examples))
     write_json(
         paths.info(scenario_name),
         {
@@ -31,6 +37,12 @@ def run(params: Params, scenario_name: str) -> None:
             "num_classes": dataset.num_classes,
             "normalization": dataset.normalization,
             "pool_size": len(pool),
-            "noise_rate": float(pool["is_noisy"].mean()),
+            "corruption": {
+                "noise_kind": scenario.noise_kind,
+                "target_noise_rate": scenario.noise_rate,
+                "imbalance": scenario.imbalance,
+            },
+            # realised: the noise rate overall and per clean class, and the class sizes after skew
+            **noise_summary(pool["y_clean"].to_numpy(), pool["y"].to_numpy(), dataset.num_classes),
         },
     )

@@ -16,6 +16,10 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
+    def head(self, n: int) -> "Split":
+        """The first `n` examples, copied (so the full arrays can be freed)."""
+        return Split(self.x[:n].copy(), self.y[:n].copy())
+
 
 @dataclass
 class Dataset:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -42,16 +45,32 @@ def test_table(test: Split) -> tuple[pd.DataFrame, np.ndarray]:
     return labelled(np.arange(len(test)), test.y), test.x
 
 
-def ood_table(dataset: Dataset, severities: list[int]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Every shift at every severity, stacked; `id` is the test example a row was derived from
-    where the shift keeps that correspondence."""
+def ood_table(
+    dataset: Dataset, severities: list[int], max_examples: int | None = None
+) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """Every shift at every severity, each cut to its first `max_examples` examples (None = all):
+    the rows stacked in one frame, the features as one block per shift and severity (for
+    `write_examples`, which writes blocks without a concatenated copy). `id` is the test example a
+    row was derived from where the shift keeps that correspondence."""
     frames, xs = [], []
     for shift, make in sorted(dataset.shifts.items()):
+        make = limited(make, max_examples)
         for severity in severities:
             split = make(severity)
             frames.append(labelled(np.arange(len(split)), split.y).assign(shift=shift, severity=severity))
             xs.append(split.x)
     if not frames:
         empty = labelled(np.zeros(0), np.zeros(0)).assign(shift="", severity=0)
-        return empty, np.zeros((0, *dataset.test.x.shape[1:]), dtype=dataset.test.x.dtype)
-    return pd.concat(frames, ignore_index=True), np.concatenate(xs)
+        return empty, [np.zeros((0, *dataset.test.x.shape[1:]), dtype=dataset.test.x.dtype)]
+    return pd.concat(frames, ignore_index=True), xs
+
+
+def limited(make: Callable[[int], Split], n: int | None) -> Callable[[int], Split]:
+    """The shift `make` cut to its first `n` examples: through its own `head(n)` when it has one
+    (image corruptions then compute only those), else by cutting what it returns."""
+    if n is None:
+        return make
+    check_range("ood.max_examples", n, 1, math.inf)
+    if hasattr(make, "head"):
+        return make.head(n)
+    return lambda severity: make(severity).head(n)

@@ -1,0 +1,199 @@
+"""Image datasets read through torchvision from a local folder, `data.root`: `mnist`,
+`fashion-mnist`, `cifar10`, `cifar100`. Nothing is downloaded unless `data.download: true`.
+
+Images stay uint8 (N, C, H, W) (CIFAR-10's 60,000 are 180 MB) and are normalised per batch on the
+training device with the per-channel mean and std of the train split (`Dataset.normalization`).
+The datasets have no validation split of their own: the pool's is a seeded holdout. Their OOD
+shifts are the CIFAR-C corruptions of the test split (molere.data.corruptions), or, for CIFAR-10
+with `ood.cifar10c_root` set, the released CIFAR-10-C arrays (`with_ood_source`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from molere.data import DATASETS
+from molere.data.base import Dataset, Split
+from molere.errors import MolereError, check_range
+from molere.params import Params
+
+CIFAR10C_URL = "https://zenodo.org/record/2535967"
+STATISTICS_BLOCK = 4096  # images (100 MB of float64 for CIFAR)
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    name: str
+    torchvision_class: str  # in torchvision.datasets
+    folder: str  # under data.root, as torchvision lays it out
+    files: tuple[str, ...]  # what torchvision reads there
+    url: str  # where a user gets the files by hand
+    num_classes: int
+
+
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+SOURCES = {
+    source.name: source
+    for source in (
+        ImageSource("mnist", "MNIST", "MNIST/raw", MNIST_FILES, "https://ossci-datasets.s3.amazonaws.com/mnist/ (gunzip the .gz files)", 10),
+        ImageSource("fashion-mnist", "FashionMNIST", "FashionMNIST/raw", MNIST_FILES, "https://github.com/zalandoresearch/fashion-mnist (gunzip the .gz files)", 10),
+        ImageSource("cifar10", "CIFAR10", "cifar-10-batches-py", CIFAR10_FILES, "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (extract it)", 10),
+        ImageSource("cifar100", "CIFAR100", "cifar-100-python", ("train", "test"), "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (extract it)", 100),
+    )
+}
+
+
+@DATASETS.register("mnist")
+def mnist(cfg: Params) -> Dataset:
+    return image_dataset(SOURCES["mnist"], cfg)
+
+
+@DATASETS.register("fashion-mnist")
+def fashion_mnist(cfg: Params) -> Dataset:
+    return image_dataset(SOURCES["fashion-mnist"], cfg)
+
+
+@DATASETS.register("cifar10")
+def cifar10(cfg: Params) -> Dataset:
+    return image_dataset(SOURCES["cifar10"], cfg)
+
+
+@DATASETS.register("cifar100")
+def cifar100(cfg: Params) -> Dataset:
+    return image_dataset(SOURCES["cifar100"], cfg)
+
+
+def image_dataset(source: ImageSource, cfg: Params) -> Dataset:
+    root = cfg.get("root", (str, type(None)), None)
+    download = cfg.get("download", bool, False)
+    if root is None:
+        raise MolereError(
+            f"data.root is not set: {source.name} is read from <data.root>/{source.folder}/ "
+            f"({', '.join(source.files)}); get them from {source.url}, or set data.root and data.download: true"
+        )
+    if not download:
+        missing = [name for name in source.files if not (Path(root) / source.folder / name).is_file()]
+        if missing:
+            raise MolereError(
+                f"{source.name} not found under data.root = {root}: {Path(root) / source.folder} lacks "
+                f"{', '.join(missing)}; get them from {source.url}, or set data.download: true"
+            )
+    from molere.data.corruptions import corruption_shifts  # torch: after the checks, so errors come fast
+
+    train, test = (Split(*read_split(source, root, part, download)) for part in (True, False))
+    return Dataset(
+        name=source.name,
+        num_classes=source.num_classes,
+        train=train,
+        val=None,
+        test=test,
+        shifts=corruption_shifts(test, cfg.get("seed", int, 0)),
+        normalization=channel_statistics(train.x),
+    )
+
+
+def read_split(source: ImageSource, root: str, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images (N, C, H, W), int64 labels) of the train or test split."""
+    import torchvision.datasets
+
+    reader = getattr(torchvision.datasets, source.torchvision_class)
+    if source.name.startswith("cifar"):
+        reader = presence_checked(reader)
+    try:
+        data = reader(root, train=train, download=download)
+    except Exception as err:  # a failed download or a damaged file: urllib, pickle, torchvision errors
+        reason = " ".join(str(err).split())  # one line
+        raise MolereError(f"cannot read {source.name} from data.root = {root}: {type(err).__name__}: {reason}") from None
+    images = np.asarray(data.data)
+    # torchvision keeps MNIST as (N, H, W) and CIFAR as (N, H, W, C)
+    images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(images, dtype=np.uint8), np.asarray(data.targets, dtype=np.int64)
+
+
+def presence_checked(cifar_class):
+    """torchvision's CIFAR reader with its md5 checks of the extracted files narrowed to their
+    presence, so copies written by other tools (and the tests' fabricated files) read too; the
+    download still checks the archive's md5, and a damaged file fails to unpickle."""
+
+    class PresenceChecked(cifar_class):
+        def _check_integrity(self) -> bool:
+            folder = os.path.join(self.root, self.base_folder)
+            return all(os.path.isfile(os.path.join(folder, name)) for name, _ in self.train_list + self.test_list)
+
+        def _load_meta(self) -> None:  # the class names are not used
+            pass
+
+    return PresenceChecked
+
+
+def channel_statistics(x: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images in [0, 1] units, from sums of values and squares
+    (whole numbers, exact in float64), a block of images at a time to bound the float copy."""
+    sums, squares = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+    for start in range(0, len(x), STATISTICS_BLOCK):
+        block = x[start : start + STATISTICS_BLOCK].astype(np.float64)
+        sums += block.sum(axis=(0, 2, 3))
+        squares += np.einsum("nchw,nchw->c", block, block)
+    count = x.size / x.shape[1]
+    mean = sums / count
+    std = np.sqrt(squares / count - mean**2)
+    return (mean / 255).tolist(), (std / 255).tolist()
+
+
+@dataclass(frozen=True)
+class Released:
+    """A shift from released corruption arrays in the CIFAR-10-C layout: `<corruption>.npy` of
+    uint8 (5 n, H, W, C) with severity s in rows (s - 1) n .. s n, and the labels beside it."""
+
+    path: Path
+    labels: np.ndarray
+    limit: int | None = None  # the first `limit` rows of each severity
+
+    def __call__(self, severity: int) -> Split:
+        check_range("severity", severity, 1, 5)
+        n = len(self.labels) // 5
+        start = (severity - 1) * n
+        stop = start + min(n, self.limit or n)
+        images = np.load(self.path, mmap_mode="r")[start:stop]  # reads only these rows
+        return Split(np.ascontiguousarray(images.transpose(0, 3, 1, 2)), self.labels[start:stop].astype(np.int64))
+
+    def head(self, n: int) -> "Released":
+        return replace(self, limit=n)
+
+
+def cifar10c_shifts(root: str, test: Split) -> dict[str, Released]:
+    """One shift per `<corruption>.npy` under `root`, checked against CIFAR-10's test split (the
+    released arrays are its images in order, so row i of each severity is test example i)."""
+    folder = Path(root)
+    labels_path = folder / "labels.npy"
+    arrays = sorted(p for p in folder.glob("*.npy") if p.name != "labels.npy")
+    if not labels_path.is_file() or not arrays:
+        raise MolereError(
+            f"ood.cifar10c_root = {root} holds no CIFAR-10-C arrays: expected labels.npy and one <corruption>.npy "
+            f"per corruption (e.g. gaussian_noise.npy); get CIFAR-10-C from {CIFAR10C_URL} and extract it there"
+        )
+    labels = np.load(labels_path)
+    expected = (len(labels), *test.x.shape[2:], test.x.shape[1])
+    if len(labels) != 5 * len(test) or not np.array_equal(labels.reshape(5, -1), np.tile(test.y, (5, 1))):
+        raise MolereError(f"{labels_path} does not hold the CIFAR-10 test labels 5 times over (once per severity)")
+    for path in arrays:
+        shape = np.load(path, mmap_mode="r").shape
+        if shape != expected:
+            raise MolereError(f"{path} has shape {shape}; CIFAR-10-C arrays are {expected} (5 severities x test set, H, W, C)")
+    return {path.stem: Released(path, labels) for path in arrays}
+
+
+def with_ood_source(dataset: Dataset, ood: Params) -> Dataset:
+    """`dataset` with the OOD shifts the prepare stage writes: the released CIFAR-10-C arrays under
+    `ood.cifar10c_root` when that is set, else its own."""
+    root = ood.get("cifar10c_root", (str, type(None)), None)
+    if root is None:
+        return dataset
+    if dataset.name != "cifar10":
+        raise MolereError(f"ood.cifar10c_root is set but data.dataset = {dataset.name!r}; CIFAR-10-C shifts cifar10 only")
+    return replace(dataset, shifts=cifar10c_shifts(root, dataset.test))
