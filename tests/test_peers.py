@@ -1,0 +1,248 @@
+"""The peers of design.md section 7: exact values on hand-made inputs, and one epoch end to end."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from molere.errors import MolereError
+from molere.experiment import train_method
+from molere.methods import METHODS
+from molere.methods.base import RunData
+from molere.methods.zoo.cvar_dro import cvar_weights
+from molere.methods.zoo.focal import focal_loss
+from molere.methods.zoo.jtt import error_set_weights
+from molere.methods.zoo.l2rw import alignment_weights, l2rw_weights
+from molere.params import Params
+from molere.train.tensors import Batch, TensorSet
+
+
+def make_method(name: str, config: dict, *, rank_margin=None, n: int = 4, model=None):
+    x = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+    train = TensorSet.from_numpy(x, np.arange(n) % 2, np.arange(n), "cpu")
+    model = model or torch.nn.Linear(2, 2)
+    data = RunData(train=train, val=train, num_classes=2, rank_margin=rank_margin)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return METHODS.get(name)(model, optimizer, Params(config, "params.yaml", f"methods.{name}."), data, seed=0)
+
+
+# --- focal ---------------------------------------------------------------------------------
+
+
+def test_focal_with_gamma_zero_is_cross_entropy():
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 0.0, 3.0]])
+    y = torch.tensor([0, 1])
+    assert torch.allclose(focal_loss(logits, y, 0.0), F.cross_entropy(logits, y, reduction="none"))
+
+
+def test_focal_with_gamma_two_exact_values():
+    # p_y = 1/2 -> (1/2)^2 ln 2; p_y = e^2 / (e^2 + 1) -> (1 - p_y)^2 * -ln p_y
+    logits = torch.tensor([[0.0, 0.0], [2.0, 0.0]], dtype=torch.float64)
+    p = math.exp(2) / (math.exp(2) + 1)
+    expected = torch.tensor([0.25 * math.log(2), (1 - p) ** 2 * -math.log(p)], dtype=torch.float64)
+    assert torch.allclose(focal_loss(logits, torch.tensor([0, 0]), 2.0), expected)
+
+
+def test_focal_default_gamma_and_bad_gamma():
+    assert make_method("focal", {}).gamma == 2.0
+    with pytest.raises(MolereError, match="gamma = -1"):
+        make_method("focal", {"gamma": -1})
+
+
+# --- cvar-dro ------------------------------------------------------------------------------
+
+
+LOSSES = torch.tensor([0.5, 4.0, 1.0, 3.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "alpha, expected",
+    [
+        (0.4, (4.0 + 3.0) / 2),  # alpha n = 2: the two largest
+        (1.0, 10.5 / 5),  # the mean
+        (0.5, (4.0 + 3.0 + 0.5 * 2.0) / 2.5),  # alpha n = 2.5: half the weight on the third
+        (0.1, 4.0),  # alpha n = 0.5 < 1: the largest alone
+    ],
+)
+def test_cvar_is_the_mean_of_the_worst_alpha_fraction(alpha, expected):
+    p = cvar_weights(LOSSES, alpha)
+    assert float(p.sum()) == pytest.approx(1.0)
+    assert float((p * LOSSES).sum()) == pytest.approx(expected)
+
+
+def test_cvar_weights_sit_on_the_largest_losses():
+    p = cvar_weights(LOSSES, 0.5)
+    assert torch.allclose(p, torch.tensor([0.0, 0.4, 0.0, 0.4, 0.2]))
+
+
+def test_cvar_method_loss_mean_is_the_batch_cvar_and_its_gradient():
+    method = make_method("cvar-dro", {"alpha": 0.4})
+    logits = torch.tensor([[0.0, 1.0], [0.0, -2.0], [0.0, 3.0], [0.0, 0.0], [0.0, -1.0]], requires_grad=True)
+    y = torch.zeros(5, dtype=torch.long)
+    method.loss(logits, y).mean().backward()
+    losses = F.cross_entropy(logits.detach(), y, reduction="none")
+    worst = losses.topk(2).indices
+    expected = torch.zeros_like(logits)
+    expected[worst] = torch.func.grad(lambda z: F.cross_entropy(z, y[worst]))(logits.detach()[worst])
+    assert float(method.loss(logits.detach(), y).mean()) == pytest.approx(float(losses[worst].mean()))
+    assert torch.allclose(logits.grad, expected)
+
+
+def test_cvar_alpha_must_be_in_zero_one():
+    with pytest.raises(MolereError, match="alpha = 0"):
+        make_method("cvar-dro", {"alpha": 0})
+
+
+# --- jtt -----------------------------------------------------------------------------------
+
+
+def test_jtt_upweights_exactly_the_misclassified_by_the_factor():
+    margin = np.array([0.3, -0.2, 0.0, 1.0, -1.0])
+    assert error_set_weights(margin, 5).tolist() == [1.0, 5.0, 5.0, 1.0, 5.0]
+
+
+def test_jtt_method_weights_and_step_weights():
+    method = make_method("jtt", {"upweight": 4}, rank_margin=np.array([0.5, -0.5, 0.1, 0.2]))
+    assert method.train_weights().tolist() == [1.0, 4.0, 1.0, 1.0]
+    # divided by the mean weight 7/4: upsampling's expected gradient at ERM's step size
+    assert torch.allclose(method.step_weights, torch.tensor([4 / 7, 16 / 7, 4 / 7, 4 / 7]))
+
+
+def test_jtt_needs_the_rank_margins():
+    with pytest.raises(MolereError, match="rank_margin"):
+        make_method("jtt", {})
+
+
+# --- l2rw ----------------------------------------------------------------------------------
+
+
+def linear_batch(x, y, dtype=torch.float64) -> Batch:
+    return Batch(torch.tensor(x, dtype=dtype), torch.tensor(y), torch.arange(len(y)))
+
+
+def zero_linear_model(dtype=torch.float64) -> torch.nn.Module:
+    # logits W x with W = 0: p = (1/2, 1/2), so grad_W l_i = (p - e_{y_i}) x_i^T = s_i (-1/2, 1/2)^T x_i^T
+    # with s_i = +1 for y = 0, -1 for y = 1, and <grad l_i, grad l_j> = s_i s_j (x_i . x_j) / 2
+    model = torch.nn.Linear(2, 2, bias=False).to(dtype)
+    torch.nn.init.zeros_(model.weight)
+    return model
+
+
+VAL_BATCH = linear_batch([[1.0, 0.0]], [0])
+
+
+def test_l2rw_weights_follow_gradient_alignment_by_hand():
+    # alignments with the validation gradient: 1, 1/2, -1/2 (points away), 0 (orthogonal)
+    batch = linear_batch([[2.0, 0.0], [1.0, 5.0], [1.0, 0.0], [0.0, 3.0]], [0, 0, 1, 0])
+    weights = l2rw_weights(zero_linear_model(), batch, VAL_BATCH)
+    assert torch.allclose(weights, torch.tensor([2 / 3, 1 / 3, 0.0, 0.0], dtype=torch.float64))
+
+
+def test_l2rw_zero_sum_guard_gives_all_zero_weights():
+    batch = linear_batch([[1.0, 0.0], [3.0, 1.0]], [1, 1])  # every gradient points away
+    weights = l2rw_weights(zero_linear_model(), batch, VAL_BATCH)
+    assert weights.tolist() == [0.0, 0.0]
+
+
+@given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=20))
+def test_alignment_weights_are_a_distribution_or_zero(hypergrad):
+    hypergrad = torch.tensor(hypergrad, dtype=torch.float64)
+    weights = alignment_weights(hypergrad)
+    assert bool((weights >= 0).all())
+    assert bool((weights[hypergrad >= 0] == 0).all())
+    assert float(weights.sum()) == pytest.approx(1.0 if hypergrad.min() < 0 else 0.0)
+
+
+def test_l2rw_steps_with_the_weights_times_batch_size():
+    method = make_method("l2rw", {}, model=zero_linear_model(torch.float32))
+    batch = linear_batch([[2.0, 0.0], [1.0, 5.0], [1.0, 0.0], [0.0, 3.0]], [0, 0, 1, 0], torch.float32)
+    method.data.val = TensorSet(VAL_BATCH.x.float(), VAL_BATCH.y, np.array([7]))
+    method.update(batch)
+    assert torch.allclose(method.latest_weights, torch.tensor([8 / 3, 4 / 3, 0.0, 0.0]))
+
+
+# --- mwnet ---------------------------------------------------------------------------------
+
+
+def test_mwnet_weight_depends_on_the_loss_only():
+    method = make_method("mwnet", {"hidden": 8}, model=zero_linear_model())
+    torch.nn.init.normal_(method.meta_net.head[-1].weight)  # away from the constant start
+    # W = 0: every example has loss ln 2 whatever x and y, so every weight is the same
+    batch = linear_batch([[2.0, 0.0], [1.0, 5.0], [-3.0, 0.5]], [0, 1, 0])
+    weights = method.raw_weights(batch)
+    expected = method.meta_net(torch.full((1, 1), math.log(2), dtype=torch.float64))
+    assert torch.allclose(weights, expected.expand(3))
+
+
+def test_mwnet_meta_network_is_one_hundred_wide_on_one_input():
+    method = make_method("mwnet", {})
+    first = method.meta_net.head[0]
+    assert (first.in_features, first.out_features) == (1, 100)
+    assert (method.q, method.warmup, method.reuse_gradient, method.normalize) == (1, 0.0, False, True)
+
+
+def test_mwnet_meta_step_updates_the_meta_network_from_the_first_batch():
+    method = make_method("mwnet", {}, n=8)
+    before = copy.deepcopy(method.meta_net.state_dict())
+    method.begin_epoch(0, 1)
+    stats = method.update(method.data.train.batch(torch.arange(8)))
+    assert math.isfinite(float(stats["loss"]))
+    assert any(not torch.equal(before[k], v) for k, v in method.meta_net.state_dict().items())
+
+
+# --- every peer, one epoch end to end --------------------------------------------------------
+
+
+PEERS = ["focal", "cvar-dro", "jtt", "mwnet", "l2rw"]
+
+
+def tiny_problem(n: int = 60, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = (rng.normal(size=(n, 8)) + y[:, None]).astype(np.float32)
+    return x, y, np.arange(100, 100 + n), rng.uniform(-1, 1, n)
+
+
+def tiny_params(methods: dict, epochs: int = 1) -> Params:
+    return Params(
+        {
+            "model": {"name": "mlp", "hidden": 16, "depth": 1},
+            "train": {"epochs": epochs, "batch_size": 16, "optimizer": "sgd", "lr": 0.05, "schedule": "constant", "device": "cpu"},
+            "methods": methods,
+        }
+    )
+
+
+@pytest.mark.parametrize("name", PEERS)
+def test_each_peer_trains_one_epoch_end_to_end(name):
+    x, y, ids, margin = tiny_problem()
+    val_mask = np.zeros(len(y), dtype=bool)
+    if METHODS.get(name).validation is not None:
+        val_mask[::6] = True  # a stand-in for the split stage's column
+    outcome = train_method(name, tiny_params({}), x, y, ids, val_mask, {"num_classes": 3}, seed=0, rank_margin=margin)
+    [row] = outcome.history
+    assert math.isfinite(row["train_loss"])
+    assert row.get("meta_steps", 1) > 0  # mwnet: a meta step on every batch, no warm-up
+    weights = outcome.method.train_weights()
+    assert weights is None or weights.shape == ((~val_mask).sum(),)
+
+
+@pytest.mark.parametrize("name, config", [("focal", {"gamma": 0}), ("cvar-dro", {"alpha": 1}), ("jtt", {"upweight": 1})])
+def test_peers_at_their_neutral_setting_train_exactly_as_erm(name, config):
+    x, y, ids, margin = tiny_problem()
+    no_val = np.zeros(len(y), dtype=bool)
+
+    def final_state(method):
+        params = tiny_params({method: config}, epochs=2)
+        outcome = train_method(method, params, x, y, ids, no_val, {"num_classes": 3}, seed=3, rank_margin=margin)
+        return outcome.model.state_dict()
+
+    erm, peer = final_state("erm"), final_state(name)
+    assert all(torch.allclose(erm[k], peer[k], atol=1e-6) for k in erm)
