@@ -84,6 +84,41 @@ def report(params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
     stage.run(load_params(params, set_))
 
 
+bench_app = typer.Typer(help="Benchmarks of the LRW engine.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("meta-step")
+def bench_meta_step(
+    model: str = typer.Option("cnn1d", help="A registered model name, e.g. cnn1d, resnet18."),
+    batch_size: int = typer.Option(100, help="Train (and validation) batch size."),
+    device: str = typer.Option("cpu", help="cpu | cuda | auto."),
+    input_shape: str = typer.Option("40", help="Shape of one example: 40 (MNIST-1D), 3,32,32 (CIFAR)."),
+    num_classes: int = typer.Option(10),
+    repeats: int = typer.Option(30, help="Timed rounds of the steps (median)."),
+    epoch_batches: int = typer.Option(40, help="Batches in the timed epochs."),
+    epoch_repeats: int = typer.Option(5, help="Timed rounds of the epochs (median)."),
+    q: int = typer.Option(5, help="LRW's batches per meta step in the timed epoch."),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads [default: torch's]."),
+    clock: str = typer.Option("wall", help="wall | cpu (process CPU time: steadier on a shared CPU)."),
+):
+    """Time an ERM step, the JVP meta step and the double-backward meta step, and an LRW epoch
+    against an ERM epoch; print milliseconds, ratios to ERM and (CUDA) peak memory."""
+    import torch
+
+    from molere import bench
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    shape = bench.parse_shape(input_shape)
+    rows = bench.meta_step_benchmark(
+        model, batch_size, device, shape, num_classes, repeats,
+        epoch_batches=epoch_batches, epoch_repeats=epoch_repeats, q=q, clock=clock,
+    )
+    print(f"{model}, input {shape}, batch {batch_size}, device {device}, {torch.get_num_threads()} CPU thread(s), clock {clock}")
+    print(bench.format_table(rows))
+
+
 def main() -> None:
     try:
         app()

@@ -1,11 +1,15 @@
-"""Stage `rank`: the probabilistic margin of every pool example under the first ERM pass."""
+"""Stage `rank`: the probabilistic margin of every pool example under the first ERM pass, in the
+mode `rank.mode` (molere/ranking.py): `in-sample` scores with the erm stage's model, `cross-fit`
+trains `rank.folds` ERM models here and scores each fold with the one that never trained on it."""
 
 from __future__ import annotations
 
+from molere.errors import check_choice
 from molere.experiment import load_model
 from molere.io import write_table
 from molere.margins import probabilistic_margin
 from molere.params import Params
+from molere.ranking import RANK_MODES, cross_fit_folds, cross_fit_probabilities
 from molere.train.loop import predict_proba
 from molere.train.tensors import TensorSet
 from stages import paths
@@ -15,10 +19,16 @@ from stages.common import load_examples, load_info
 def run(params: Params, scenario: str) -> None:
     info = load_info(scenario)
     pool, x = load_examples(paths.pool(scenario), scenario)
-    model = load_model(paths.erm_rank_dir(scenario) / "model.pt", x.shape[1:])
-    data = TensorSet.from_numpy(x, pool["y"], pool["id"], "cpu", info.get("normalization"))
-    probs = predict_proba(model, data)
+    y, ids = pool["y"].to_numpy(), pool["id"].to_numpy()
     frame = pool[["id", "y", "y_clean", "is_noisy", "split"]].copy()
-    frame["margin"] = probabilistic_margin(probs, pool["y"].to_numpy())
+    mode = check_choice("rank.mode", params.get("rank.mode", str), RANK_MODES)
+    if mode == "in-sample":
+        model = load_model(paths.erm_rank_dir(scenario) / "model.pt", x.shape[1:])
+        probs = predict_proba(model, TensorSet.from_numpy(x, y, ids, "cpu", info.get("normalization")))
+    else:
+        seed = params.get("erm.seed", int)
+        frame["fold"] = cross_fit_folds(y, params.get("rank.folds", int), seed)
+        probs = cross_fit_probabilities(params, x, y, ids, info, frame["fold"].to_numpy(), seed)
+    frame["margin"] = probabilistic_margin(probs, y)
     frame["pred"] = probs.argmax(1)
     write_table(paths.margins(scenario), frame)

@@ -43,6 +43,7 @@ def run(params: Params, scenario: str, method: str, seed: int) -> None:
     write_table(out / "predictions.parquet", predictions)
     write_table(out / "history.csv", pd.DataFrame(outcome.history))
     write_table(out / "weights.parquet", weights_table(outcome, pool, val_mask))
+    write_table(out / "split.parquet", split_table(outcome, pool, val_mask))
     save_model(out / "model.pt", outcome.model, params, info)
     test = predictions[predictions["set"] == "test"]
     ood = predictions[predictions["set"] == "ood"]
@@ -81,6 +82,16 @@ def predict_sets(model, scenario: str, info: dict) -> pd.DataFrame:
             frame = frame.assign(**prediction_table(probs, meta["y"].to_numpy()))
         frames.append(frame.assign(set=name))
     return pd.concat(frames, ignore_index=True)
+
+
+def split_table(outcome, pool: pd.DataFrame, val_mask: np.ndarray) -> pd.DataFrame:
+    """Which pool examples the run held out for validation, and P(train): the split it was given
+    (P(train) 0 or 1), or on its train side the split the method chose itself (MOLERE)."""
+    in_val, p_train = val_mask.copy(), (~val_mask).astype(np.float64)
+    chosen = outcome.method.final_split()
+    if chosen is not None:
+        in_val[~val_mask], p_train[~val_mask] = chosen
+    return pd.DataFrame({"id": pool["id"].to_numpy(), "p_train": p_train, "in_val": in_val})
 
 
 def weights_table(outcome, pool: pd.DataFrame, val_mask: np.ndarray) -> pd.DataFrame:

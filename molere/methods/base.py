@@ -56,3 +56,8 @@ class Method:
     def train_weights(self) -> np.ndarray | None:
         """The final per-example weight of each train-side example, if the method learns one."""
         return None
+
+    def final_split(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(in_val, p_train) over the train-side examples, if the method chooses its own
+        validation side (MOLERE's splitter); None keeps the split it was given."""
+        return None

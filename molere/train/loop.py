@@ -12,7 +12,7 @@ import torch
 from molere.errors import MolereError
 from molere.progress import track
 from molere.train.optim import current_lr
-from molere.train.tensors import TensorSet, batch_indices
+from molere.train.tensors import TensorSet, autocast, batch_indices
 
 
 def fit(
@@ -37,7 +37,9 @@ def fit(
         sums: dict[str, torch.Tensor] = {}
         steps = 0
         for index in batch_indices(len(data), batch_size, generator):
-            for key, value in method.update(data.batch(index)).items():
+            with autocast(data.x.device):  # every forward of the step, meta passes included
+                stats = method.update(data.batch(index))
+            for key, value in stats.items():
                 sums[key] = sums.get(key, 0) + value
             steps += 1
         scheduler.step()

@@ -51,6 +51,8 @@ class TensorSet:
 
     def features(self, index: torch.Tensor | slice) -> torch.Tensor:
         x = self.x[index]
+        if x.is_cuda and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)  # cuDNN's fast layout for convolutions
         if self.mean is None:
             return x.float()
         return (x.float() - self.mean) / self.std
@@ -73,6 +75,11 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def autocast(device: torch.device):
+    """bf16 autocast on CUDA (tensor cores); off elsewhere, so CPU runs stay float32 and exact."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
 def pick_device(name: str) -> torch.device:

@@ -1,0 +1,176 @@
+"""The exact one-step hypergradient of learned reweighting, by one forward-mode JVP
+(design.md section 3).
+
+For the lookahead `theta' = theta - a * grad_theta (1/n) sum_i w_i l_i(theta)` (plain SGD, step
+`a`), the derivative of the validation loss with respect to each example's weight is
+
+    dL_val(theta') / dw_i = -(a / n) * <grad_theta l_i(theta), grad_theta L_val(theta')>
+
+and the n dot products of a batch are one Jacobian-vector product of the vector of per-example
+losses at theta along `v = grad_theta L_val(theta')` (`torch.autograd.forward_ad` dual tensors).
+A meta step is then one forward+backward on the train batch (whose gradient is also the real
+step's), one forward+backward on the validation batch at theta', and one JVP forward: about three
+ERM steps, with no second-order graph.
+
+Public API (methods such as LRW, MOLERE, Meta-Weight-Net and L2RW build on these names):
+
+- `weight_hypergradient(model, batch, weights, val_batch, lr, loss_fn=cross_entropy) -> Tensor`
+  dL_val(theta')/dw_i, shape (n,), with `weights` treated as given (detached). Leaves the model
+  (parameters and buffers) untouched.
+- `lookahead(model, batch, weights, val_batch, lr, loss_fn=cross_entropy, *,
+  update_buffers=False) -> Lookahead`: the same, plus what the real step needs: the gradient of
+  (1/n) sum_i w_i l_i at theta (`grads`, one tensor per trainable parameter, in
+  `model.parameters()` order), the per-example losses and logits at theta, and L_val(theta').
+  With `update_buffers=True` the train forward is the real model's own, so BatchNorm running
+  statistics move exactly as one plain weighted step moves them; pass it when the real step will
+  reuse `grads` (then call `apply_gradients`), and leave it False when the real step is recomputed.
+- `apply_gradients(model, optimizer, grads)`: one optimiser step with the given gradients.
+- `load_forward_ad()`: pay forward-mode AD's one-time start-up now (LRW does, before training).
+- `weight_hypergradient_double_backward(...)` and `lookahead_val_loss(...)`: the usual
+  `create_graph=True` route, kept as the reference the tests and the benchmark compare against.
+
+`batch` and `val_batch` are `Batch`es or any `(x, y, ...)` tuples. The model is put in train
+mode (BatchNorm uses batch statistics in every pass); the lookahead and JVP passes run on cloned
+buffers, so they never change the real model's running statistics. Models with dropout get
+independent masks in each pass; the formula is exact for deterministic forwards.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+import torch.autograd.forward_ad as fwAD
+from torch.func import functional_call
+
+from molere.train.steps import LossFn, cross_entropy
+
+
+class Lookahead(NamedTuple):
+    hypergrad: torch.Tensor  # (n,) dL_val(theta') / dw_i
+    grads: tuple[torch.Tensor, ...]  # grad_theta (1/n) sum_i w_i l_i(theta), per trainable param
+    losses: torch.Tensor  # (n,) per-example losses at theta, detached
+    logits: torch.Tensor  # (n, K) at theta, detached
+    val_loss: torch.Tensor  # L_val(theta'), detached
+
+
+def weight_hypergradient(
+    model: torch.nn.Module,
+    batch,
+    weights: torch.Tensor,
+    val_batch,
+    lr: float,
+    loss_fn: LossFn = cross_entropy,
+) -> torch.Tensor:
+    """dL_val(theta')/dw_i for every example of `batch`, shape (n,); see the module docstring."""
+    return lookahead(model, batch, weights, val_batch, lr, loss_fn).hypergrad
+
+
+def lookahead(
+    model: torch.nn.Module,
+    batch,
+    weights: torch.Tensor,
+    val_batch,
+    lr: float,
+    loss_fn: LossFn = cross_entropy,
+    *,
+    update_buffers: bool = False,
+) -> Lookahead:
+    """One-step lookahead and its exact weight hypergradient by one forward-mode JVP."""
+    model.train()
+    x, y = batch[0], batch[1]
+    names, params = _trainable(model)
+    weights = weights.detach()
+    # the train forward at theta: the real model's (its BN stats move once) or on cloned buffers
+    if update_buffers:
+        logits = model(x)
+    else:
+        logits = functional_call(model, (dict(zip(names, params)), _cloned_buffers(model)), (x,))
+    losses = loss_fn(logits, y)
+    grads = _grads((weights * losses).mean(), params)
+    ahead = [(p.detach() - lr * g).requires_grad_() for p, g in zip(params, grads)]
+    val_loss = _val_loss(model, names, ahead, val_batch, loss_fn)
+    v = _grads(val_loss, ahead)
+    tangent = _loss_jvp(model, names, params, v, x, y, loss_fn)
+    return Lookahead(
+        hypergrad=tangent * (-lr / len(y)),
+        grads=grads,
+        losses=losses.detach(),
+        logits=logits.detach(),
+        val_loss=val_loss.detach(),
+    )
+
+
+def apply_gradients(model: torch.nn.Module, optimizer: torch.optim.Optimizer, grads: Sequence[torch.Tensor]) -> None:
+    """The real step from a gradient already computed (a `Lookahead`'s `grads`)."""
+    for p, g in zip(_trainable(model)[1], grads):
+        p.grad = g
+    optimizer.step()
+
+
+def lookahead_val_loss(
+    model: torch.nn.Module,
+    batch,
+    weights: torch.Tensor,
+    val_batch,
+    lr: float,
+    loss_fn: LossFn = cross_entropy,
+) -> torch.Tensor:
+    """L_val(theta') as a differentiable function of `weights` (and of whatever produced them),
+    through the train gradient built with `create_graph=True`: the double-backward reference."""
+    model.train()
+    x, y = batch[0], batch[1]
+    names, params = _trainable(model)
+    logits = functional_call(model, (dict(zip(names, params)), _cloned_buffers(model)), (x,))
+    grads = torch.autograd.grad((weights * loss_fn(logits, y)).mean(), params, create_graph=True, allow_unused=True)
+    ahead = [p if g is None else p - lr * g for p, g in zip(params, grads)]
+    return _val_loss(model, names, ahead, val_batch, loss_fn)
+
+
+def weight_hypergradient_double_backward(
+    model: torch.nn.Module,
+    batch,
+    weights: torch.Tensor,
+    val_batch,
+    lr: float,
+    loss_fn: LossFn = cross_entropy,
+) -> torch.Tensor:
+    """`weight_hypergradient` by differentiating through the lookahead (the reference)."""
+    weights = weights.detach().requires_grad_()
+    (hypergrad,) = torch.autograd.grad(lookahead_val_loss(model, batch, weights, val_batch, lr, loss_fn), weights)
+    return hypergrad
+
+
+def load_forward_ad() -> None:
+    """Forward-mode AD loads its decompositions on first use (about half a second); call this
+    before a timed loop so the cost falls outside it."""
+    with fwAD.dual_level():
+        fwAD.make_dual(torch.zeros(1), torch.zeros(1))
+
+
+def _trainable(model: torch.nn.Module) -> tuple[list[str], list[torch.Tensor]]:
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return [n for n, _ in named], [p for _, p in named]
+
+
+def _cloned_buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: b.clone() for name, b in model.named_buffers()}
+
+
+def _grads(loss: torch.Tensor, params: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return tuple(torch.zeros_like(p) if g is None else g for p, g in zip(params, grads))
+
+
+def _val_loss(model, names, params, val_batch, loss_fn) -> torch.Tensor:
+    logits = functional_call(model, (dict(zip(names, params)), _cloned_buffers(model)), (val_batch[0],))
+    return loss_fn(logits, val_batch[1]).mean()
+
+
+def _loss_jvp(model, names, params, tangents, x, y, loss_fn) -> torch.Tensor:
+    """The JVP of the per-example losses at `params` along `tangents`: <grad l_i, v> for all i."""
+    # no_grad: forward-mode AD still runs, and no reverse graph is built
+    with torch.no_grad(), fwAD.dual_level():
+        duals = {n: fwAD.make_dual(p.detach(), t) for n, p, t in zip(names, params, tangents)}
+        losses = loss_fn(functional_call(model, (duals, _cloned_buffers(model)), (x,)), y)
+        return fwAD.unpack_dual(losses).tangent

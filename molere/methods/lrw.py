@@ -1,0 +1,157 @@
+"""Learned reweighting (LRW, design.md section 3): the base class of `lrw-hard`, `lrw-easy`,
+`lrw-random`, and of the methods that learn weights through the same meta step (MOLERE,
+Meta-Weight-Net).
+
+After `warmup` (a fraction of the epochs) of plain ERM, the train batches come in cycles of `q`:
+`q - 1` weighted steps on theta with weights from the meta-network, then one meta step on the
+`q`-th batch: the exact hypergradient of the validation loss after a one-step lookahead
+(`molere.hypergrad`, one forward-mode JVP) updates phi, and the real step on theta reuses the
+lookahead's gradient (`reuse_gradient: false` recomputes it with the updated weights, as
+Meta-Weight-Net does). So theta takes exactly one step per train batch, and an epoch costs about
+(q + 2) / q ERM epochs.
+
+Config (`methods.<name>` in params.yaml): q, warmup, normalize, reuse_gradient, lookahead_lr,
+val_batch_size, meta_net {kind, hidden, use_label}, meta_optimizer {optimizer, lr, ...}.
+Subclasses change what the weights are by overriding `make_meta_net` and `raw_weights`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from molere.errors import MolereError, check_choice, check_range
+from molere.hypergrad import apply_gradients, load_forward_ad, lookahead
+from molere.meta_nets import make_meta_net
+from molere.methods.base import Method
+from molere.params import Params
+from molere.train.optim import current_lr, make_optimizer
+from molere.train.steps import batch_stats, weighted_step
+from molere.train.tensors import Batch, TensorSet, batch_indices
+
+META_NET_OPTIONS = ("kind", "hidden", "use_label")
+DEFAULT_META_OPTIMIZER = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-4}
+
+
+class LRW(Method):
+    name = "lrw"
+
+    def __init__(self, model, optimizer, config: Params, data, seed: int):
+        super().__init__(model, optimizer, config, data, seed)
+        if data.val is None or len(data.val) == 0:
+            raise MolereError(f"{self.name} needs a validation side; its split ({self.validation!r}) is empty")
+        self.q = check_range(f"{config.prefix}q", config.get("q", int, 5), 1, math.inf)
+        self.warmup = check_range(f"{config.prefix}warmup", config.get("warmup", float, 0.25), 0, 1)
+        self.normalize = config.get("normalize", bool, True)
+        self.reuse_gradient = config.get("reuse_gradient", bool, True)
+        self.lookahead_lr = config.get("lookahead_lr", (float, type(None)), None)
+        self.val_batch_size = config.get("val_batch_size", (int, type(None)), None)
+        parameter = next(model.parameters())
+        # its own RNG stream, so adding a meta-network leaves the classifier's training unchanged
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.meta_net = self.make_meta_net().to(device=parameter.device, dtype=parameter.dtype)
+        meta_cfg = Params(config.get("meta_optimizer", dict, DEFAULT_META_OPTIMIZER), config.source, f"{config.prefix}meta_optimizer.")
+        self.meta_optimizer = make_optimizer(self.meta_net.parameters(), meta_cfg)
+        load_forward_ad()
+        self._val_positions: Iterator[torch.Tensor] | None = None
+        self._reweighting = False
+        self._step = 0
+        self._epoch_sums: dict[str, tuple] = {}  # key -> (sum, count) over the epoch
+
+    # --- what the weights are (override in subclasses) ---
+
+    def make_meta_net(self) -> torch.nn.Module:
+        spec = self.config.get("meta_net", dict, {})
+        for key in spec:
+            check_choice(f"{self.config.prefix}meta_net option", key, META_NET_OPTIONS)
+        return make_meta_net(tuple(self.data.train.x.shape[1:]), self.data.num_classes, **spec)
+
+    def raw_weights(self, batch: Batch) -> torch.Tensor:
+        """g_phi of each example of `batch`, in (0, 1), differentiable in phi."""
+        return self.meta_net(batch.x, batch.y)
+
+    def batch_weights(self, batch: Batch) -> torch.Tensor:
+        """The weights the step uses: raw, or rescaled to mean 1 over the batch."""
+        raw = self.raw_weights(batch)
+        mean = raw.mean()
+        self._accumulate(weight_mean=mean.detach(), weight_std=raw.detach().std(correction=0))
+        return raw / mean if self.normalize else raw
+
+    # --- the loop's hooks ---
+
+    def begin_epoch(self, epoch: int, epochs: int) -> None:
+        self._reweighting = epoch >= round(self.warmup * epochs)
+        self._epoch_sums = {}
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        if not self._reweighting:
+            return weighted_step(self.model, self.optimizer, batch)
+        self._step += 1
+        if self._step % self.q == 0:
+            return self.meta_update(batch)
+        with torch.no_grad():
+            weights = self.batch_weights(batch)
+        return weighted_step(self.model, self.optimizer, batch, weights)
+
+    def meta_update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One meta step on phi and the real step on theta, on the same train batch."""
+        weights = self.batch_weights(batch)
+        lr = self.lookahead_lr if self.lookahead_lr is not None else current_lr(self.optimizer)
+        val_batch = self.validation_batch(len(batch.y))
+        step = lookahead(self.model, batch, weights, val_batch, lr, update_buffers=self.reuse_gradient)
+        self.meta_optimizer.zero_grad(set_to_none=True)
+        weights.backward(step.hypergrad)
+        self.meta_optimizer.step()
+        self._accumulate(meta_val_loss=step.val_loss)
+        if not self.reuse_gradient:
+            with torch.no_grad():
+                weights = self.batch_weights(batch)
+            return weighted_step(self.model, self.optimizer, batch, weights)
+        apply_gradients(self.model, self.optimizer, step.grads)
+        return batch_stats(step.logits, batch.y, step.losses)
+
+    def end_epoch(self, epoch: int) -> dict[str, float]:
+        means = {key: float(total / count) for key, (total, count) in self._epoch_sums.items()}
+        return {
+            "meta_steps": self._epoch_sums.get("meta_val_loss", (0, 0))[1],
+            **{key: means.get(key, math.nan) for key in ("meta_val_loss", "weight_mean", "weight_std")},
+        }
+
+    def validation_batch(self, size: int) -> Batch:
+        """The next minibatch of the validation side (reshuffled every pass, seeded). The positions
+        index `self.data.val` as it is now, so a subclass may swap in a same-size validation side."""
+        if self._val_positions is None:
+            self._val_positions = validation_indices(len(self.data.val), self.val_batch_size or size, self.seed)
+        return self.data.val.batch(next(self._val_positions).to(self.data.val.x.device))
+
+    @torch.no_grad()
+    def train_weights(self) -> np.ndarray:
+        train = self.data.train
+        chunks = [
+            self.raw_weights(train.batch(index)).float().cpu()
+            for index in torch.arange(len(train), device=train.x.device).split(1024)
+        ]
+        return torch.cat(chunks).numpy()
+
+    def _accumulate(self, **values: torch.Tensor) -> None:
+        for key, value in values.items():
+            total, count = self._epoch_sums.get(key, (0, 0))
+            self._epoch_sums[key] = (total + value, count + 1)
+
+
+def validation_indices(n: int, size: int, seed: int) -> Iterator[torch.Tensor]:
+    """Endless minibatches of positions in range(n), reshuffled every pass, on a stream seeded
+    apart from the train batches'."""
+    generator = torch.Generator().manual_seed(seed + 1)
+    while True:
+        yield from batch_indices(n, size, generator)
+
+
+def validation_batches(val: TensorSet, size: int, seed: int) -> Iterator[Batch]:
+    """Endless seeded minibatches of the validation set `val` (L2RW shares them)."""
+    for index in validation_indices(len(val), size, seed):
+        yield val.batch(index.to(val.x.device))

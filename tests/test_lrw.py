@@ -1,0 +1,210 @@
+"""The LRW training loop: ERM when the weights stay 1, BatchNorm statistics, learned weights,
+bad input."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+from molere.errors import MolereError
+from molere.experiment import train_method
+from molere.meta_nets import make_meta_net
+from molere.methods import METHODS
+from molere.methods.base import RunData
+from molere.methods.lrw import LRW
+from molere.params import Params
+from molere.splits import heuristic_splits
+from molere.train.steps import weighted_step
+from molere.train.tensors import TensorSet
+from stages.train import aligned
+
+N, D, K = 120, 12, 3
+
+
+def blobs(n=N, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, K, n)
+    centres = rng.normal(0, 2, (K, D))
+    x = (centres[y] + rng.normal(0, 1, (n, D))).astype(np.float32)
+    return x, y, np.arange(n) * 10
+
+
+def params(method_cfg: dict, epochs=3) -> Params:
+    return Params(
+        {
+            "model": {"name": "mlp", "hidden": 16},
+            "train": {"epochs": epochs, "batch_size": 16, "optimizer": "sgd", "lr": 0.1, "schedule": "cosine", "device": "cpu"},
+            "methods": {"lrw-random": method_cfg},
+        }
+    )
+
+
+def run(method: str, cfg: dict, val_mask: np.ndarray, epochs=3):
+    x, y, ids = blobs()
+    return train_method(method, params(cfg, epochs), x, y, ids, val_mask, {"num_classes": K}, seed=4)
+
+
+def same_state(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+VAL = np.arange(N) % 6 == 0
+
+
+class ERMOnSameSide(LRW):
+    """ERM restricted to LRW's train side, for a like-for-like comparison."""
+
+    def update(self, batch):
+        return weighted_step(self.model, self.optimizer, batch)
+
+
+@pytest.fixture(scope="module")
+def erm_on_train_side():
+    METHODS._load()
+    METHODS._entries["erm-train-side"] = ERMOnSameSide
+    try:
+        yield run("erm-train-side", {}, VAL)
+    finally:
+        del METHODS._entries["erm-train-side"]
+
+
+def test_no_meta_step_reproduces_erm_exactly(erm_on_train_side):
+    # warm-up epoch of ERM, then weighted steps with g = 1/2 everywhere, normalised to exactly 1
+    lrw = run("lrw-random", {"q": 10**9, "warmup": 0.34}, VAL)
+    assert [row["meta_steps"] for row in lrw.history] == [0, 0, 0]
+    assert same_state(lrw.model, erm_on_train_side.model)
+
+
+def test_meta_steps_with_a_frozen_meta_net_reproduce_erm_exactly(erm_on_train_side):
+    # the real step then reuses the lookahead's gradient at weights 1: the same update as ERM's
+    frozen = {"q": 2, "warmup": 0.0, "meta_optimizer": {"optimizer": "sgd", "lr": 0.0, "momentum": 0.0}}
+    lrw = run("lrw-random", frozen, VAL)
+    # 7 batches an epoch, a meta step every 2nd batch, counted across epochs
+    assert [row["meta_steps"] for row in lrw.history] == [3, 4, 3]
+    assert np.isfinite(lrw.history[0]["meta_val_loss"])
+    assert same_state(lrw.model, erm_on_train_side.model)
+
+
+def bn_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(D, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, K))
+
+
+def run_data():
+    x, y, ids = blobs()
+    tensors = lambda mask: TensorSet.from_numpy(x[mask], y[mask], ids[mask], "cpu")  # noqa: E731
+    return RunData(train=tensors(~VAL), val=tensors(VAL), num_classes=K)
+
+
+@pytest.mark.parametrize("reuse_gradient", [True, False])
+def test_meta_step_moves_bn_stats_as_a_weighted_step(reuse_gradient):
+    data = run_data()
+    model = bn_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    cfg = Params({"q": 1, "warmup": 0.0, "reuse_gradient": reuse_gradient})
+    lrw = METHODS.get("lrw-hard")(model, optimizer, cfg, data, seed=0)
+    lrw.begin_epoch(0, 1)
+    batch = data.train.batch(torch.arange(16))
+    plain = copy.deepcopy(model)
+    with torch.no_grad():
+        weights = lrw.batch_weights(batch)
+    weighted_step(plain, torch.optim.SGD(plain.parameters(), lr=0.1), batch, weights)
+    lrw.update(batch)
+    buffers, plain_buffers = dict(model.named_buffers()), dict(plain.named_buffers())
+    assert buffers["1.num_batches_tracked"] == 1
+    assert all(torch.equal(buffers[k], plain_buffers[k]) for k in plain_buffers)
+
+
+def test_weights_learn_to_drop_flipped_labels():
+    # half of the train side has a wrong label, the validation side is clean: the meta-network
+    # (which sees the label) must weight the flipped examples below the clean ones
+    x, y, ids = blobs(n=300, seed=1)
+    val_mask = np.arange(300) % 5 == 0
+    flipped = (~val_mask) & (np.arange(300) % 2 == 0)
+    noisy_y = np.where(flipped, (y + 1) % K, y)
+    cfg = {
+        "q": 1,
+        "warmup": 0.0,
+        "meta_net": {"hidden": 16, "use_label": True},
+        "meta_optimizer": {"optimizer": "adam", "lr": 0.01},
+    }
+    outcome = train_method("lrw-random", params(cfg, epochs=8), x, noisy_y, ids, val_mask, {"num_classes": K}, seed=0)
+    weights = outcome.method.train_weights()
+    train_flipped = flipped[~val_mask]
+    assert weights.shape == (int((~val_mask).sum()),)
+    assert ((weights > 0) & (weights < 1)).all()
+    assert weights[train_flipped].mean() < weights[~train_flipped].mean()
+    assert roc_auc_score(~train_flipped, weights) > 0.7  # 0.95 on this seed, 0.74-0.95 on others
+
+
+def test_registered_heuristics():
+    for name in ["hard", "easy", "random"]:
+        method = METHODS.get(f"lrw-{name}")
+        assert issubclass(method, LRW) and method.validation == name and method.name == f"lrw-{name}"
+
+
+@pytest.mark.parametrize(
+    "cfg, message",
+    [
+        ({"q": 0}, "methods.lrw-random.q = 0 is outside"),
+        ({"warmup": 1.5}, "methods.lrw-random.warmup = 1.5 is outside"),
+        ({"meta_net": {"depth": 3}}, "unknown methods.lrw-random.meta_net option 'depth'"),
+        ({"meta_net": {"kind": "conv"}}, "needs (C, H, W) inputs"),
+        ({"meta_optimizer": {"optimizer": "lbfgs", "lr": 0.1}}, "unknown optimizer 'lbfgs'"),
+        ({"q": "five"}, "methods.lrw-random.q = 'five' should be of type int"),
+    ],
+)
+def test_bad_config(cfg, message):
+    with pytest.raises(MolereError) as err:
+        run("lrw-random", cfg, VAL, epochs=1)
+    assert message in str(err.value)
+
+
+def test_empty_validation_side():
+    with pytest.raises(MolereError, match="lrw-random needs a validation side"):
+        run("lrw-random", {}, np.zeros(N, dtype=bool), epochs=1)
+
+
+@pytest.mark.parametrize("delta", [0.0, -0.1, 0.51, 1.0])
+def test_validation_fraction_outside_range(delta):
+    with pytest.raises(MolereError, match=rf"split.delta = {delta} is outside the allowed range \(0, 0.5\]"):
+        heuristic_splits(np.arange(10), np.linspace(-1, 1, 10), np.zeros(10, int), delta=delta, seed=0)
+
+
+def test_split_file_missing_pool_ids():
+    pool = pd.DataFrame({"id": [3, 1, 2]})
+    with pytest.raises(MolereError, match="splits file does not match the pool"):
+        aligned(pool, pd.DataFrame({"id": [3, 1, 5], "hard": [True, False, False]}), "splits")
+    assert aligned(pool, pd.DataFrame({"id": [1, 2, 3], "hard": [True, False, False]}), "splits")["id"].tolist() == [3, 1, 2]
+
+
+def test_meta_net_shapes():
+    images = make_meta_net((3, 8, 8), 10)
+    out = images(torch.rand(5, 3, 8, 8))
+    assert out.shape == (5,) and torch.equal(out, torch.full((5,), 0.5))
+    labelled = make_meta_net((7,), 4, use_label=True)
+    assert labelled.head[0].in_features == 7 + 4
+
+
+def test_validation_batches_follow_a_swapped_validation_side():
+    data = run_data()
+    lrw = METHODS.get("lrw-random")(bn_model(), None, Params({"val_batch_size": 4}), data, seed=0)
+    first = lrw.validation_batch(16)
+    assert first.x.shape == (4, D) and torch.equal(first.x, data.val.x[first.index])
+    flipped = TensorSet(-data.val.x, data.val.y, data.val.ids)  # same size, other examples
+    lrw.data.val = flipped
+    second = lrw.validation_batch(16)
+    assert torch.equal(second.x, flipped.x[second.index])
+
+
+def test_epoch_columns():
+    lrw = run("lrw-random", {"q": 3, "warmup": 0.5}, VAL, epochs=2)
+    warm, reweighting = lrw.history
+    assert warm["meta_steps"] == 0 and np.isnan(warm["meta_val_loss"]) and np.isnan(warm["weight_mean"])
+    assert reweighting["meta_steps"] == 2  # batches 3 and 6 of 7
+    assert 0 < reweighting["weight_mean"] < 1 and reweighting["weight_std"] >= 0

@@ -1,0 +1,128 @@
+"""The rank stage's modes: in-sample (the erm stage's model) and cross-fit (K fold models)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import molere.ranking
+from molere.errors import MolereError
+from molere.io import read_table, write_examples, write_json
+from molere.params import Params
+from molere.ranking import cross_fit_folds
+from stages import erm, paths, rank
+
+SCENARIO = "clean"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    labels=st.lists(st.integers(0, 4), min_size=4, max_size=80),
+    folds=st.integers(2, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_folds_are_balanced_overall_and_per_class(labels, folds, seed):
+    y = np.array(labels)
+    folds = min(folds, len(y))
+    fold = cross_fit_folds(y, folds, seed)
+    sizes = np.bincount(fold, minlength=folds)
+    assert sizes.max() - sizes.min() <= 1 and sizes.sum() == len(y)
+    for label in np.unique(y):
+        per_class = np.bincount(fold[y == label], minlength=folds)
+        assert per_class.max() - per_class.min() <= 1
+    assert np.array_equal(fold, cross_fit_folds(y, folds, seed))
+
+
+def test_folds_on_a_hand_made_example():
+    fold = cross_fit_folds(np.array([0, 0, 0, 1, 1]), 2, seed=0)
+    # class 0 is dealt to folds 0, 1, 0 and class 1 continues with 1, 0
+    assert sorted(fold[:3]) == [0, 0, 1] and sorted(fold[3:]) == [0, 1]
+
+
+@pytest.mark.parametrize("folds", [1, 0, 6])
+def test_fold_count_outside_range(folds):
+    with pytest.raises(MolereError, match=rf"rank.folds = {folds} is outside the allowed range \[2, 5\]"):
+        cross_fit_folds(np.zeros(5, int), folds, seed=0)
+
+
+def make_scenario(tmp_path, monkeypatch, labels: np.ndarray, x: np.ndarray) -> None:
+    """A pool on disk in the prepare stage's format, the working directory at `tmp_path`."""
+    monkeypatch.chdir(tmp_path)
+    n = len(labels)
+    pool = pd.DataFrame(
+        {
+            "id": np.arange(n) * 7 + 3,
+            "y": labels,
+            "y_clean": labels,
+            "is_noisy": np.zeros(n, bool),
+            "split": np.where(np.arange(n) % 4 == 0, "val", "train"),
+        }
+    )
+    write_examples(paths.pool(SCENARIO), pool, x)
+    write_json(paths.info(SCENARIO), {"num_classes": int(labels.max()) + 1, "normalization": None})
+
+
+def stage_params(mode: str, epochs: int = 2) -> Params:
+    return Params(
+        {
+            "model": {"name": "mlp", "hidden": 64},
+            "train": {"epochs": epochs, "batch_size": 16, "optimizer": "adam", "lr": 0.01, "schedule": "constant", "device": "cpu"},
+            "erm": {"seed": 0},
+            "rank": {"mode": mode, "folds": 3},
+        }
+    )
+
+
+def blobs(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = (rng.normal(0, 1, (n, 8)) + 2 * np.eye(3, 8)[y]).astype(np.float32)
+    return y, x
+
+
+def test_cross_fit_scores_each_example_with_a_model_that_never_saw_it(tmp_path, monkeypatch):
+    y, x = blobs(60)
+    make_scenario(tmp_path, monkeypatch, y, x)
+    trained_on = []
+    real_train_method = molere.ranking.train_method
+
+    def recording(name, params, x, y, ids, val_mask, *args, **kwargs):
+        trained_on.append(set(ids[~val_mask]))
+        return real_train_method(name, params, x, y, ids, val_mask, *args, **kwargs)
+
+    monkeypatch.setattr(molere.ranking, "train_method", recording)
+    rank.run(stage_params("cross-fit"), SCENARIO)
+    margins = read_table(paths.margins(SCENARIO))
+    assert len(trained_on) == 3
+    assert list(margins["id"]) == list(np.arange(60) * 7 + 3)
+    for k, ids in enumerate(trained_on):
+        scored = set(margins.loc[margins["fold"] == k, "id"])
+        assert scored and not scored & ids and scored | ids == set(margins["id"])
+    assert margins["margin"].between(-1, 1).all()
+    assert set(margins.columns) == {"id", "y", "y_clean", "is_noisy", "split", "fold", "margin", "pred"}
+
+
+def test_cross_fit_does_not_find_memorised_random_labels_easy(tmp_path, monkeypatch):
+    # labels independent of the features: in-sample, the examples the ERM model trained on (and
+    # memorised) look easy; cross-fit sees them as they are, at chance
+    rng = np.random.default_rng(1)
+    y, x = rng.integers(0, 3, 90), rng.normal(0, 1, (90, 30)).astype(np.float32)
+    make_scenario(tmp_path, monkeypatch, y, x)
+    params = stage_params("in-sample", epochs=20)
+    erm.run(params, SCENARIO)
+    rank.run(params, SCENARIO)
+    in_sample = read_table(paths.margins(SCENARIO))
+    rank.run(stage_params("cross-fit", epochs=20), SCENARIO)
+    cross_fit = read_table(paths.margins(SCENARIO))
+    trained = (in_sample["split"] == "train").to_numpy()
+    assert "fold" not in in_sample
+    assert in_sample["margin"][trained].mean() > 0.3  # 0.44 measured
+    assert cross_fit["margin"][trained].mean() < 0.0  # -0.50 measured
+
+
+def test_unknown_mode(tmp_path, monkeypatch):
+    y, x = blobs(12)
+    make_scenario(tmp_path, monkeypatch, y, x)
+    with pytest.raises(MolereError, match="unknown rank.mode 'k-fold'; allowed: cross-fit, in-sample"):
+        rank.run(stage_params("k-fold"), SCENARIO)
