@@ -77,10 +77,10 @@ def predict_sets(model, scenario: str, info: dict) -> pd.DataFrame:
         device = next(model.parameters()).device
         data = TensorSet.from_numpy(x, meta["y"], meta["id"], device, info.get("normalization"))
         probs = predict_proba(model, data)
-        frame = meta[["id", "y"] + [c for c in ("shift", "severity") if c in meta]].copy()
+        frame = meta[["id", "y"] + [c for c in ("shift", "severity") if c in meta]].assign(set=name)
         if probs.size:
-            frame = frame.assign(**prediction_table(probs, meta["y"].to_numpy()))
-        frames.append(frame.assign(set=name))
+            frame = pd.concat([frame, pd.DataFrame(prediction_table(probs, meta["y"].to_numpy()))], axis=1)
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -55,7 +55,7 @@ def test_the_moved_parameter_takes_its_grid_value(monkeypatch):
     seen = []
     fake_signals = (np.zeros((10, 40)), np.arange(10))
     monkeypatch.setattr(source, "raw_signals", lambda args: seen.append(args) or fake_signals)
-    source.shifted_test("max_translation", 4, num_samples=10, seed=0, mean=0.0, std=1.0)
+    source.RegeneratedShift("max_translation", num_samples=10, seed=0, mean=0.0, std=1.0)(4)
     assert seen[0].max_translation == source.SHIFT_GRIDS["max_translation"][3]
     assert seen[0].padding == [36, 60]  # every other parameter at its default
 
@@ -70,5 +70,5 @@ def test_the_moved_parameter_takes_its_grid_value(monkeypatch):
 )
 def test_bad_shift_or_severity_is_a_one_line_error(shift, severity, message):
     with pytest.raises(MolereError) as err:
-        source.shifted_test(shift, severity, num_samples=10, seed=0, mean=0.0, std=1.0)
+        source.RegeneratedShift(shift, num_samples=10, seed=0, mean=0.0, std=1.0)(severity)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)

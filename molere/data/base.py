@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -21,6 +21,16 @@ class Split:
         return Split(self.x[:n].copy(), self.y[:n].copy())
 
 
+class Shift(Protocol):
+    """One distribution shift of a test set: severity (1..5) -> the shifted test split."""
+
+    def __call__(self, severity: int) -> Split: ...
+
+    def head(self, n: int) -> "Shift":
+        """The same shift computing only its first `n` examples."""
+        ...
+
+
 @dataclass
 class Dataset:
     name: str
@@ -28,7 +38,6 @@ class Dataset:
     train: Split
     val: Split | None  # the dataset's own validation split; None = take a seeded holdout
     test: Split
-    # shift name -> function(severity 1..5) -> the test split under that shift
-    shifts: dict[str, Callable[[int], Split]] = field(default_factory=dict)
+    shifts: dict[str, Shift] = field(default_factory=dict)
     # per-channel mean and std to normalise uint8 images on the fly; None = features are floats
     normalization: tuple[list[float], list[float]] | None = None

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from molere.data.base import Dataset, Split
+from molere.data.base import Dataset, Shift, Split
 from molere.errors import check_range
 
 
@@ -65,12 +64,9 @@ def ood_table(
     return pd.concat(frames, ignore_index=True), xs
 
 
-def limited(make: Callable[[int], Split], n: int | None) -> Callable[[int], Split]:
-    """The shift `make` cut to its first `n` examples: through its own `head(n)` when it has one
-    (image corruptions then compute only those), else by cutting what it returns."""
+def limited(make: Shift, n: int | None) -> Shift:
+    """The shift `make` computing only its first `n` examples."""
     if n is None:
         return make
     check_range("ood.max_examples", n, 1, math.inf)
-    if hasattr(make, "head"):
-        return make.head(n)
-    return lambda severity: make(severity).head(n)
+    return make.head(n)

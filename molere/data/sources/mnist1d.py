@@ -10,7 +10,7 @@ shifted set is standardised with the clean dataset's constants."""
 
 from __future__ import annotations
 
-from functools import partial
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -61,16 +61,27 @@ def raw_signals(args) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(signals)[order], labels[order]
 
 
-def shifted_test(
-    shift: str, severity: int, *, num_samples: int, seed: int, mean: float, std: float
-) -> Split:
-    """A new test set with generator parameter `shift` at its `severity` value, standardised with
-    the clean dataset's `mean` and `std`."""
-    check_choice("shift", shift, SHIFT_GRIDS)
-    check_range("severity", severity, *SEVERITIES)
-    args = generator_args(num_samples, seed + OOD_SEED_OFFSET, **{shift: SHIFT_GRIDS[shift][severity - 1]})
-    x, y = raw_signals(args)
-    return Split(((x - mean) / std).astype(np.float32), y.astype(np.int64))
+@dataclass(frozen=True)
+class RegeneratedShift:
+    """A new test set with generator parameter `shift` moved to its value at a severity,
+    standardised with the clean dataset's `mean` and `std`."""
+
+    shift: str
+    num_samples: int
+    seed: int
+    mean: float
+    std: float
+
+    def __call__(self, severity: int) -> Split:
+        check_choice("shift", self.shift, SHIFT_GRIDS)
+        check_range("severity", severity, *SEVERITIES)
+        value = SHIFT_GRIDS[self.shift][severity - 1]
+        x, y = raw_signals(generator_args(self.num_samples, self.seed + OOD_SEED_OFFSET, **{self.shift: value}))
+        return Split(((x - self.mean) / self.std).astype(np.float32), y.astype(np.int64))
+
+    def head(self, n: int) -> "RegeneratedShift":
+        """The same shift, generating only `n` examples (balanced over the classes)."""
+        return replace(self, num_samples=min(n, self.num_samples))
 
 
 @DATASETS.register("mnist1d")
@@ -83,12 +94,11 @@ def mnist1d(cfg: Params) -> Dataset:
     y = y.astype(np.int64)
     cut = int(len(y) * args.train_split)
     test = Split(x[cut:], y[cut:])
-    make = partial(shifted_test, num_samples=len(test), seed=seed, mean=mean, std=std)
     return Dataset(
         name="mnist1d",
         num_classes=10,
         train=Split(x[:cut], y[:cut]),
         val=None,
         test=test,
-        shifts={name: partial(make, name) for name in SHIFT_GRIDS},
+        shifts={name: RegeneratedShift(name, len(test), seed, mean, std) for name in SHIFT_GRIDS},
     )
