@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -46,26 +47,6 @@ SOURCES = {
         ImageSource("cifar100", "CIFAR100", "cifar-100-python", ("train", "test"), "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz (extract it)", 100),
     )
 }
-
-
-@DATASETS.register("mnist")
-def mnist(cfg: Params) -> Dataset:
-    return image_dataset(SOURCES["mnist"], cfg)
-
-
-@DATASETS.register("fashion-mnist")
-def fashion_mnist(cfg: Params) -> Dataset:
-    return image_dataset(SOURCES["fashion-mnist"], cfg)
-
-
-@DATASETS.register("cifar10")
-def cifar10(cfg: Params) -> Dataset:
-    return image_dataset(SOURCES["cifar10"], cfg)
-
-
-@DATASETS.register("cifar100")
-def cifar100(cfg: Params) -> Dataset:
-    return image_dataset(SOURCES["cifar100"], cfg)
 
 
 def image_dataset(source: ImageSource, cfg: Params) -> Dataset:
@@ -197,3 +178,7 @@ def with_ood_source(dataset: Dataset, ood: Params) -> Dataset:
     if dataset.name != "cifar10":
         raise MolereError(f"ood.cifar10c_root is set but data.dataset = {dataset.name!r}; CIFAR-10-C shifts cifar10 only")
     return replace(dataset, shifts=cifar10c_shifts(root, dataset.test))
+
+
+for _name, _source in SOURCES.items():
+    DATASETS.register(_name)(partial(image_dataset, _source))
