@@ -14,7 +14,7 @@ from molere.io import read_examples
 from molere.sandbox import ROOT, make_study_repo, study_env
 from molere.splits import validation_size
 
-SCENARIOS = ["clean"]
+SCENARIOS = ["clean", "idn-40+skew-5"]
 NUM_SAMPLES = 400
 
 
@@ -90,9 +90,9 @@ def test_second_repro_does_nothing(study):
 
 def test_a_method_param_reruns_only_that_method(study):
     repo, env, _ = study
-    log = sh("dvc exp run -S '+methods.erm.probe=1'", repo, env)
+    log = sh("dvc exp run -S methods.focal.gamma=1", repo, env)
     ran = set(re.findall(r"Running stage '([^']+)'", log))
-    expected = {f"train@{s}-erm-0" for s in SCENARIOS} | {f"evaluate@{s}" for s in SCENARIOS} | {"report"}
+    expected = {f"train@{s}-focal-0" for s in SCENARIOS} | {f"evaluate@{s}" for s in SCENARIOS} | {"report"}
     assert ran == expected
     shown = json.loads(sh("dvc exp show --json", repo, env))
     assert "id_acc" in json.dumps(shown)

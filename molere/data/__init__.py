@@ -1,7 +1,7 @@
 """Datasets, found by name in `DATASETS` (one module of this package per dataset).
 
-A dataset factory takes the `data` section of params and returns a `Dataset`: numpy arrays only,
-so preparing data never needs torch."""
+A dataset factory takes the `data` section of params and returns a `Dataset` of numpy arrays
+(the image datasets read their files through torchvision)."""
 
 from molere.data.base import Dataset, Split
 from molere.registry import Registry

@@ -40,7 +40,7 @@ class TensorSet:
             std = torch.tensor(normalization[1], device=device).reshape(shape) * 255
         return cls(
             x=torch.tensor(x, device=device),  # a copy: Arrow-backed arrays are read-only
-            y=torch.as_tensor(np.asarray(y, dtype=np.int64), device=device),
+            y=torch.tensor(np.asarray(y, dtype=np.int64), device=device),
             ids=np.asarray(ids),
             mean=mean,
             std=std,
