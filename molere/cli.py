@@ -119,6 +119,16 @@ def bench_meta_step(
     print(bench.format_table(rows))
 
 
+@app.command()
+def repro(
+    jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel DVC processes (scenarios are dealt among them)."),
+):
+    """`dvc repro` the whole study (params.yaml), the scenarios spread over parallel DVC processes."""
+    from molere.repro import parallel_repro
+
+    parallel_repro(Params.load().get("study.scenarios", list), jobs)
+
+
 def main() -> None:
     try:
         app()

@@ -37,6 +37,7 @@ independent masks in each pass; the formula is exact for deterministic forwards.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple, Sequence
 
 import torch
@@ -143,8 +144,10 @@ def weight_hypergradient_double_backward(
 
 def load_forward_ad() -> None:
     """Forward-mode AD loads its decompositions on first use (about half a second); call this
-    before a timed loop so the cost falls outside it."""
-    with fwAD.dual_level():
+    before a timed loop so the cost falls outside it. Loading them scripts them with
+    `torch.jit.script`, whose deprecation warning is torch's own business, not the user's."""
+    with warnings.catch_warnings(), fwAD.dual_level():
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=FutureWarning)
         fwAD.make_dual(torch.zeros(1), torch.zeros(1))
 
 
