@@ -27,11 +27,11 @@ def parallel_repro(scenarios: list[str], jobs: int) -> None:
     # one torch thread per worker: the workers, not the threads, use the cores
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     workers = [
-        subprocess.Popen(["dvc", "repro", "--wait-for-lock", *targets], env=env)
+        subprocess.Popen(["dvc", "--wait-for-lock", "repro", *targets], env=env)
         for targets in worker_targets(scenarios, jobs)
     ]
     failed = [w.args for w in workers if w.wait() != 0]
     if failed:
         raise MolereError(f"{' '.join(failed[0])} failed (its output is above)")
-    if subprocess.run(["dvc", "repro", "--wait-for-lock"], env=env).returncode != 0:
+    if subprocess.run(["dvc", "--wait-for-lock", "repro"], env=env).returncode != 0:
         raise MolereError("dvc repro failed (its output is above)")
