@@ -84,6 +84,14 @@ def report(params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
     stage.run(load_params(params, set_))
 
 
+@stage_app.command()
+def fingerprint():
+    """Write fingerprints/<stage>.sha256: the SHA-256 of the code each pipeline stage runs."""
+    from stages import fingerprint as stage
+
+    stage.run()
+
+
 bench_app = typer.Typer(help="Benchmarks of the LRW engine.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 

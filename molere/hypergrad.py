@@ -86,7 +86,7 @@ def lookahead(
     if update_buffers:
         logits = model(x)
     else:
-        logits = functional_call(model, (dict(zip(names, params)), _cloned_buffers(model)), (x,))
+        logits = _forward_at(model, dict(zip(names, params)), x)
     losses = loss_fn(logits, y)
     grads = _grads((weights * losses).mean(), params)
     ahead = [(p.detach() - lr * g).requires_grad_() for p, g in zip(params, grads)]
@@ -122,7 +122,7 @@ def lookahead_val_loss(
     model.train()
     x, y = batch[0], batch[1]
     names, params = _trainable(model)
-    logits = functional_call(model, (dict(zip(names, params)), _cloned_buffers(model)), (x,))
+    logits = _forward_at(model, dict(zip(names, params)), x)
     grads = torch.autograd.grad((weights * loss_fn(logits, y)).mean(), params, create_graph=True, allow_unused=True)
     ahead = [p if g is None else p - lr * g for p, g in zip(params, grads)]
     return _val_loss(model, names, ahead, val_batch, loss_fn)
@@ -156,8 +156,11 @@ def _trainable(model: torch.nn.Module) -> tuple[list[str], list[torch.Tensor]]:
     return [n for n, _ in named], [p for _, p in named]
 
 
-def _cloned_buffers(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {name: b.clone() for name, b in model.named_buffers()}
+def _forward_at(model: torch.nn.Module, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The model's output with `params` in place of its own, on copies of its buffers (so the
+    lookahead's forwards leave batch-norm statistics alone)."""
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    return functional_call(model, (params, buffers), (x,))
 
 
 def _grads(loss: torch.Tensor, params: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -166,7 +169,7 @@ def _grads(loss: torch.Tensor, params: list[torch.Tensor]) -> tuple[torch.Tensor
 
 
 def _val_loss(model, names, params, val_batch, loss_fn) -> torch.Tensor:
-    logits = functional_call(model, (dict(zip(names, params)), _cloned_buffers(model)), (val_batch[0],))
+    logits = _forward_at(model, dict(zip(names, params)), val_batch[0])
     return loss_fn(logits, val_batch[1]).mean()
 
 
@@ -175,5 +178,5 @@ def _loss_jvp(model, names, params, tangents, x, y, loss_fn) -> torch.Tensor:
     # no_grad: forward-mode AD still runs, and no reverse graph is built
     with torch.no_grad(), fwAD.dual_level():
         duals = {n: fwAD.make_dual(p.detach(), t) for n, p, t in zip(names, params, tangents)}
-        losses = loss_fn(functional_call(model, (duals, _cloned_buffers(model)), (x,)), y)
+        losses = loss_fn(_forward_at(model, duals, x), y)
         return fwAD.unpack_dual(losses).tangent

@@ -23,7 +23,8 @@ def make_study_repo(dest: Path, params: dict) -> Path:
     """Copy the code and `dvc.yaml` into `dest` with `params` as params.yaml, then commit."""
     for name in ["molere", "stages"]:
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "dvc.yaml", dest / "dvc.yaml")
+    for name in ["dvc.yaml", ".dvcignore"]:
+        shutil.copy(ROOT / name, dest / name)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     setup = (
         "git init -q && git config user.email study@molere && git config user.name study"

@@ -6,6 +6,7 @@ DATA = Path("data")
 RUNS = Path("runs")
 REPORTS = Path("reports")
 EVALUATION = Path("evaluation")
+FINGERPRINTS = Path("fingerprints")
 
 
 def data_dir(scenario: str) -> Path:
@@ -46,3 +47,7 @@ def run_dir(scenario: str, method: str, seed: int) -> Path:
 
 def eval_dir(scenario: str) -> Path:
     return EVALUATION / scenario
+
+
+def fingerprint(stage: str) -> Path:
+    return FINGERPRINTS / f"{stage}.sha256"

@@ -96,3 +96,19 @@ def test_a_method_param_reruns_only_that_method(study):
     assert ran == expected
     shown = json.loads(sh("dvc exp show --json", repo, env))
     assert "id_acc" in json.dumps(shown)
+
+
+def test_bytecode_caches_leave_the_study_up_to_date(study):
+    repo, env, _ = study
+    for package in ["molere", "stages"]:
+        (repo / package / "__pycache__").mkdir(exist_ok=True)
+        (repo / package / "__pycache__" / "cli.cpython-311.pyc").write_bytes(b"\x00bytecode")
+    assert "Data and pipelines are up to date" in sh("dvc repro", repo, env)
+
+
+def test_a_stage_module_edit_reruns_only_that_stage(study):
+    repo, env, _ = study
+    with (repo / "stages/report.py").open("a") as module:
+        module.write("# an edit\n")
+    ran = set(re.findall(r"Running stage '([^']+)'", sh("dvc repro", repo, env)))
+    assert ran == {"fingerprint", "report"}
