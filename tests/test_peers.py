@@ -19,7 +19,7 @@ from molere.methods.base import RunData
 from molere.methods.zoo.cvar_dro import cvar_weights
 from molere.methods.zoo.focal import focal_loss
 from molere.methods.zoo.jtt import error_set_weights
-from molere.methods.zoo.l2rw import alignment_weights, l2rw_weights
+from molere.methods.zoo.l2rw import alignment_weights, balanced_indices, l2rw_weights
 from molere.params import Params
 from molere.train.tensors import Batch, TensorSet
 
@@ -166,6 +166,41 @@ def test_l2rw_steps_with_the_weights_times_batch_size():
     method.data.val = TensorSet(VAL_BATCH.x.float(), VAL_BATCH.y, np.array([7]))
     method.update(batch)
     assert torch.allclose(method.latest_weights, torch.tensor([8 / 3, 4 / 3, 0.0, 0.0]))
+
+
+def take(iterator, k):
+    return [next(iterator) for _ in range(k)]
+
+
+def test_balanced_validation_batches_hold_every_class_equally():
+    labels = torch.tensor([0] * 10 + [1] * 30 + [2] * 5)
+    batches = take(balanced_indices(labels, 6, seed=3), 20)
+    for index in batches:
+        assert torch.bincount(labels[index], minlength=3).tolist() == [2, 2, 2]
+        assert len(set(index.tolist())) == 6
+    seen = torch.cat(batches)
+    assert set(seen[labels[seen] == 2].tolist()) == set(range(40, 45))  # drawn afresh: all of class 2 appear
+    assert all(torch.equal(a, b) for a, b in zip(batches, take(balanced_indices(labels, 6, seed=3), 20)))
+    assert not all(torch.equal(a, b) for a, b in zip(batches, take(balanced_indices(labels, 6, seed=4), 20)))
+
+
+def test_balanced_batches_take_all_of_a_class_smaller_than_its_share():
+    labels = torch.tensor([0] * 8 + [1])
+    (index,) = take(balanced_indices(labels, 8, seed=0), 1)
+    assert torch.bincount(labels[index]).tolist() == [4, 1]
+
+
+def test_l2rw_validates_on_balanced_batches_unless_told_not_to():
+    labels = np.array([0] * 12 + [1] * 4)
+    val = TensorSet.from_numpy(np.zeros((16, 2), np.float32), labels, np.arange(16), "cpu")
+    largest_class_counts = {}
+    for balance in [True, False]:
+        method = make_method("l2rw", {"val_batch_size": 4, "balance_classes": balance}, n=4)
+        method.data.val = val
+        method.update(method.data.train.batch(torch.arange(4)))
+        largest_class_counts[balance] = {int(torch.bincount(next(method._val_batches).y, minlength=2).max()) for _ in range(10)}
+    assert largest_class_counts[True] == {2}
+    assert largest_class_counts[False] - {2}  # random batches of a 3:1 set are mostly lopsided
 
 
 # --- mwnet ---------------------------------------------------------------------------------

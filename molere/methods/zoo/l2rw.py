@@ -1,8 +1,17 @@
 """Learning to Reweight Examples (Ren et al. 2018): no meta-network; each train batch is weighted
 by how well each example's gradient aligns with the gradient of a validation batch, read off the
-lookahead hypergradient at eps = 0 (design.md section 3), then clipped at 0 and normalised."""
+lookahead hypergradient at eps = 0 (design.md section 3), then clipped at 0 and normalised.
+
+The validation batches are class-balanced by default, as Ren et al.'s clean validation set is.
+While predictions are near uniform, a class-c example's alignment is about <h_i, h_val> (f_c - p_c),
+with f_c class c's share of the validation batch and p_c its predicted share, so with random
+validation batches the weights chase each batch's class mix: on clean MNIST-1D half of every batch
+got weight 0, whole classes went unlearnt, and one seed's network died within ten Adam steps (test
+accuracy 41% and 10%; balanced batches: 82% and 81%)."""
 
 from __future__ import annotations
+
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -13,7 +22,7 @@ from molere.methods import METHODS
 from molere.methods.base import Method
 from molere.methods.lrw import validation_batches
 from molere.train.steps import weighted_step
-from molere.train.tensors import Batch
+from molere.train.tensors import Batch, TensorSet
 
 
 def alignment_weights(hypergrad: torch.Tensor) -> torch.Tensor:
@@ -31,6 +40,21 @@ def l2rw_weights(model: torch.nn.Module, batch: Batch, val_batch: Batch) -> torc
     return alignment_weights(hypergrad)
 
 
+def balanced_indices(labels: torch.Tensor, size: int, seed: int) -> Iterator[torch.Tensor]:
+    """Endless seeded minibatches of positions in `labels` (on the CPU) with size // K of each of
+    its K classes (all of a class's positions if it has fewer), drawn afresh for every batch."""
+    generator = torch.Generator().manual_seed(seed + 1)
+    by_class = [torch.nonzero(labels == c).flatten() for c in torch.unique(labels)]
+    per_class = max(1, size // len(by_class))
+    while True:
+        yield torch.cat([members[torch.randperm(len(members), generator=generator)[:per_class]] for members in by_class])
+
+
+def balanced_validation_batches(val: TensorSet, size: int, seed: int) -> Iterator[Batch]:
+    for index in balanced_indices(val.y.cpu(), size, seed):
+        yield val.batch(index.to(val.x.device))
+
+
 @METHODS.register("l2rw")
 class L2RW(Method):
     name = "l2rw"
@@ -41,6 +65,7 @@ class L2RW(Method):
         if self.data.val is None or len(self.data.val) == 0:
             raise MolereError(f"{self.name} needs a validation side; its split ({self.validation!r}) is empty")
         self.val_batch_size = self.config.get("val_batch_size", (int, type(None)), None)
+        self.balance_classes = self.config.get("balance_classes", bool, True)
         self._val_batches = None
         # each example's weight at its latest step, times the batch size (mean 1 over a batch)
         self.latest_weights = torch.ones(len(self.data.train), device=self.data.train.y.device)
@@ -48,7 +73,8 @@ class L2RW(Method):
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         n = len(batch.y)
         if self._val_batches is None:
-            self._val_batches = validation_batches(self.data.val, self.val_batch_size or n, self.seed)
+            batches = balanced_validation_batches if self.balance_classes else validation_batches
+            self._val_batches = batches(self.data.val, self.val_batch_size or n, self.seed)
         weights = l2rw_weights(self.model, batch, next(self._val_batches)) * n
         self.latest_weights[batch.index] = weights
         # mean_i (n w_i) l_i = sum_i w_i l_i, the paper's objective
