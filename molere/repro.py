@@ -47,8 +47,9 @@ def repro_command(targets: list[str], single_item: bool = False) -> list[str]:
 
 
 def dvc_repro(targets: list[str], env: dict) -> None:
-    if subprocess.run(repro_command(targets), env=env).returncode != 0:
-        raise MolereError(f"{' '.join(repro_command(targets))} failed (its output is above)")
+    command = repro_command(targets)
+    if subprocess.run(command, env=env).returncode != 0:
+        raise MolereError(f"{' '.join(command)} failed (its output is above)")
 
 
 def parallel_repro(scenarios: list[str], jobs: int) -> None:

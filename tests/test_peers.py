@@ -19,7 +19,8 @@ from molere.methods.base import RunData
 from molere.methods.zoo.cvar_dro import cvar_weights
 from molere.methods.zoo.focal import focal_loss
 from molere.methods.zoo.jtt import error_set_weights
-from molere.methods.zoo.l2rw import alignment_weights, balanced_indices, l2rw_weights
+from molere.methods.lrw import balanced_indices
+from molere.methods.zoo.l2rw import alignment_weights, l2rw_weights
 from molere.params import Params
 from molere.train.tensors import Batch, TensorSet
 

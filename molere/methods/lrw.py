@@ -143,15 +143,31 @@ class LRW(Method):
             self._epoch_sums[key] = (total + value, count + 1)
 
 
+def validation_generator(seed: int) -> torch.Generator:
+    """The validation batches' random stream, seeded apart from the train batches'."""
+    return torch.Generator().manual_seed(seed + 1)
+
+
 def validation_indices(n: int, size: int, seed: int) -> Iterator[torch.Tensor]:
-    """Endless minibatches of positions in range(n), reshuffled every pass, on a stream seeded
-    apart from the train batches'."""
-    generator = torch.Generator().manual_seed(seed + 1)
+    """Endless minibatches of positions in range(n), reshuffled every pass."""
+    generator = validation_generator(seed)
     while True:
         yield from batch_indices(n, size, generator)
 
 
-def validation_batches(val: TensorSet, size: int, seed: int) -> Iterator[Batch]:
-    """Endless seeded minibatches of the validation set `val` (L2RW shares them)."""
-    for index in validation_indices(len(val), size, seed):
+def balanced_indices(labels: torch.Tensor, size: int, seed: int) -> Iterator[torch.Tensor]:
+    """Endless minibatches of positions in `labels` (on the CPU) with size // K of each of its K
+    classes (all of a class's positions if it has fewer), drawn afresh for every batch."""
+    generator = validation_generator(seed)
+    by_class = [torch.nonzero(labels == c).flatten() for c in torch.unique(labels)]
+    per_class = max(1, size // len(by_class))
+    while True:
+        yield torch.cat([members[torch.randperm(len(members), generator=generator)[:per_class]] for members in by_class])
+
+
+def validation_batches(val: TensorSet, size: int, seed: int, *, balanced: bool = False) -> Iterator[Batch]:
+    """Endless seeded minibatches of the validation set `val`, class-balanced if asked (L2RW
+    shares them)."""
+    indices = balanced_indices(val.y.cpu(), size, seed) if balanced else validation_indices(len(val), size, seed)
+    for index in indices:
         yield val.batch(index.to(val.x.device))

@@ -11,8 +11,6 @@ accuracy 41% and 10%; balanced batches: 82% and 81%)."""
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import numpy as np
 import torch
 
@@ -22,7 +20,7 @@ from molere.methods import METHODS
 from molere.methods.base import Method
 from molere.methods.lrw import validation_batches
 from molere.train.steps import weighted_step
-from molere.train.tensors import Batch, TensorSet
+from molere.train.tensors import Batch
 
 
 def alignment_weights(hypergrad: torch.Tensor) -> torch.Tensor:
@@ -38,21 +36,6 @@ def l2rw_weights(model: torch.nn.Module, batch: Batch, val_batch: Batch) -> torc
     cancels in the normalisation, so a = 1."""
     hypergrad = weight_hypergradient(model, batch, torch.zeros_like(batch.y, dtype=batch.x.dtype), val_batch, lr=1.0)
     return alignment_weights(hypergrad)
-
-
-def balanced_indices(labels: torch.Tensor, size: int, seed: int) -> Iterator[torch.Tensor]:
-    """Endless seeded minibatches of positions in `labels` (on the CPU) with size // K of each of
-    its K classes (all of a class's positions if it has fewer), drawn afresh for every batch."""
-    generator = torch.Generator().manual_seed(seed + 1)
-    by_class = [torch.nonzero(labels == c).flatten() for c in torch.unique(labels)]
-    per_class = max(1, size // len(by_class))
-    while True:
-        yield torch.cat([members[torch.randperm(len(members), generator=generator)[:per_class]] for members in by_class])
-
-
-def balanced_validation_batches(val: TensorSet, size: int, seed: int) -> Iterator[Batch]:
-    for index in balanced_indices(val.y.cpu(), size, seed):
-        yield val.batch(index.to(val.x.device))
 
 
 @METHODS.register("l2rw")
@@ -73,8 +56,8 @@ class L2RW(Method):
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         n = len(batch.y)
         if self._val_batches is None:
-            batches = balanced_validation_batches if self.balance_classes else validation_batches
-            self._val_batches = batches(self.data.val, self.val_batch_size or n, self.seed)
+            size = self.val_batch_size or n
+            self._val_batches = validation_batches(self.data.val, size, self.seed, balanced=self.balance_classes)
         weights = l2rw_weights(self.model, batch, next(self._val_batches)) * n
         self.latest_weights[batch.index] = weights
         # mean_i (n w_i) l_i = sum_i w_i l_i, the paper's objective
