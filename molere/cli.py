@@ -11,6 +11,7 @@ import typer
 import yaml
 
 from molere.errors import MolereError
+from molere.fingerprint import declared_params
 from molere.params import Params
 
 app = typer.Typer(help="A benchmark suite for learned instance reweighting with hard validation sets.", no_args_is_help=True)
@@ -47,11 +48,12 @@ SCENARIO_STAGES = {
 
 
 def add_scenario_stage(name: str, doc: str) -> None:
-    """Register `stage <name> --scenario S`, which runs `stages.<name>.run(params, S)`."""
+    """Register `stage <name> --scenario S`, which runs `stages.<name>.run(params, S)` on the params
+    the stage declares."""
 
     def command(scenario: Optional[str] = ScenarioOption, params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
         p = load_params(params, set_)
-        importlib.import_module(f"stages.{name}").run(p, first(p, "study.scenarios", scenario))
+        importlib.import_module(f"stages.{name}").run(declared_params(p, name), first(p, "study.scenarios", scenario))
 
     command.__doc__ = doc
     stage_app.command(name)(command)
@@ -73,7 +75,8 @@ def train(
     from stages import train as stage
 
     p = load_params(params, set_)
-    stage.run(p, first(p, "study.scenarios", scenario), method, first(p, "study.seeds", seed))
+    scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
+    stage.run(declared_params(p, "train", method), scenario, method, seed)
 
 
 @stage_app.command()
@@ -81,15 +84,16 @@ def report(params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
     """Write reports/: tables, figures and metrics.json over scenarios, methods and seeds."""
     from stages import report as stage
 
-    stage.run(load_params(params, set_))
+    stage.run(declared_params(load_params(params, set_), "report"))
 
 
 @stage_app.command()
-def fingerprint():
-    """Write fingerprints/<stage>.sha256: the SHA-256 of the code each pipeline stage runs."""
+def fingerprint(params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
+    """Write fingerprints/: per stage (per method for train) the SHA-256 of the code it runs and
+    the values of the params keys it reads."""
     from stages import fingerprint as stage
 
-    stage.run()
+    stage.run(load_params(params, set_))
 
 
 bench_app = typer.Typer(help="Benchmarks of the LRW engine.", no_args_is_help=True)

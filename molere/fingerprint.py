@@ -1,20 +1,51 @@
-"""Fingerprints of the code each pipeline stage runs.
+"""Fingerprints of what each pipeline stage depends on besides its input artifacts: the code it
+runs and the params it reads.
 
 A stage's code is the library (`molere/`), the stages' shared helpers and its own module in
 `stages/`, but not the other stages' modules (nor the fingerprint stage's), so editing
-`stages/report.py` re-runs only the report. `dvc.yaml` makes one small fingerprint file per stage
-and each stage depends on its own: DVC then checks one file per stage instead of walking the
-whole library for every stage, which was a third of a `dvc repro` with nothing changed."""
+`stages/report.py` re-runs only the report. Its params are the keys STAGE_PARAMS declares, and the
+stage is handed only those (`declared_params`): a key it reads without declaring is an error, not
+a change that would go unnoticed.
+
+The `fingerprint` stage is the only one that walks the code and reads params.yaml. It writes one
+small JSON file per stage (per method for `train`) and each stage depends on its own, so DVC checks
+one file per stage instead of walking the library and parsing params.yaml once per stage: together
+those were over half of a `dvc repro` with nothing changed (README, "Pipeline")."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-from molere.errors import check_choice
+from molere.errors import MolereError, check_choice
+from molere.params import Params
 
-PIPELINE_STAGES = ("prepare", "erm", "rank", "split", "train", "evaluate", "report")
+# The params keys each stage reads; `{method}` is the train stage's method.
+STAGE_PARAMS = {
+    "prepare": ("data", "noise", "ood"),
+    "erm": ("model", "train", "erm", "methods.erm"),
+    "rank": ("rank", "model", "train", "erm", "methods.erm"),  # cross-fit trains ERM fold models
+    "split": ("split",),
+    "train": ("model", "train", "methods.{method}"),
+    "evaluate": ("study",),
+    "report": ("study",),
+}
+PIPELINE_STAGES = tuple(STAGE_PARAMS)
+PER_METHOD_STAGES = tuple(stage for stage, keys in STAGE_PARAMS.items() if any("{method}" in key for key in keys))
 CODE_DIRS = ("molere", "stages")
+
+
+def stage_params(stage: str, method: str | None = None) -> tuple[str, ...]:
+    """The params keys `stage` reads (for `train`, with `method`'s own section)."""
+    check_choice("pipeline stage", stage, PIPELINE_STAGES)
+    if (stage in PER_METHOD_STAGES) != (method is not None):
+        raise MolereError(f"stage {stage} {'needs a' if stage in PER_METHOD_STAGES else 'takes no'} method")
+    return tuple(key.format(method=method) for key in STAGE_PARAMS[stage])
+
+
+def declared_params(params: Params, stage: str, method: str | None = None) -> Params:
+    """What `stage` may read of `params`: exactly the keys it declares."""
+    return params.restricted(stage_params(stage, method), owner=f"stage {stage}")
 
 
 def is_source(path: Path) -> bool:
@@ -39,5 +70,15 @@ def fingerprint(root: Path, files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def stage_fingerprint(root: Path, stage: str) -> str:
+def code_fingerprint(root: Path, stage: str) -> str:
     return fingerprint(root, code_files(root, stage))
+
+
+def stage_fingerprint(root: Path, params: Params, stage: str, method: str | None = None) -> dict:
+    """The code's SHA-256 and the value of each params key the stage reads (None where absent)."""
+    return {
+        "stage": stage,
+        "method": method,
+        "code": code_fingerprint(root, stage),
+        "params": {key: params.get(key, object, None) for key in stage_params(stage, method)},
+    }

@@ -3,23 +3,29 @@ keys, and command-line overrides layered on top."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
 
 from molere.errors import MolereError
 
 _MISSING = object()
+_ABSENT = object()
 
 
 class Params:
     """A nested mapping read from params.yaml; `get("train.epochs", int)` checks the type."""
 
-    def __init__(self, data: dict, source: str = "params.yaml", prefix: str = ""):
+    def __init__(
+        self, data: dict, source: str = "params.yaml", prefix: str = "", declared: tuple | None = None, owner: str = ""
+    ):
         self.data = data
         self.source = source
         self.prefix = prefix  # the dotted path of this section, for messages
+        self.declared = declared  # the only dotted keys one may read (None: any), and who declared them
+        self.owner = owner
 
     @classmethod
     def load(cls, path: str | Path = "params.yaml") -> "Params":
@@ -35,6 +41,7 @@ class Params:
         return cls(data, str(path))
 
     def get(self, key: str, kind: type | tuple = object, default: Any = _MISSING) -> Any:
+        self._check_declared(self.prefix + key)
         node: Any = self.data
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -48,18 +55,39 @@ class Params:
         return node
 
     def section(self, key: str) -> "Params":
-        return Params(self.get(key, dict), self.source, f"{self.prefix}{key}.")
+        return Params(self.get(key, dict), self.source, f"{self.prefix}{key}.", self.declared, self.owner)
+
+    def restricted(self, keys: Iterable[str], owner: str) -> "Params":
+        """Only `keys` (dotted) of these params: reading any other key is an error that names
+        `owner`, so nothing can depend on a key that its owner does not declare."""
+        data: dict = {}
+        for key in keys:
+            value = self.get(key, object, _ABSENT)
+            if value is not _ABSENT:
+                _set(data, key, copy.deepcopy(value))
+        return Params(data, self.source, declared=tuple(keys), owner=owner)
+
+    def _check_declared(self, key: str) -> None:
+        if self.declared is not None and not any(_nested(key, d) or _nested(d, key) for d in self.declared):
+            raise MolereError(f"{self.owner} reads params key {key!r} but declares only {', '.join(self.declared)}")
 
     def override(self, key: str, value: Any) -> "Params":
         """Set `key` (dotted) in place when `value` is not None; CLI options use this."""
-        if value is None:
-            return self
-        node = self.data
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+        if value is not None:
+            _set(self.data, key, value)
         return self
+
+
+def _set(data: dict, key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+    data[leaf] = value
+
+
+def _nested(key: str, outer: str) -> bool:
+    """Whether dotted `key` is `outer` or lies inside it."""
+    return key == outer or key.startswith(outer + ".")
 
 
 def _is_kind(value: Any, kind: type | tuple) -> bool:

@@ -1,14 +1,17 @@
-"""Stage `fingerprint`: one file per pipeline stage with the SHA-256 of the code it runs."""
+"""Stage `fingerprint`: one JSON file per pipeline stage (per method for `train`) with the SHA-256
+of the code it runs and the values of the params keys it reads."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from molere.fingerprint import PIPELINE_STAGES, stage_fingerprint
-from molere.io import write_text
+from molere.fingerprint import PER_METHOD_STAGES, PIPELINE_STAGES, stage_fingerprint
+from molere.io import write_json
+from molere.params import Params
 from stages import paths
 
 
-def run(root: Path = Path(".")) -> None:
+def run(params: Params, root: Path = Path(".")) -> None:
     for stage in PIPELINE_STAGES:
-        write_text(root / paths.fingerprint(stage), stage_fingerprint(root, stage) + "\n")
+        for method in params.get("study.methods", list) if stage in PER_METHOD_STAGES else [None]:
+            write_json(root / paths.fingerprint(stage, method), stage_fingerprint(root, params, stage, method))

@@ -1,5 +1,7 @@
 """Where each stage's artifacts live (the layout `dvc.yaml` declares)."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
 DATA = Path("data")
@@ -49,5 +51,6 @@ def eval_dir(scenario: str) -> Path:
     return EVALUATION / scenario
 
 
-def fingerprint(stage: str) -> Path:
-    return FINGERPRINTS / f"{stage}.sha256"
+def fingerprint(stage: str, method: str | None = None) -> Path:
+    """A stage's fingerprint; `train`'s are one per method."""
+    return FINGERPRINTS / stage / f"{method}.json" if method else FINGERPRINTS / f"{stage}.json"

@@ -1,6 +1,8 @@
-"""Code fingerprints: which edits change which stage's fingerprint, and that dvc.yaml uses them."""
+"""Stage fingerprints: which code edits and which params changes change which stage's
+fingerprint, what a stage may read of params, and that dvc.yaml uses the fingerprints."""
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -8,7 +10,16 @@ import pytest
 import yaml
 
 from molere.errors import MolereError
-from molere.fingerprint import PIPELINE_STAGES, code_files, fingerprint, stage_fingerprint
+from molere.fingerprint import (
+    PIPELINE_STAGES,
+    code_files,
+    code_fingerprint,
+    declared_params,
+    fingerprint,
+    stage_fingerprint,
+    stage_params,
+)
+from molere.params import Params
 from stages import fingerprint as fingerprint_stage
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +37,28 @@ def code(tmp_path):
 
 
 def all_fingerprints(root):
-    return {stage: stage_fingerprint(root, stage) for stage in PIPELINE_STAGES}
+    return {stage: code_fingerprint(root, stage) for stage in PIPELINE_STAGES}
+
+
+def study_params(**changes) -> Params:
+    """Every section a stage reads, for a study of two methods; `changes` sets dotted keys."""
+    params = Params(
+        {
+            "study": {"scenarios": ["clean"], "methods": ["erm", "focal"], "seeds": [0]},
+            "data": {"seed": 0}, "noise": {"sd": 0.1}, "ood": {"severities": [1]},
+            "model": {"name": "mlp"}, "train": {"epochs": 2}, "erm": {"seed": 0},
+            "rank": {"mode": "in-sample"}, "split": {"delta": 0.1},
+            "methods": {"erm": {}, "focal": {"gamma": 2.0}, "jtt": {"upweight": 6.0}},
+        }
+    )
+    for key, value in changes.items():
+        params.override(key.replace("__", "."), value)
+    return params
+
+
+def written_fingerprints(root, params) -> dict:
+    fingerprint_stage.run(params, root)
+    return {p.relative_to(root / "fingerprints").as_posix(): json.loads(p.read_text()) for p in (root / "fingerprints").rglob("*.json")}
 
 
 def test_a_stage_reads_the_library_the_helpers_and_its_own_module_only(code):
@@ -80,20 +112,69 @@ def test_unknown_stage_lists_the_pipeline_stages(code):
         code_files(code, "trian")
 
 
-def test_the_stage_writes_one_file_per_stage(code):
-    fingerprint_stage.run(code)
-    written = {p.stem: p.read_text() for p in (code / "fingerprints").iterdir()}
-    assert written == {stage: fp + "\n" for stage, fp in all_fingerprints(code).items()}
+def test_the_params_each_stage_declares():
+    assert stage_params("prepare") == ("data", "noise", "ood")
+    assert stage_params("rank") == ("rank", "model", "train", "erm", "methods.erm")
+    assert stage_params("train", "lrw-hard") == ("model", "train", "methods.lrw-hard")
+    with pytest.raises(MolereError, match="stage train needs a method"):
+        stage_params("train")
+    with pytest.raises(MolereError, match="stage split takes no method"):
+        stage_params("split", "erm")
 
 
-def test_every_dvc_stage_depends_on_its_own_fingerprint_and_not_on_the_code():
+def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
+    params = study_params()
+    written = written_fingerprints(code, params)
+    assert sorted(written) == ["erm.json", "evaluate.json", "prepare.json", "rank.json", "report.json",
+                               "split.json", "train/erm.json", "train/focal.json"]
+    assert written["train/focal.json"] == {
+        "stage": "train",
+        "method": "focal",
+        "code": code_fingerprint(code, "train"),
+        "params": {"model": {"name": "mlp"}, "train": {"epochs": 2}, "methods.focal": {"gamma": 2.0}},
+    }
+    assert written["split.json"] == stage_fingerprint(code, params, "split")
+    assert written["split.json"]["params"] == {"split": {"delta": 0.1}}
+
+
+@pytest.mark.parametrize(
+    "change, changed",
+    [
+        ({"methods__focal__gamma": 1.0}, {"train/focal.json"}),
+        ({"methods__jtt__upweight": 2.0}, set()),  # jtt is not in the study
+        ({"train__epochs": 3}, {"erm.json", "rank.json", "train/erm.json", "train/focal.json"}),
+        ({"methods__erm__x": 1}, {"erm.json", "rank.json", "train/erm.json"}),
+        ({"data__seed": 1}, {"prepare.json"}),
+        ({"study__seeds": [0, 1]}, {"evaluate.json", "report.json"}),
+    ],
+)
+def test_a_params_change_changes_only_the_fingerprints_of_stages_that_read_it(code, change, changed):
+    before = written_fingerprints(code, study_params())
+    after = written_fingerprints(code, study_params(**change))
+    assert {name for name in before if before[name] != after[name]} == changed
+
+
+def test_a_stage_is_handed_only_the_keys_it_declares():
+    params = declared_params(study_params(), "train", "focal")
+    assert params.data == {"model": {"name": "mlp"}, "train": {"epochs": 2}, "methods": {"focal": {"gamma": 2.0}}}
+    assert params.get("methods.focal.gamma", float) == 2.0
+    with pytest.raises(MolereError, match=r"^stage train reads params key 'data.seed' but declares only model, train, methods.focal$"):
+        params.get("data.seed", int, 0)  # a default is no way round the declaration
+    with pytest.raises(MolereError, match=r"stage train reads params key 'methods.erm'"):
+        params.get("methods.erm", dict, {})
+
+
+def test_every_dvc_stage_depends_on_its_own_fingerprint_and_reads_neither_code_nor_params():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert set(stages) == {"fingerprint", *PIPELINE_STAGES}
     assert stages["fingerprint"]["deps"] == ["molere", "stages"]
+    assert stages["fingerprint"]["params"] == [{"params.yaml": None}]  # the whole file
     for name in PIPELINE_STAGES:
         deps = stages[name]["deps"]
-        assert f"fingerprints/{name}.sha256" in deps, name
+        own = "fingerprints/train/${item.method}.json" if name == "train" else f"fingerprints/{name}.json"
+        assert own in deps, name
         assert not any(d in ("molere", "stages") or d.startswith("stages/") for d in deps), name
+        assert "params" not in stages[name], name
 
 
 def test_the_project_fingerprints_cover_its_real_modules(tmp_path):

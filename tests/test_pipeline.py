@@ -92,10 +92,14 @@ def test_a_method_param_reruns_only_that_method(study):
     repo, env, _ = study
     log = sh("dvc exp run -S methods.focal.gamma=1", repo, env)
     ran = set(re.findall(r"Running stage '([^']+)'", log))
-    expected = {f"train@{s}-focal-0" for s in SCENARIOS} | {f"evaluate@{s}" for s in SCENARIOS} | {"report"}
-    assert ran == expected
-    shown = json.loads(sh("dvc exp show --json", repo, env))
-    assert "id_acc" in json.dumps(shown)
+    expected = {f"train@{s}-focal-0" for s in SCENARIOS} | {f"evaluate@{s}" for s in SCENARIOS}
+    assert ran == expected | {"fingerprint", "report"}
+    (baseline,) = [row for row in json.loads(sh("dvc exp show --json", repo, env)) if row["rev"] != "workspace"]
+    (experiment,) = [rev["data"] for exp in baseline["experiments"] for rev in exp["revs"]]
+    for row, gamma in [(baseline["data"], 2.0), (experiment, 1)]:
+        assert row["params"]["params.yaml"]["data"]["methods"]["focal"]["gamma"] == gamma
+    metrics = experiment["metrics"]["reports/metrics.json"]["data"]
+    assert 0 <= metrics[SCENARIOS[0]]["focal"]["id_acc"] <= 1
 
 
 def test_bytecode_caches_leave_the_study_up_to_date(study):

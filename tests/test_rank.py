@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import molere.ranking
 from molere.errors import MolereError
+from molere.fingerprint import declared_params
 from molere.io import read_table, write_examples, write_json
 from molere.params import Params
 from molere.ranking import cross_fit_folds
@@ -64,6 +65,11 @@ def make_scenario(tmp_path, monkeypatch, labels: np.ndarray, x: np.ndarray) -> N
 
 
 def stage_params(mode: str, epochs: int = 2) -> Params:
+    """The rank stage's declared params (so a key it reads undeclared fails here too)."""
+    return declared_params(all_params(mode, epochs), "rank")
+
+
+def all_params(mode: str, epochs: int = 2) -> Params:
     return Params(
         {
             "model": {"name": "mlp", "hidden": 64},
@@ -109,9 +115,8 @@ def test_cross_fit_does_not_find_memorised_random_labels_easy(tmp_path, monkeypa
     rng = np.random.default_rng(1)
     y, x = rng.integers(0, 3, 90), rng.normal(0, 1, (90, 30)).astype(np.float32)
     make_scenario(tmp_path, monkeypatch, y, x)
-    params = stage_params("in-sample", epochs=20)
-    erm.run(params, SCENARIO)
-    rank.run(params, SCENARIO)
+    erm.run(declared_params(all_params("in-sample", epochs=20), "erm"), SCENARIO)
+    rank.run(stage_params("in-sample", epochs=20), SCENARIO)
     in_sample = read_table(paths.margins(SCENARIO))
     rank.run(stage_params("cross-fit", epochs=20), SCENARIO)
     cross_fit = read_table(paths.margins(SCENARIO))
