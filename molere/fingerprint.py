@@ -10,7 +10,7 @@ a change that would go unnoticed.
 The `fingerprint` stage is the only one that walks the code and reads params.yaml. It writes one
 small JSON file per stage (per method for `train`) and each stage depends on its own, so DVC checks
 one file per stage instead of walking the library and parsing params.yaml once per stage: together
-those were over half of a `dvc repro` with nothing changed (README, "Pipeline")."""
+those were over half of a `dvc repro` with nothing changed (README, "The pipeline")."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ STAGE_PARAMS = {
     "rank": ("rank", "model", "train", "erm", "methods.erm"),  # cross-fit trains ERM fold models
     "split": ("split",),
     "train": ("model", "train", "methods.{method}"),
-    "evaluate": ("study",),
+    "evaluate": ("study.methods", "study.seeds"),  # not the scenarios: adding one re-runs no other
     "report": ("study",),
 }
 PIPELINE_STAGES = tuple(STAGE_PARAMS)

@@ -58,8 +58,9 @@ class Params:
         return Params(self.get(key, dict), self.source, f"{self.prefix}{key}.", self.declared, self.owner)
 
     def restricted(self, keys: Iterable[str], owner: str) -> "Params":
-        """Only `keys` (dotted) of these params: reading any other key is an error that names
-        `owner`, so nothing can depend on a key that its owner does not declare."""
+        """Only `keys` (dotted) of these params: reading any other key, a parent of a declared one
+        included, is an error that names `owner`, so nothing can depend on a key that its owner
+        does not declare."""
         data: dict = {}
         for key in keys:
             value = self.get(key, object, _ABSENT)
@@ -68,7 +69,7 @@ class Params:
         return Params(data, self.source, declared=tuple(keys), owner=owner)
 
     def _check_declared(self, key: str) -> None:
-        if self.declared is not None and not any(_nested(key, d) or _nested(d, key) for d in self.declared):
+        if self.declared is not None and not any(_nested(key, d) for d in self.declared):
             raise MolereError(f"{self.owner} reads params key {key!r} but declares only {', '.join(self.declared)}")
 
     def override(self, key: str, value: Any) -> "Params":

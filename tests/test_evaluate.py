@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 from molere.errors import MolereError
 from molere.io import write_json, write_table
 from molere.margins import prediction_table
+from molere.fingerprint import declared_params
 from molere.params import Params
 from stages import evaluate, paths
 
@@ -84,7 +85,7 @@ def write_study(root, scenarios=("idn-40",), methods=("erm", "lrw-hard", "lrw-ea
 @pytest.fixture
 def study(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    return write_study(tmp_path)
+    return declared_params(write_study(tmp_path), "evaluate")
 
 
 def predictions(method: str, seed: int, scenario: str = "idn-40") -> pd.DataFrame:

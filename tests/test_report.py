@@ -12,6 +12,7 @@ import pytest
 from matplotlib.image import imread
 
 from molere.errors import MolereError
+from molere.fingerprint import declared_params
 from molere.params import Params
 from molere.report import aggregate, markdown
 from stages import evaluate, paths, report
@@ -164,9 +165,9 @@ def run_study(root, report_too: bool = True, **study) -> Params:
     try:
         params = write_study(root, **study)
         for scenario in params.get("study.scenarios", list):
-            evaluate.run(params, scenario)
+            evaluate.run(declared_params(params, "evaluate"), scenario)
         if report_too:
-            report.run(params)
+            report.run(declared_params(params, "report"))
         return params
     finally:
         os.chdir(cwd)
@@ -329,7 +330,7 @@ def test_report_is_deterministic(tmp_path, monkeypatch):
     params = run_study(tmp_path, methods=("erm", "molere"))
     first = (tmp_path / "reports" / "report.md").read_text()
     monkeypatch.chdir(tmp_path)
-    report.run(params)
+    report.run(declared_params(params, "report"))
     assert (tmp_path / "reports" / "report.md").read_text() == first
 
 
@@ -341,7 +342,7 @@ def evaluated(tmp_path, monkeypatch):
 
 
 def test_an_evaluation_lacking_a_run_is_named_not_silently_smaller(evaluated):
-    params = Params.load().override("study.seeds", [0, 1, 2])
+    params = declared_params(Params.load().override("study.seeds", [0, 1, 2]), "report")
     expected = (
         r"corrupt file evaluation/idn-40/results.parquet: it has no rows for erm seed 2, molere seed 2; "
         r"re-run `molere-bench stage evaluate --scenario idn-40`"
@@ -355,8 +356,8 @@ def test_a_missing_or_corrupt_evaluation_file_is_named(evaluated, name):
     path = paths.eval_dir("idn-40") / f"{name}.parquet"
     path.write_bytes(b"not parquet")
     with pytest.raises(MolereError, match=f"corrupt table {path}"):
-        report.run(Params.load())
+        report.run(declared_params(Params.load(), "report"))
     path.unlink()
     expected = f"missing input artifact {path}; run `molere-bench stage evaluate --scenario idn-40` first"
     with pytest.raises(MolereError, match=expected):
-        report.run(Params.load())
+        report.run(declared_params(Params.load(), "report"))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from molere.errors import MolereError
 from molere.io import read_examples
+from molere.fingerprint import declared_params
 from molere.params import Params
 from molere.scenarios import Scenario, parse_scenario
 from molere.skew import long_tail_counts
@@ -66,7 +67,7 @@ def prepared(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(work)
         for scenario in ["clean", "idn-40", "sym-30+skew-4"]:
-            prepare.run(Params(data), scenario)
+            prepare.run(declared_params(Params(data), "prepare"), scenario)
     return work / "data"
 
 
