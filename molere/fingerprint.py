@@ -74,11 +74,11 @@ def code_fingerprint(root: Path, stage: str) -> str:
     return fingerprint(root, code_files(root, stage))
 
 
-def stage_fingerprint(root: Path, params: Params, stage: str, method: str | None = None) -> dict:
-    """The code's SHA-256 and the value of each params key the stage reads (None where absent)."""
+def stage_fingerprint(code: str, params: Params, stage: str, method: str | None = None) -> dict:
+    """The stage's code fingerprint and the value of each params key it reads (None where absent)."""
     return {
         "stage": stage,
         "method": method,
-        "code": code_fingerprint(root, stage),
+        "code": code,
         "params": {key: params.get(key, object, None) for key in stage_params(stage, method)},
     }
