@@ -127,15 +127,13 @@ def format_table(rows: list[Row]) -> str:
 def double_backward_meta_update(lrw: LRW, batch: Batch) -> dict:
     """The usual route: dL_val/dphi by differentiating through the lookahead's gradient
     (`create_graph=True`), then the real step recomputed with the updated weights."""
-    weights = lrw.batch_weights(batch)
     val_batch = lrw.validation_batch(len(batch.y))
+    weights = partial(lrw.batch_weights, batch)
     val_loss = lookahead_val_loss(lrw.model, batch, weights, val_batch, current_lr(lrw.optimizer))
     lrw.meta_optimizer.zero_grad(set_to_none=True)
     val_loss.backward(inputs=list(lrw.meta_net.parameters()))
     lrw.meta_optimizer.step()
-    with torch.no_grad():
-        weights = lrw.batch_weights(batch)
-    return weighted_step(lrw.model, lrw.optimizer, batch, weights)
+    return weighted_step(lrw.model, lrw.optimizer, batch, lrw.fixed_weights(batch))
 
 
 class _Timer:

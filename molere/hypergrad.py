@@ -24,6 +24,9 @@ Public API (methods such as LRW, MOLERE, Meta-Weight-Net and L2RW build on these
   With `update_buffers=True` the train forward is the real model's own, so BatchNorm running
   statistics move exactly as one plain weighted step moves them; pass it when the real step will
   reuse `grads` (then call `apply_gradients`), and leave it False when the real step is recomputed.
+  `weights` may be a function of the classifier's detached logits at theta (a meta-network that
+  sees them): the train forward then serves both, and `Lookahead.weights` holds its output, still
+  attached to whatever produced it, for the meta-network's backward.
 - `apply_gradients(model, optimizer, grads)`: one optimiser step with the given gradients.
 - `load_forward_ad()`: pay forward-mode AD's one-time start-up now (LRW does, before training).
 - `weight_hypergradient_double_backward(...)` and `lookahead_val_loss(...)`: the usual
@@ -44,11 +47,12 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch.func import functional_call
 
-from molere.train.steps import LossFn, cross_entropy
+from molere.train.steps import LossFn, Weights, cross_entropy, resolve_weights
 
 
 class Lookahead(NamedTuple):
     hypergrad: torch.Tensor  # (n,) dL_val(theta') / dw_i
+    weights: torch.Tensor  # (n,) the weights used, as given or computed (not detached)
     grads: tuple[torch.Tensor, ...]  # grad_theta (1/n) sum_i w_i l_i(theta), per trainable param
     losses: torch.Tensor  # (n,) per-example losses at theta, detached
     logits: torch.Tensor  # (n, K) at theta, detached
@@ -70,7 +74,7 @@ def weight_hypergradient(
 def lookahead(
     model: torch.nn.Module,
     batch,
-    weights: torch.Tensor,
+    weights: Weights,
     val_batch,
     lr: float,
     loss_fn: LossFn = cross_entropy,
@@ -81,20 +85,21 @@ def lookahead(
     model.train()
     x, y = batch[0], batch[1]
     names, params = _trainable(model)
-    weights = weights.detach()
     # the train forward at theta: the real model's (its BN stats move once) or on cloned buffers
     if update_buffers:
         logits = model(x)
     else:
         logits = _forward_at(model, dict(zip(names, params)), x)
+    weights = resolve_weights(weights, logits)
     losses = loss_fn(logits, y)
-    grads = _grads((weights * losses).mean(), params)
+    grads = _grads((weights.detach() * losses).mean(), params)
     ahead = [(p.detach() - lr * g).requires_grad_() for p, g in zip(params, grads)]
     val_loss = _val_loss(model, names, ahead, val_batch, loss_fn)
     v = _grads(val_loss, ahead)
     tangent = _loss_jvp(model, names, params, v, x, y, loss_fn)
     return Lookahead(
         hypergrad=tangent * (-lr / len(y)),
+        weights=weights,
         grads=grads,
         losses=losses.detach(),
         logits=logits.detach(),
@@ -112,7 +117,7 @@ def apply_gradients(model: torch.nn.Module, optimizer: torch.optim.Optimizer, gr
 def lookahead_val_loss(
     model: torch.nn.Module,
     batch,
-    weights: torch.Tensor,
+    weights: Weights,
     val_batch,
     lr: float,
     loss_fn: LossFn = cross_entropy,
@@ -123,6 +128,7 @@ def lookahead_val_loss(
     x, y = batch[0], batch[1]
     names, params = _trainable(model)
     logits = _forward_at(model, dict(zip(names, params)), x)
+    weights = resolve_weights(weights, logits)
     grads = torch.autograd.grad((weights * loss_fn(logits, y)).mean(), params, create_graph=True, allow_unused=True)
     ahead = [p if g is None else p - lr * g for p, g in zip(params, grads)]
     return _val_loss(model, names, ahead, val_batch, loss_fn)

@@ -1,57 +1,105 @@
-"""The instance-conditional meta-network `g_phi(x) -> w in (0, 1)` of learned reweighting
-(design.md section 3): a small MLP over flattened features (MNIST-1D, tabular) or a small conv net
-over images, with a sigmoid head. Optionally it also sees the observed label (one-hot), which lets
-it learn label-dependent weights under label noise."""
+"""The instance-conditional meta-network `g_phi -> w in (0, 1)` of learned reweighting
+(design.md section 3): an MLP with a sigmoid head over a chosen set of inputs per example.
+
+An MLP over the raw features alone would have to learn the classification task itself from the
+hypergradient before it could tell a mislabelled example from a clean one; measured, it stays at
+uniform weights even with a clean validation set (README, "An effective meta-network"). So the
+meta-network can also see what the classifier makes of the example, all detached (phi learns
+from the hypergradient only):
+
+- `probs`:  the classifier's softmax output (K values);
+- `label`:  the observed label, one-hot (K values);
+- `loss`:   the example's cross-entropy loss (Meta-Weight-Net's single input);
+- `margin`: the probabilistic margin p_y - max_{k != y} p_k;
+- `x`:      the raw features, through a small extractor (an MLP's flatten for vectors, a small
+            conv net for (C, H, W) images; `kind` picks it).
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from molere.errors import MolereError, check_choice
 
+INPUTS = ("probs", "label", "loss", "margin", "x")
 KINDS = ("auto", "mlp", "conv")
 
 
 class MetaNet(nn.Module):
-    """A feature extractor, then [features, one-hot label] -> hidden -> 1 -> sigmoid."""
+    """[the chosen inputs] -> hidden -> 1 -> sigmoid. `forward(x, y, logits)`: `logits` are the
+    classifier's at the current theta; only the inputs that need them read them."""
 
-    def __init__(self, features: nn.Module, width: int, num_classes: int, hidden: int, use_label: bool):
+    def __init__(self, inputs: Sequence[str], num_classes: int, hidden: int, features: nn.Module | None = None, width: int = 0):
         super().__init__()
-        self.features = features
-        self.num_classes = num_classes if use_label else 0
-        self.head = nn.Sequential(nn.Linear(width + self.num_classes, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.inputs = tuple(inputs)
+        self.num_classes = num_classes
+        self.features = features  # the raw-x extractor, or None without `x`
+        sizes = {"probs": num_classes, "label": num_classes, "loss": 1, "margin": 1, "x": width}
+        self.head = nn.Sequential(nn.Linear(sum(sizes[name] for name in self.inputs), hidden), nn.ReLU(), nn.Linear(hidden, 1))
         # every example starts at weight 1/2: reweighting begins from uniform weights, i.e. from ERM
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features(x)
-        if self.num_classes:
-            h = torch.cat([h, nn.functional.one_hot(y, self.num_classes).to(h.dtype)], dim=1)
-        # float32 weights under CUDA's bf16 autocast: bf16 resolves only 2^-9 around 1/2
-        return torch.sigmoid(self.head(h).float()).squeeze(1)
+    def forward(self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.head(torch.cat([self._input(name, x, y, logits) for name in self.inputs], dim=1))
+        # at least float32 under CUDA's bf16 autocast: bf16 resolves only 2^-9 around 1/2
+        return torch.sigmoid(h.to(torch.promote_types(h.dtype, torch.float32))).squeeze(1)
+
+    def _input(self, name: str, x, y, logits) -> torch.Tensor:
+        dtype = self.head[0].weight.dtype
+        if name == "x":
+            return self.features(x).to(dtype)
+        if name == "label":
+            return F.one_hot(y, self.num_classes).to(dtype)
+        log_p = F.log_softmax(logits.detach().to(dtype), dim=1)
+        if name == "probs":
+            return log_p.exp()
+        if name == "loss":
+            return -log_p.gather(1, y[:, None])
+        p = log_p.exp()
+        others = p.scatter(1, y[:, None], -math.inf)  # margin: p_y against the best other class
+        return p.gather(1, y[:, None]) - others.max(1, keepdim=True).values
+
+    @property
+    def needs_logits(self) -> bool:
+        return any(name in ("probs", "loss", "margin") for name in self.inputs)
 
 
 def make_meta_net(
     input_shape,
     num_classes: int,
-    kind: str = "auto",
+    inputs: Sequence[str] = ("probs", "label", "loss"),
     hidden: int = 100,
-    use_label: bool = False,
+    kind: str = "auto",
 ) -> MetaNet:
-    """`auto` is a conv net for (C, H, W) images and an MLP for everything else."""
-    check_choice("meta-network kind", kind, KINDS)
-    input_shape = tuple(input_shape)
+    """A meta-network over `inputs`; with `x` among them, `kind` `auto` is a conv extractor for
+    (C, H, W) images and a flatten (an MLP over x) for everything else."""
+    inputs = tuple(inputs)
+    if not inputs:
+        raise MolereError(f"meta_net.inputs is empty; choose one or more of {', '.join(INPUTS)}")
+    for name in inputs:
+        check_choice("meta_net input", name, INPUTS)
+    if len(set(inputs)) != len(inputs):
+        raise MolereError(f"meta_net.inputs = {list(inputs)} repeats an input")
+    check_choice("meta_net kind", kind, KINDS)
+    if "x" not in inputs:
+        return MetaNet(inputs, num_classes, hidden)
+    features, width = raw_feature_extractor(tuple(input_shape), kind)
+    return MetaNet(inputs, num_classes, hidden, features, width)
+
+
+def raw_feature_extractor(input_shape: tuple, kind: str) -> tuple[nn.Module, int]:
     if kind == "auto":
         kind = "conv" if len(input_shape) == 3 else "mlp"
     if kind == "mlp":
-        width = math.prod(input_shape)
-        return MetaNet(nn.Flatten(), width, num_classes, hidden, use_label)
+        return nn.Flatten(), math.prod(input_shape)
     if len(input_shape) != 3:
-        raise MolereError(f"meta-network kind 'conv' needs (C, H, W) inputs, not shape {input_shape}; use 'mlp'")
+        raise MolereError(f"meta_net kind 'conv' needs (C, H, W) inputs, not shape {input_shape}; use 'mlp'")
     features = nn.Sequential(
         nn.Conv2d(input_shape[0], 16, 3, stride=2, padding=1),
         nn.ReLU(),
@@ -60,4 +108,4 @@ def make_meta_net(
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
     )
-    return MetaNet(features, 32, num_classes, hidden, use_label)
+    return features, 32

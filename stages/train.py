@@ -42,8 +42,8 @@ def run(params: Params, scenario: str, method: str, seed: int) -> None:
     predictions = predict_sets(outcome.model, scenario, info)
     write_table(out / "predictions.parquet", predictions)
     write_table(out / "history.csv", pd.DataFrame(outcome.history))
-    write_table(out / "weights.parquet", weights_table(outcome, pool, val_mask))
-    write_table(out / "split.parquet", split_table(outcome, pool, val_mask))
+    write_table(out / "weights.parquet", weights_table(outcome, pool, margins, val_mask))
+    write_table(out / "validation.parquet", validation_table(outcome, pool, val_mask))
     save_model(out / "model.pt", outcome.model, params, info)
     test = predictions[predictions["set"] == "test"]
     ood = predictions[predictions["set"] == "ood"]
@@ -84,18 +84,23 @@ def predict_sets(model, scenario: str, info: dict) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def split_table(outcome, pool: pd.DataFrame, val_mask: np.ndarray) -> pd.DataFrame:
-    """Which pool examples the run held out for validation, and P(train): the split it was given
-    (P(train) 0 or 1), or on its train side the split the method chose itself (MOLERE)."""
+def validation_table(outcome, pool: pd.DataFrame, val_mask: np.ndarray) -> pd.DataFrame:
+    """Every pool example with its observed label, whether it is mislabelled, whether the run held
+    it out as its validation side, and P(train): the side it was given (P(train) 0 or 1), or on
+    its train side the one the method chose itself (MOLERE's splitter). The evaluation reads the
+    validation side's noise and class mix from it."""
     in_val, p_train = val_mask.copy(), (~val_mask).astype(np.float64)
     chosen = outcome.method.final_split()
     if chosen is not None:
         in_val[~val_mask], p_train[~val_mask] = chosen
-    return pd.DataFrame({"id": pool["id"].to_numpy(), "p_train": p_train, "in_val": in_val})
+    return pd.DataFrame(
+        {"id": pool["id"].to_numpy(), "y": pool["y"].to_numpy(), "is_noisy": pool["is_noisy"].to_numpy(), "in_val": in_val, "p_train": p_train}
+    )
 
 
-def weights_table(outcome, pool: pd.DataFrame, val_mask: np.ndarray) -> pd.DataFrame:
-    """The final weight of each train-side example (1 for methods that learn none)."""
+def weights_table(outcome, pool: pd.DataFrame, margins: pd.DataFrame, val_mask: np.ndarray) -> pd.DataFrame:
+    """The final weight of each train-side example (1 for methods that learn none), whether it is
+    mislabelled, and its margin under the first ERM pass (rank stage)."""
     train = pool[~val_mask]
     weights = outcome.method.train_weights()
     return pd.DataFrame(
@@ -103,5 +108,6 @@ def weights_table(outcome, pool: pd.DataFrame, val_mask: np.ndarray) -> pd.DataF
             "id": train["id"].to_numpy(),
             "weight": np.ones(len(train)) if weights is None else weights,
             "is_noisy": train["is_noisy"].to_numpy(),
+            "margin": margins["margin"].to_numpy()[~val_mask],
         }
     )

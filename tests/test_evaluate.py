@@ -56,12 +56,28 @@ def write_run(scenario: str, method: str, seed: int, rng: np.random.Generator, s
             "seconds": 0.5,
         }
     )
+    if method in WEIGHT_LEARNERS:
+        history["meta_steps"] = 7
     write_table(out / "history.csv", history)
     learns = method in WEIGHT_LEARNERS
     n_train = 50
     weights = rng.uniform(0, 1, n_train) if learns else np.ones(n_train)
     noisy = rng.uniform(size=n_train) < 0.4
-    write_table(out / "weights.parquet", pd.DataFrame({"id": np.arange(n_train), "weight": weights, "is_noisy": noisy}))
+    margin = rng.uniform(-1, 1, n_train)
+    write_table(
+        out / "weights.parquet", pd.DataFrame({"id": np.arange(n_train), "weight": weights, "is_noisy": noisy, "margin": margin})
+    )
+    n_val = 10 if learns else 0  # the pool: the train side, then (methods that hold one out) a validation side
+    validation = pd.DataFrame(
+        {
+            "id": np.arange(n_train + n_val),
+            "y": np.r_[rng.integers(0, NUM_CLASSES, n_train), [0, 0, 0, 0, 1, 1, 1, 2, 2, 0][:n_val]],
+            "is_noisy": np.r_[noisy, ([True] * 3 + [False] * 7)[:n_val]],
+            "in_val": np.r_[np.zeros(n_train, bool), np.ones(n_val, bool)],
+            "p_train": np.r_[np.ones(n_train), np.zeros(n_val)],
+        }
+    )
+    write_table(out / "validation.parquet", validation)
     seconds = {"erm": 1.0}.get(method, 3.0) * (1 + seed)
     write_json(
         out / "metrics.json",
@@ -114,6 +130,36 @@ def test_noise_auc_only_for_weight_learners_and_oriented_low_weight_noisy(study)
     assert results.loc[("lrw-hard", 1), "noise_auc"] == pytest.approx(expected)
 
 
+def test_reweighting_diagnostics_exact(study):
+    evaluate.run(study, "idn-40")
+    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
+    weights = pd.read_parquet(paths.run_dir("idn-40", "lrw-hard", 0) / "weights.parquet")
+    w = weights["weight"] / weights["weight"].mean()
+    row = results.loc[("lrw-hard", 0)]
+    assert row["meta_steps"] == 3 * 7  # 7 a epoch, 3 epochs
+    assert (row["weight_p05"], row["weight_p95"]) == pytest.approx((np.percentile(w, 5), np.percentile(w, 95)))
+    assert row["weight_margin_corr"] == pytest.approx(w.corr(weights["margin"], method="spearman"))
+    # the validation side: 3 of 10 mislabelled, 3 classes, class 0 holds 5 of 10
+    assert (row["val_noisy_share"], row["val_classes"], row["val_top_class_share"]) == (0.3, 3, 0.5)
+    assert np.isnan(row["gap_stop_epoch"])
+    erm = results.loc[("erm", 0)]  # no weights learnt, no meta steps: no diagnostics of weights
+    assert erm[["meta_steps", "weight_p05", "weight_p95", "weight_margin_corr", "val_noisy_share"]].isna().all()
+    table = pd.read_parquet(paths.eval_dir("idn-40") / "weights.parquet")
+    assert set(table["method"]) == WEIGHT_LEARNERS and len(table) == 50 * len(WEIGHT_LEARNERS) * 2
+    mine = table[(table["method"] == "lrw-hard") & (table["seed"] == 0)]
+    np.testing.assert_allclose(mine["weight"], w)
+    assert mine["is_noisy"].tolist() == weights["is_noisy"].tolist()
+
+
+def test_the_gap_rules_epoch_is_the_first_it_fired(study):
+    path = paths.run_dir("idn-40", "molere", 1) / "history.csv"
+    history = pd.read_csv(path).assign(gap_stop_epoch=[np.nan, 1.0, 1.0])
+    write_table(path, history)
+    evaluate.run(study, "idn-40")
+    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
+    assert results.loc[("molere", 1), "gap_stop_epoch"] == 1.0 and np.isnan(results.loc[("molere", 0), "gap_stop_epoch"])
+
+
 def test_overhead_is_time_per_epoch_over_erm_mean(study):
     evaluate.run(study, "idn-40")
     results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
@@ -147,7 +193,10 @@ def test_tables_per_class_ood_history(study):
     assert len(history) == 8 * 3 and {"method", "seed", "epoch", "train_loss", "lr"} <= set(history.columns)
 
 
-@pytest.mark.parametrize("name", ["metrics.json", "predictions.parquet", "history.csv", "weights.parquet"])
+RUN_FILES = ["metrics.json", "predictions.parquet", "history.csv", "weights.parquet", "validation.parquet"]
+
+
+@pytest.mark.parametrize("name", RUN_FILES)
 def test_a_missing_run_file_is_named(study, name):
     path = paths.run_dir("idn-40", "lrw-easy", 1) / name
     path.unlink()
@@ -156,7 +205,7 @@ def test_a_missing_run_file_is_named(study, name):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("name", ["metrics.json", "predictions.parquet", "history.csv", "weights.parquet"])
+@pytest.mark.parametrize("name", RUN_FILES)
 def test_a_corrupt_run_file_is_named(study, name):
     path = paths.run_dir("idn-40", "molere", 0) / name
     path.write_bytes(b"\x00garbage" if name != "history.csv" else b"")
@@ -172,6 +221,7 @@ def test_a_corrupt_run_file_is_named(study, name):
         ("predictions.parquet", lambda f: f[f["set"] == "ood"], "has no test rows"),
         ("weights.parquet", lambda f: f.iloc[:0], "has no rows"),
         ("history.csv", lambda f: f.drop(columns=["train_loss"]), "lacks the columns train_loss"),
+        ("validation.parquet", lambda f: f.drop(columns=["in_val"]), "lacks the columns in_val"),
     ],
 )
 def test_a_table_missing_content_is_named(study, name, damage, problem):

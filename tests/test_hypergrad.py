@@ -42,7 +42,7 @@ def batches(n=7, m=5, length=8, classes=3, dtype=torch.float64, seed=0):
 
 def meta_net(dtype=torch.float64):
     torch.manual_seed(1)
-    net = make_meta_net((1, 8), 3, hidden=6, use_label=True).to(dtype)
+    net = make_meta_net((1, 8), 3, inputs=["x", "label"], hidden=6).to(dtype)
     nn.init.normal_(net.head[-1].weight)  # away from the all-zero start, so every phi gets a gradient
     return net
 
@@ -68,6 +68,27 @@ def test_phi_gradient_by_jvp_equals_double_backward_in_float64():
     for a, b in zip(by_jvp, reference):
         assert b.norm() > 0
         assert relative_error(a, b) < 1e-10
+
+
+def test_phi_gradient_of_a_meta_net_over_the_classifier_output_equals_double_backward():
+    # weights from the detached logits at theta (probs, label, loss): one forward serves both
+    torch.manual_seed(0)
+    model = tiny_bn_net().double()
+    torch.manual_seed(2)
+    g = make_meta_net((1, 8), 3, hidden=6).double()
+    nn.init.normal_(g.head[-1].weight)
+    batch, val = batches()
+    phi = list(g.parameters())
+    weigh = lambda logits: g(batch.x, batch.y, logits)  # noqa: E731
+    step = lookahead(model, batch, weigh, val, 0.3)
+    by_jvp = torch.autograd.grad(step.weights, phi, grad_outputs=step.hypergrad)
+    reference = torch.autograd.grad(lookahead_val_loss(model, batch, weigh, val, 0.3), phi)
+    for a, b in zip(by_jvp, reference):
+        assert b.norm() > 0
+        assert relative_error(a, b) < 1e-10
+    # the weights saw the logits at theta: the same as a meta-net fed them by hand
+    logits = model.train()(batch.x)
+    assert torch.allclose(step.weights, g(batch.x, batch.y, logits), rtol=1e-12, atol=0)
 
 
 def test_weight_hypergradient_matches_per_example_formula():

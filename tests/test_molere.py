@@ -23,7 +23,7 @@ from molere.splits import validation_size
 from molere.splitter import GapStop, Splitter, generate_split, label_penalty, size_penalty, splitter_objective
 from molere.train.steps import weighted_step
 from molere.train.tensors import Batch, TensorSet
-from stages.train import split_table
+from stages.train import validation_table
 
 # --- regularisers and the splitter's loss ---------------------------------------------------
 
@@ -174,7 +174,7 @@ def test_split_size_stays_at_delta(subgroup_run):
     assert (history["val_classes"] == 2).all()
     # warm-up (2 of 6 epochs) has no meta step hence no gap; afterwards every epoch has both
     assert history["gap"].isna().tolist() == [True, True, False, False, False, False]
-    assert history["stop_epoch"].isna().all()
+    assert history["gap_stop_epoch"].isna().all()
 
 
 def test_molere_is_deterministic(subgroup_run):
@@ -185,16 +185,38 @@ def test_molere_is_deterministic(subgroup_run):
     assert np.array_equal(again.method.train_weights(), outcome.method.train_weights())
 
 
-def test_early_stop_ends_the_run_and_is_recorded():
+def gap_stop_run(action: str):
     x, y, _ = subgroup_problem(n=200)
-    outcome = train_method(
-        "molere", molere_params(epochs=30, patience=1), x, y, np.arange(len(y)), np.zeros(len(y), bool), {"num_classes": 2}, seed=0
-    )
+    params = molere_params(epochs=30, patience=1, gap_stop=action)
+    return train_method("molere", params, x, y, np.arange(len(y)), np.zeros(len(y), bool), {"num_classes": 2}, seed=0)
+
+
+def test_gap_stop_can_end_the_run_and_is_recorded():
+    outcome = gap_stop_run("stop-training")
     history = pd.DataFrame(outcome.history)
     assert len(history) < 30
-    assert history["stop_epoch"].dropna().tolist() == [len(history) - 1]
+    assert history["gap_stop_epoch"].dropna().tolist() == [len(history) - 1]
     gaps = history["gap"].dropna().to_numpy()
     assert gaps[-1] < gaps[:-1].max() and (np.diff(gaps[:-1]) >= 0).all()
+
+
+def test_gap_stop_freezes_the_splitter_on_the_split_of_the_best_gap_and_training_goes_on():
+    stopped, frozen = gap_stop_run("stop-training"), gap_stop_run("freeze-splitter")
+    history = pd.DataFrame(frozen.history)
+    fired = len(stopped.history) - 1
+    assert len(history) == 30  # every epoch of train.epochs
+    assert (history["gap_stop_epoch"][fired:] == fired).all() and history["gap_stop_epoch"][:fired].isna().all()
+    # up to the rule, both runs are the same run; then the frozen one keeps training
+    assert np.allclose(history["train_loss"][: fired + 1], pd.DataFrame(stopped.history)["train_loss"])
+    assert history["meta_steps"][fired + 1 :].min() > 0 and history["splitter_loss"][fired + 1 :].isna().all()
+    # the split kept is the one of the best gap, in both runs, and it no longer moves
+    assert np.array_equal(frozen.method.final_split()[0], stopped.method.final_split()[0])
+    assert np.array_equal(frozen.method.in_val, frozen.method.final_split()[0])
+
+
+def test_unknown_gap_stop_is_a_one_line_error():
+    with pytest.raises(MolereError, match=r"unknown methods.molere.gap_stop 'halt'; allowed: freeze-splitter, stop-training"):
+        make_molere(gap_stop="halt")
 
 
 def make_molere(n=20, delta=0.25, **cfg):
@@ -233,12 +255,13 @@ def test_bad_delta_is_a_one_line_error():
         make_molere(delta=0.7)
 
 
-def test_split_table_covers_the_pool_for_every_method():
-    pool = pd.DataFrame({"id": [10, 11, 12, 13]})
+def test_validation_table_covers_the_pool_for_every_method():
+    pool = pd.DataFrame({"id": [10, 11, 12, 13], "y": [0, 1, 1, 0], "is_noisy": [False, True, False, False]})
     val_mask = np.array([False, True, False, False])
     given = SimpleNamespace(method=SimpleNamespace(final_split=lambda: None))
     chosen = SimpleNamespace(method=SimpleNamespace(final_split=lambda: (np.array([True, False, False]), np.array([0.1, 0.8, 0.9]))))
-    table = split_table(given, pool, val_mask)
+    table = validation_table(given, pool, val_mask)
     assert table["in_val"].tolist() == [False, True, False, False] and table["p_train"].tolist() == [1, 0, 1, 1]
-    table = split_table(chosen, pool, val_mask)
+    assert table[["id", "y", "is_noisy"]].equals(pool)
+    table = validation_table(chosen, pool, val_mask)
     assert table["in_val"].tolist() == [True, True, False, False] and table["p_train"].tolist() == [0.1, 0, 0.8, 0.9]

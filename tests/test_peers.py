@@ -212,9 +212,10 @@ def test_mwnet_weight_depends_on_the_loss_only():
     torch.nn.init.normal_(method.meta_net.head[-1].weight)  # away from the constant start
     # W = 0: every example has loss ln 2 whatever x and y, so every weight is the same
     batch = linear_batch([[2.0, 0.0], [1.0, 5.0], [-3.0, 0.5]], [0, 1, 0])
-    weights = method.raw_weights(batch)
-    expected = method.meta_net(torch.full((1, 1), math.log(2), dtype=torch.float64))
+    weights = method.raw_weights(batch, method.model(batch.x))
+    expected = torch.sigmoid(method.meta_net.head(torch.full((1, 1), math.log(2), dtype=torch.float64))).squeeze(1)
     assert torch.allclose(weights, expected.expand(3))
+    assert method.meta_net.inputs == ("loss",)
 
 
 def test_mwnet_meta_network_is_one_hundred_wide_on_one_input():

@@ -15,12 +15,13 @@ from molere.errors import MolereError
 from molere.fingerprint import declared_params
 from molere.params import Params
 from molere.report import aggregate, markdown
+from molere.report.diagnostics import DIAGNOSTICS
 from stages import evaluate, paths, report
 from test_evaluate import N_TEST, SEVERITIES, SHIFTS, write_study
 
 METHODS = ["erm", "lrw-hard", "lrw-easy", "molere"]
 SCENARIO = "idn-40+skew-10"  # noisy and skewed: every part of the report applies
-FIGURES = ("gain", "ood_severity", "margin_delta", "margin_buckets")
+FIGURES = ("gain", "ood_severity", "margin_delta", "margin_buckets", "weights")
 
 
 def hand_results() -> pd.DataFrame:
@@ -33,6 +34,8 @@ def hand_results() -> pd.DataFrame:
             "worst_class_acc": [0.5, 0.6, 0.7, 0.6],
             "ece": [0.1, 0.2, 0.1, 0.1],
             "noise_auc": [np.nan, np.nan, 0.7, 0.9],
+            **{key: [np.nan] * 4 for key in DIAGNOSTICS},
+            "meta_steps": [np.nan, np.nan, 600.0, 500.0],
             "seconds": [10.0, 12.0, 30.0, 34.0],
             "seconds_per_epoch": [1.0, 1.2, 3.0, 3.4],
             "overhead": [1.0 / 1.1, 1.2 / 1.1, 3.0 / 1.1, 3.4 / 1.1],
@@ -49,11 +52,23 @@ def test_summary_mean_std_and_paired_gain():
     assert hard["id_gain_std"] == pytest.approx(np.sqrt(2) * 0.01)
     assert hard["ood_gain"] == pytest.approx(0.03)  # +0.05, +0.01
     assert hard["worst_class_gain"] == pytest.approx(0.1)
-    assert hard["noise_auc"] == pytest.approx(0.8) and hard["seeds"] == 2
+    assert hard["noise_auc"] == pytest.approx(0.8) and hard["seeds"] == 2 and hard["meta_steps"] == 550
     assert hard["overhead"] == pytest.approx(3.2 / 1.1)
     erm = summary.loc["erm"]
     assert erm["id_gain"] == 0 and np.isnan(erm["noise_auc"])
     assert list(summary.index) == ["erm", "lrw-hard"]
+
+
+def test_reweighting_sentences_name_mislabelled_sides_and_inert_weights():
+    s = pd.DataFrame(
+        {"val_noisy_share": [np.nan, 0.96, 0.41], "meta_steps": [np.nan, 600, 600], "weight_p05": [np.nan, 0.95, 0.1], "weight_p95": [np.nan, 1.04, 1.6]},
+        index=["erm", "lrw-hard", "lrw-random"],
+    )
+    assert markdown.reweighting_sentences(s) == [
+        "Mostly mislabelled validation sides (lrw-hard's 96%): doing well on them means fitting the noise.",
+        "The learned weights of lrw-hard stay within 0.9–1.1 of their mean (5th–95th percentile): these runs barely reweight.",
+    ]
+    assert markdown.reweighting_sentences(s.drop(index="lrw-hard")) == []
 
 
 def test_summary_without_erm_has_no_gains():
@@ -278,6 +293,29 @@ def test_every_png_opens_and_shows_data(built, name):
     assert coloured.mean() > 0.005
     packed = (rgb * 255).round().astype(np.int64) @ np.array([65536, 256, 1])
     assert len(np.unique(packed)) > 10
+
+
+def test_weight_figure_data_matches_the_runs_weights(built):
+    data = figure_csv(built, "weights")
+    assert set(data["method"]) == {"lrw-hard", "molere"}  # mwnet is not in this study
+    for (method, kind), part in data.groupby(["method", "kind"]):
+        frames = [pd.read_parquet(built / paths.run_dir(SCENARIO, method, s) / "weights.parquet") for s in (0, 1)]
+        weights = pd.concat([f.assign(weight=f["weight"] / f["weight"].mean()) for f in frames])
+        mine = weights.loc[weights["is_noisy"] == (kind == "mislabelled"), "weight"]
+        edges = np.append(part["bin_lo"].to_numpy(), part["bin_hi"].iloc[-1])
+        assert part["count"].tolist() == np.histogram(mine, bins=edges)[0].tolist()
+        assert part["share"].sum() == pytest.approx(1.0)
+
+
+def test_reweighting_table_shows_the_diagnostics(built):
+    text = (built / "reports" / "report.md").read_text()
+    results = pd.read_parquet(built / paths.eval_dir(SCENARIO) / "results.parquet").groupby("method").mean(numeric_only=True)
+    hard = results.loc["lrw-hard"]
+    assert "**Did reweighting happen?**" in text
+    row = next(line for line in text.splitlines() if line.startswith("| lrw-hard | 21 |"))
+    assert f"| {hard['weight_p05']:.2f}–{hard['weight_p95']:.2f} |" in row
+    assert f"| {100 * hard['val_noisy_share']:.1f} | 3 (50%) |" in row
+    assert not any(line.startswith("| erm | —") for line in text.splitlines())  # erm learns nothing, holds nothing out
 
 
 def test_report_md_embeds_every_figure_and_a_table_per_scenario(built):

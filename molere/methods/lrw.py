@@ -11,12 +11,13 @@ Meta-Weight-Net does). So theta takes exactly one step per train batch, and an e
 (q + 2) / q ERM epochs.
 
 Config (`methods.<name>` in params.yaml): q, warmup, normalize, reuse_gradient, lookahead_lr,
-val_batch_size, meta_net {kind, hidden, use_label}, meta_optimizer {optimizer, lr, ...}.
+val_batch_size, meta_net {inputs, hidden, kind}, meta_optimizer {optimizer, lr, ...}.
 Subclasses change what the weights are by overriding `make_meta_net` and `raw_weights`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Iterator
 
@@ -30,9 +31,9 @@ from molere.methods.base import Method
 from molere.params import Params
 from molere.train.optim import current_lr, make_optimizer
 from molere.train.steps import batch_stats, weighted_step
-from molere.train.tensors import Batch, TensorSet, batch_indices
+from molere.train.tensors import Batch, TensorSet, batch_indices, map_batches
 
-META_NET_OPTIONS = ("kind", "hidden", "use_label")
+META_NET_OPTIONS = ("inputs", "hidden", "kind")
 DEFAULT_META_OPTIMIZER = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-4}
 
 
@@ -70,16 +71,26 @@ class LRW(Method):
             check_choice(f"{self.config.prefix}meta_net option", key, META_NET_OPTIONS)
         return make_meta_net(tuple(self.data.train.x.shape[1:]), self.data.num_classes, **spec)
 
-    def raw_weights(self, batch: Batch) -> torch.Tensor:
-        """g_phi of each example of `batch`, in (0, 1), differentiable in phi."""
-        return self.meta_net(batch.x, batch.y)
+    def raw_weights(self, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
+        """g_phi of each example of `batch`, in (0, 1), differentiable in phi; `logits` are the
+        classifier's at the current theta (the meta-network reads them detached)."""
+        return self.meta_net(batch.x, batch.y, logits)
 
-    def batch_weights(self, batch: Batch) -> torch.Tensor:
+    def batch_weights(self, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
         """The weights the step uses: raw, or rescaled to mean 1 over the batch."""
-        raw = self.raw_weights(batch)
+        raw = self.raw_weights(batch, logits)
         mean = raw.mean()
         self._accumulate(weight_mean=mean.detach(), weight_std=raw.detach().std(correction=0))
         return raw / mean if self.normalize else raw
+
+    def fixed_weights(self, batch: Batch):
+        """The weights of `batch` as a function of its logits, with phi held fixed."""
+
+        def weigh(logits: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return self.batch_weights(batch, logits)
+
+        return weigh
 
     # --- the loop's hooks ---
 
@@ -93,24 +104,20 @@ class LRW(Method):
         self._step += 1
         if self._step % self.q == 0:
             return self.meta_update(batch)
-        with torch.no_grad():
-            weights = self.batch_weights(batch)
-        return weighted_step(self.model, self.optimizer, batch, weights)
+        return weighted_step(self.model, self.optimizer, batch, self.fixed_weights(batch))
 
     def meta_update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One meta step on phi and the real step on theta, on the same train batch."""
-        weights = self.batch_weights(batch)
         lr = self.lookahead_lr if self.lookahead_lr is not None else current_lr(self.optimizer)
         val_batch = self.validation_batch(len(batch.y))
+        weights = functools.partial(self.batch_weights, batch)
         step = lookahead(self.model, batch, weights, val_batch, lr, update_buffers=self.reuse_gradient)
         self.meta_optimizer.zero_grad(set_to_none=True)
-        weights.backward(step.hypergrad)
+        step.weights.backward(step.hypergrad)
         self.meta_optimizer.step()
         self._accumulate(meta_val_loss=step.val_loss)
         if not self.reuse_gradient:
-            with torch.no_grad():
-                weights = self.batch_weights(batch)
-            return weighted_step(self.model, self.optimizer, batch, weights)
+            return weighted_step(self.model, self.optimizer, batch, self.fixed_weights(batch))
         apply_gradients(self.model, self.optimizer, step.grads)
         return batch_stats(step.logits, batch.y, step.losses)
 
@@ -130,12 +137,8 @@ class LRW(Method):
 
     @torch.no_grad()
     def train_weights(self) -> np.ndarray:
-        train = self.data.train
-        chunks = [
-            self.raw_weights(train.batch(index)).float().cpu()
-            for index in torch.arange(len(train), device=train.x.device).split(1024)
-        ]
-        return torch.cat(chunks).numpy()
+        self.model.eval()
+        return map_batches(self.data.train, lambda batch: self.raw_weights(batch, self.model(batch.x))).numpy()
 
     def _accumulate(self, **values: torch.Tensor) -> None:
         for key, value in values.items():

@@ -8,9 +8,10 @@ import pandas as pd
 
 from molere.errors import MolereError
 from molere.metrics import bucket_statistics, histogram, paired_delta, spanning_edges
+from molere.report.diagnostics import DIAGNOSTICS
 from molere.report.evaluation import BASELINE, EXAMPLE_KEYS
 
-SCALARS = ["id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", "seconds", "seconds_per_epoch", "overhead"]
+SCALARS = ["id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", *DIAGNOSTICS, "seconds", "seconds_per_epoch", "overhead"]
 # accuracy -> its gain over ERM, paired by seed
 GAINS = {"id_acc": "id_gain", "ood_acc": "ood_gain", "worst_class_acc": "worst_class_gain"}
 # what `reports/metrics.json` holds per scenario and method (NaN entries are left out)
@@ -28,6 +29,10 @@ METRIC_KEYS = [
     "overhead",
     "id_gain",
     "ood_gain",
+    "meta_steps",
+    "weight_p05",
+    "weight_p95",
+    "val_noisy_share",
 ]
 
 
@@ -108,6 +113,22 @@ def bucket_data(deltas: dict[str, pd.DataFrame]) -> pd.DataFrame:
     ]
     data = pd.concat(frames, ignore_index=True)
     return data[["method", *data.columns.drop("method")]].rename(columns={"mean": "gain", "se": "gain_se"})
+
+
+def weight_distribution_data(weights: pd.DataFrame, methods: list[str], bins: int = 30) -> pd.DataFrame:
+    """Per method, histograms of the normalised weights of clean and of mislabelled train-side
+    examples (pooled over seeds), on shared bins so the panels compare: method, kind, bin_lo,
+    bin_hi, count, share (of its kind)."""
+    shown = weights[weights["method"].isin(methods)]
+    edges = np.linspace(0.0, max(float(shown["weight"].max()), 1.0), bins + 1)
+    frames = []
+    for method in dict.fromkeys(m for m in methods if m in set(shown["method"])):
+        for kind, noisy in (("clean", False), ("mislabelled", True)):
+            part = shown.loc[(shown["method"] == method) & (shown["is_noisy"] == noisy), "weight"].to_numpy()
+            counts = histogram(part, edges)
+            frames.append(counts.assign(method=method, kind=kind, share=counts["count"] / max(len(part), 1)))
+    data = pd.concat(frames, ignore_index=True)
+    return data[["method", "kind", "bin_lo", "bin_hi", "count", "share"]]
 
 
 def learning_curves(history: pd.DataFrame, methods: list[str], column: str) -> pd.DataFrame:

@@ -17,6 +17,8 @@ from molere.report.evaluation import BASELINE
 # the methods each paired-margin figure compares with ERM (the paper's Fig. 3a-b and 3c-d)
 DELTA_METHODS = ("lrw-hard", "molere")
 BUCKET_METHODS = ("lrw-hard", "lrw-easy")
+# the methods whose learned weights of clean and mislabelled examples the report draws
+WEIGHT_METHODS = ("lrw-hard", "molere", "mwnet")
 CURVE_COLUMNS = ("train_loss", "train_acc")
 
 
@@ -68,6 +70,7 @@ def build_scenario(
                 aggregate.bucket_data,
                 figures.margin_gain_by_bucket,
             ),
+            weight_figure(stem, name, tables["weights"], methods),
         ],
         margin_shift={m: (d["delta"].mean(), d["delta"].median()) for m, d in (deltas or {}).items()},
     )
@@ -85,6 +88,20 @@ def ood_figure(stem: str, name: str, ood: pd.DataFrame, methods: list[str]) -> F
     if ood.empty:
         return skipped(title, "this scenario's dataset has no OOD shifts")
     return drawn(f"{stem}ood_severity.png", title, aggregate.ood_severity_data(ood, methods), figures.ood_by_severity)
+
+
+def weight_figure(stem: str, name: str, weights: pd.DataFrame, methods: list[str]) -> FigureEntry:
+    title = f"{name}: learned weights of clean and mislabelled training examples"
+    present = [m for m in WEIGHT_METHODS if m in methods]
+    if not present:
+        return skipped(title, f"none of {', '.join(WEIGHT_METHODS)} in study.methods")
+    if not weights["is_noisy"].astype(bool).any():
+        return skipped(title, "this scenario has no mislabelled examples")
+    data = aggregate.weight_distribution_data(weights, present)
+    entry = drawn(f"{stem}weights.png", f"{title} ({', '.join(present)})", data, figures.weight_distributions)
+    absent = [m for m in WEIGHT_METHODS if m not in methods]
+    entry.note = f"{', '.join(absent)} not in study.methods" if absent else ""
+    return entry
 
 
 def paired_deltas(margins: pd.DataFrame, methods: list[str], source: str) -> dict[str, pd.DataFrame] | None:

@@ -17,6 +17,7 @@ from molere.metrics import (
     per_class_accuracy,
     worst_class_accuracy,
 )
+from molere.report.diagnostics import DIAGNOSTICS, diagnostics, weights_by_noise
 from molere.report.runs import Run, check, checked_table, probability_columns
 
 BASELINE = "erm"
@@ -25,27 +26,33 @@ EXAMPLE_KEYS = ["set", "shift", "severity", "id"]
 # each evaluation table and the columns the report needs of it
 TABLE_COLUMNS = {
     "results": ["method", "seed", "id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", "learns_weights"]
-    + ["seconds", "seconds_per_epoch", "overhead"],
+    + [*DIAGNOSTICS, "seconds", "seconds_per_epoch", "overhead"],
     "per_class": ["method", "seed", "class", "count", "acc"],
     "ood": ["method", "seed", "shift", "severity", "acc"],
     "margins": ["method", "seed", *EXAMPLE_KEYS, "y", "correct", "margin"],
     "history": ["method", "seed", "epoch", "train_loss"],
+    "weights": ["method", "seed", "id", "weight", "is_noisy"],  # methods that learn weights only
 }
 TABLES = tuple(TABLE_COLUMNS)
 
 
 def evaluate_runs(runs: list[Run], num_classes: int) -> dict[str, pd.DataFrame]:
     """The tables named in `TABLES`: `results` has one row per run, the others one row per run
-    and class, shift x severity, test example, or epoch."""
+    and class, shift x severity, test example, epoch, or (methods that learn weights) train-side
+    example."""
     examples = [example_table(run.predictions, num_classes) for run in runs]
     results = pd.DataFrame([summary(run, frame, num_classes) for run, frame in zip(runs, examples)])
     results["overhead"] = overhead_over_baseline(results)
+    learners = [run for run in runs if run.metrics["learns_weights"]]
     return {
         "results": results,
         "per_class": stacked(runs, [per_class_table(f, num_classes) for f in examples]),
         "ood": stacked(runs, [accuracy_by(f[f["set"] == "ood"], ["shift", "severity"]) for f in examples]),
         "margins": stacked(runs, examples),
         "history": stacked(runs, [run.history for run in runs]),
+        "weights": stacked(learners, [weights_by_noise(run) for run in learners])
+        if learners
+        else pd.DataFrame(columns=TABLE_COLUMNS["weights"]),
     }
 
 
@@ -82,6 +89,7 @@ def summary(run: Run, examples: pd.DataFrame, num_classes: int) -> dict:
         "ece": expected_calibration_error(test["confidence"].to_numpy(), correct),
         "noise_auc": noise_auc(run.weights["weight"], run.weights["is_noisy"]) if learns_weights else np.nan,
         "learns_weights": learns_weights,
+        **diagnostics(run, learns_weights),
         "seconds": float(run.metrics["seconds"]),
         "seconds_per_epoch": float(run.metrics["seconds_per_epoch"]),
         "epochs": int(run.metrics["epochs"]),
@@ -124,9 +132,13 @@ def read_evaluation(directory: Path, methods: list[str], seeds: list[int], made_
     tables = {}
     for name in TABLES:
         path = Path(directory) / f"{name}.parquet"
-        frame = checked_table(path, TABLE_COLUMNS[name], made_by, allow_empty=name == "ood")
+        frame = checked_table(path, TABLE_COLUMNS[name], made_by, allow_empty=name in ("ood", "weights"))
         present = set(zip(frame["method"], frame["seed"]))
-        missing = [f"{m} seed {s}" for m in methods for s in seeds if (m, s) not in present]
+        expected = [(m, s) for m in methods for s in seeds]
+        if name == "weights":  # only the runs that learn weights have rows
+            learners = tables["results"].loc[tables["results"]["learns_weights"].astype(bool), ["method", "seed"]]
+            expected = list(learners.itertuples(index=False, name=None))
+        missing = [f"{m} seed {s}" for m, s in expected if (m, s) not in present]
         check(not missing or (name == "ood" and not present), path, f"has no rows for {', '.join(missing)}", made_by)
         tables[name] = frame[frame["method"].isin(methods) & frame["seed"].isin(seeds)].reset_index(drop=True)
     return tables

@@ -111,3 +111,25 @@ def margin_gain_by_bucket(data: pd.DataFrame, path: Path, title: str) -> None:
     axes.legend()
     axes.grid(alpha=0.3)
     save(figure, path)
+
+
+def weight_distributions(data: pd.DataFrame, path: Path, title: str) -> None:
+    """One panel per method: the distribution of the normalised learned weights of clean and of
+    mislabelled training examples (share of each kind per bin), so a reader sees at a glance
+    whether reweighting separated them."""
+    methods = list(dict.fromkeys(data["method"]))
+    figure = Figure(figsize=(4.5 * len(methods), 3.6), layout="constrained")
+    panels = np.atleast_1d(figure.subplots(1, len(methods), squeeze=False, sharey=True)).ravel()
+    for axes, method in zip(panels, methods):
+        for colour, kind in zip(("C0", "C3"), ("clean", "mislabelled")):
+            part = data[(data["method"] == method) & (data["kind"] == kind)]
+            edges = np.r_[part["bin_lo"].to_numpy(), part["bin_hi"].iloc[-1]]
+            axes.stairs(100 * part["share"].to_numpy(), edges, color=colour, label=kind, linewidth=1.5)
+        axes.axvline(1.0, color="grey", linewidth=0.8)  # the uniform weight
+        axes.set_title(method)
+        axes.set_xlabel("learned weight / mean weight")
+        axes.set_ylabel("% of its kind of training examples")
+        axes.legend()
+        axes.grid(alpha=0.3)
+    figure.suptitle(title, wrap=True)
+    save(figure, path)

@@ -69,6 +69,7 @@ def section(report: ScenarioReport, root: Path) -> list[str]:
         if s[key].isna().all():
             del columns[name]
     lines = [f"## {report.name}", "", findings(report), "", *table(list(columns), list(zip(*columns.values()))), ""]
+    lines += reweighting_table(s)
     if parse_scenario(report.name).imbalance > 1:
         lines += per_class_table(report.per_class)
     for figure in report.figures:
@@ -79,6 +80,38 @@ def section(report: ScenarioReport, root: Path) -> list[str]:
         if figure.note:
             lines += [f"*Not drawn: {figure.note}.*", ""]
     return lines
+
+
+def reweighting_table(s: pd.DataFrame) -> list[str]:
+    """Whether reweighting happened, for the methods that learn weights or hold out a validation
+    side: meta steps, the spread of the normalised weights, their link to label noise and to the
+    first ERM pass's margin, and what the validation side holds. Means over seeds."""
+    shown = s[s[["meta_steps", "weight_p05", "val_noisy_share"]].notna().any(axis=1)]
+    if shown.empty:
+        return []
+    columns = {
+        "method": list(shown.index),
+        "meta steps": [number(v, 0) for v in shown["meta_steps"]],
+        "weights p5–p95": [
+            DASH if pd.isna(lo) else f"{lo:.2f}–{hi:.2f}" for lo, hi in zip(shown["weight_p05"], shown["weight_p95"])
+        ],
+        "noise AUC": [number(v, 3) for v in shown["noise_auc"]],
+        "ρ(weight, ERM margin)": [number(v, 2, signed=True) for v in shown["weight_margin_corr"]],
+        "val. side mislabelled %": [number(100 * v, 1) for v in shown["val_noisy_share"]],
+        "val. side classes (largest %)": [
+            DASH if pd.isna(k) else f"{k:.0f} ({100 * top:.0f}%)" for k, top in zip(shown["val_classes"], shown["val_top_class_share"])
+        ],
+    }
+    if shown["gap_stop_epoch"].notna().any():
+        columns["gap rule fired (epoch)"] = [number(v, 1) for v in shown["gap_stop_epoch"]]
+    if s["noise_auc"].isna().all():
+        del columns["noise AUC"]
+    caption = (
+        "**Did reweighting happen?** Mean over seeds. Weights are normalised to mean 1 over the train side; "
+        "ρ is Spearman's rank correlation with the first ERM pass's margin; the validation side is what the "
+        "method held out (MOLERE: the splitter's final side)."
+    )
+    return [caption, "", *table(list(columns), list(zip(*columns.values()))), ""]
 
 
 def per_class_table(per_class: pd.DataFrame) -> list[str]:
@@ -137,7 +170,8 @@ def findings(report: ScenarioReport) -> str:
     else:
         sentences.append("This scenario's dataset has no OOD shifts.")
     sentences.append(worst_class_sentence(s["worst_class_acc"]))
-    sentences += noise_sentences(s) + heuristic_sentences(s) + margin_sentences(report.margin_shift) + cost_sentences(s)
+    sentences += noise_sentences(s) + reweighting_sentences(s) + heuristic_sentences(s)
+    sentences += margin_sentences(report.margin_shift) + cost_sentences(s)
     return " ".join(sentences)
 
 
@@ -186,6 +220,30 @@ def noise_sentences(s: pd.DataFrame) -> list[str]:
     below = list(auc[auc < 0.5].index)
     if below:
         text.append(f"{', '.join(below)} weight noisy examples above clean ones on average (AUC below 0.5).")
+    return text
+
+
+# a validation side this mislabelled rewards fitting the noise; weights this narrow barely reweight
+MISLABELLED_SIDE = 0.5
+INERT_SPREAD = (0.9, 1.1)
+
+
+def reweighting_sentences(s: pd.DataFrame) -> list[str]:
+    """What the reweighting diagnostics say a reader must know: validation sides made mostly of
+    mislabelled examples, and meta-networks whose weights hardly moved."""
+    text = []
+    noisy = s["val_noisy_share"].dropna()
+    noisy = noisy[noisy >= MISLABELLED_SIDE]
+    if len(noisy):
+        sides = ", ".join(f"{m}'s {100 * v:.0f}%" for m, v in noisy.items())
+        text.append(f"Mostly mislabelled validation sides ({sides}): doing well on them means fitting the noise.")
+    spread = s[["meta_steps", "weight_p05", "weight_p95"]].dropna()
+    inert = spread[(spread["weight_p05"] >= INERT_SPREAD[0]) & (spread["weight_p95"] <= INERT_SPREAD[1])]
+    if len(inert):
+        text.append(
+            f"The learned weights of {', '.join(inert.index)} stay within {INERT_SPREAD[0]}–{INERT_SPREAD[1]} of their mean "
+            "(5th–95th percentile): these runs barely reweight."
+        )
     return text
 
 

@@ -16,7 +16,8 @@ from molere.io import read_json, read_table
 METRIC_KEYS = ("seconds", "seconds_per_epoch", "epochs", "learns_weights")
 PREDICTION_COLUMNS = ("set", "id", "y", "correct", "margin")
 HISTORY_COLUMNS = ("epoch", "train_loss")
-WEIGHT_COLUMNS = ("id", "weight", "is_noisy")
+WEIGHT_COLUMNS = ("id", "weight", "is_noisy", "margin")
+VALIDATION_COLUMNS = ("id", "y", "is_noisy", "in_val", "p_train")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Run:
     predictions: pd.DataFrame  # one row per test / OOD example
     history: pd.DataFrame  # one row per epoch
     weights: pd.DataFrame  # one row per train-side example of the pool
+    validation: pd.DataFrame  # one row per pool example: which side the run held it on
 
 
 def probability_columns(num_classes: int) -> list[str]:
@@ -34,7 +36,7 @@ def probability_columns(num_classes: int) -> list[str]:
 
 
 def load_run(directory: Path, method: str, seed: int, num_classes: int, made_by: str) -> Run:
-    """Read and check a run's four files; `made_by` is the stage command that writes them."""
+    """Read and check a run's five files; `made_by` is the stage command that writes them."""
     directory = Path(directory)
     path = directory / "metrics.json"
     metrics = read_json(path, made_by)
@@ -51,7 +53,9 @@ def load_run(directory: Path, method: str, seed: int, num_classes: int, made_by:
     path = directory / "weights.parquet"
     weights = checked_table(path, WEIGHT_COLUMNS, made_by)
     check(np.isfinite(weights["weight"].to_numpy(dtype=float)).all(), path, "has non-finite weights", made_by)
-    return Run(method, seed, metrics, predictions, history, weights)
+
+    validation = checked_table(directory / "validation.parquet", VALIDATION_COLUMNS, made_by)
+    return Run(method, seed, metrics, predictions, history, weights, validation)
 
 
 def checked_table(path: Path, columns, made_by: str, allow_empty: bool = False) -> pd.DataFrame:

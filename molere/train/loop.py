@@ -12,7 +12,7 @@ import torch
 from molere.errors import MolereError
 from molere.progress import track
 from molere.train.optim import current_lr
-from molere.train.tensors import TensorSet, autocast, batch_indices
+from molere.train.tensors import TensorSet, autocast, batch_indices, map_batches
 
 
 def fit(
@@ -74,11 +74,7 @@ def predict_proba(model: torch.nn.Module, data: TensorSet, batch_size: int = 102
     model.eval()
     if len(data) == 0:
         return np.zeros((0, 0), dtype=np.float32)
-    chunks = [
-        torch.softmax(model(data.features(index)).float(), dim=1).cpu()
-        for index in torch.arange(len(data), device=data.x.device).split(batch_size)
-    ]
-    return torch.cat(chunks).numpy()
+    return map_batches(data, lambda batch: torch.softmax(model(batch.x).float(), dim=1), batch_size).numpy()
 
 
 def accuracy(model: torch.nn.Module, data: TensorSet) -> float:

@@ -65,6 +65,13 @@ class TensorSet:
         return TensorSet(self.x[keep], self.y[keep], self.ids[mask], self.mean, self.std)
 
 
+def map_batches(data: TensorSet, fn, size: int = 1024) -> torch.Tensor:
+    """`fn(batch)` over `data` in order, in chunks of `size` (inference over a whole set without
+    holding its activations at once), concatenated as float32 on the CPU."""
+    chunks = [fn(data.batch(index)).float().cpu() for index in torch.arange(len(data), device=data.x.device).split(size)]
+    return torch.cat(chunks) if chunks else torch.zeros(0)
+
+
 def batch_indices(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """A seeded permutation of range(n) cut into minibatches (the last one may be smaller)."""
     order = torch.randperm(n, generator=generator)

@@ -13,8 +13,11 @@ steps, as in Algorithm 1, with the loop unchanged. The splitter trains from the 
 has learnt what the classifier gets wrong by the time its split takes over.
 
 Early stop (Algorithm 1): after warm-up, the epoch's gap ge = mean validation loss (the meta steps'
-lookahead losses) - mean train-side loss (the steps' losses); training stops once it has fallen
-below its best for `patience` epochs in a row.
+lookahead losses) - mean train-side loss (the steps' losses); the rule fires once it has fallen
+below its best for `patience` epochs in a row. The paper does not say what the rule stops. By
+default (`gap_stop: freeze-splitter`) it is read as Learning-to-Split reads it: the splitter stops,
+the split of the best gap is kept, and the meta-network and classifier train to the last epoch.
+`gap_stop: stop-training` is the literal reading: all training ends there.
 """
 
 from __future__ import annotations
@@ -25,16 +28,17 @@ import math
 import numpy as np
 import torch
 
-from molere.errors import check_range
+from molere.errors import check_choice, check_range
 from molere.methods import METHODS
 from molere.methods.lrw import LRW
 from molere.params import Params
 from molere.splitter import GapStop, Splitter, generate_split, splitter_objective
 from molere.train.optim import make_optimizer
 from molere.train.steps import cross_entropy
-from molere.train.tensors import Batch
+from molere.train.tensors import Batch, map_batches
 
 DEFAULT_SPLITTER_OPTIMIZER = {"optimizer": "adam", "lr": 0.01}
+GAP_STOPS = ("freeze-splitter", "stop-training")
 
 
 @METHODS.register("molere")
@@ -51,6 +55,7 @@ class Molere(LRW):
         self.size_weight = config.get("size_weight", float, 10.0)
         self.label_weight = config.get("label_weight", float, 1.0)
         self.gap_stop = GapStop(check_range(f"{config.source}.patience", config.get("patience", int, 1), 1, math.inf))
+        self.gap_stop_action = check_choice(f"{config.source}.gap_stop", config.get("gap_stop", str, GAP_STOPS[0]), GAP_STOPS)
         device, dtype = self.pool.x.device, next(model.parameters()).dtype
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -63,18 +68,21 @@ class Molere(LRW):
         self.p_train = self.splitter_p_train()
         self._val_mask = torch.as_tensor(self.in_val, device=device)
         self._batches = 0
-        self._stop_epoch: int | None = None
+        self._gap_stop_epoch: int | None = None  # when Algorithm 1's rule fired
+        self._split_p_train = self.p_train  # the P(train) the current split was generated from
+        self._best_split = (self.in_val, self.p_train)  # the split of the best gap, and its P(train)
 
     # --- the loop's hooks ---
 
     def begin_epoch(self, epoch: int, epochs: int) -> None:
         super().begin_epoch(epoch, epochs)
-        if self._reweighting:
+        if self._reweighting and not self.splitter_frozen:
+            self._split_p_train = self.p_train
             self.set_split(generate_split(self.p_train, self.delta))
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         self._batches += 1
-        if self._batches % self.q == 0:
+        if self._batches % self.q == 0 and not self.splitter_frozen:
             self.splitter_step(batch)
         train = self.train_side(batch)
         if len(train.y) == 0:
@@ -86,9 +94,10 @@ class Molere(LRW):
     def end_epoch(self, epoch: int) -> dict[str, float]:
         val_loss, train_loss = self._epoch_mean("meta_val_loss"), self._epoch_mean("train_side_loss")
         row = super().end_epoch(epoch)
-        self.p_train = self.splitter_p_train()  # the next epoch's split comes from it
-        if self._reweighting and math.isfinite(val_loss - train_loss) and self.gap_stop.update(val_loss, train_loss):
-            self._stop_epoch = epoch
+        if not self.splitter_frozen:
+            self.p_train = self.splitter_p_train()  # the next epoch's split comes from it
+            if self._reweighting and math.isfinite(val_loss - train_loss):
+                self.check_gap(epoch, val_loss, train_loss)
         return {
             **row,
             "val_fraction": float(self.in_val.mean()),
@@ -96,15 +105,34 @@ class Molere(LRW):
             "val_classes": int(np.unique(self.pool.y.cpu().numpy()[self.in_val]).size),
             "splitter_loss": self._epoch_mean("splitter_loss"),
             "gap": val_loss - train_loss,
-            "stop_epoch": math.nan if self._stop_epoch is None else self._stop_epoch,
+            "gap_stop_epoch": math.nan if self._gap_stop_epoch is None else self._gap_stop_epoch,
         }
 
+    def check_gap(self, epoch: int, val_loss: float, train_loss: float) -> None:
+        """Algorithm 1's rule on this epoch's gap; when it fires, freeze the splitter on the split
+        of the best gap (or, `stop-training`, end the run)."""
+        fired = self.gap_stop.update(val_loss, train_loss)
+        if self.gap_stop.falls == 0:  # this epoch's split has the best gap so far
+            self._best_split = (self.in_val, self._split_p_train)
+        if fired:
+            self._gap_stop_epoch = epoch
+            if self.gap_stop_action == "freeze-splitter":
+                self.set_split(self._best_split[0])
+                self.p_train = self._best_split[1]
+
+    @property
+    def splitter_frozen(self) -> bool:
+        return self._gap_stop_epoch is not None
+
     def should_stop(self) -> bool:
-        return self._stop_epoch is not None
+        return self.splitter_frozen and self.gap_stop_action == "stop-training"
 
     def final_split(self) -> tuple[np.ndarray, np.ndarray]:
-        """The splitter's final choice (the split a next epoch would use) and its P(train); the
-        random split if training never left warm-up."""
+        """The split the method ended with and its P(train): once the gap rule has fired, the split
+        of the best gap (Learning-to-Split keeps it, whichever `gap_stop`); otherwise the splitter's final choice (the split a next epoch would use); the random
+        split if training never left warm-up."""
+        if self.splitter_frozen:
+            return self._best_split
         in_val = generate_split(self.p_train, self.delta) if self._reweighting else self.in_val
         return in_val, self.p_train
 
@@ -133,11 +161,7 @@ class Molere(LRW):
     @torch.no_grad()
     def splitter_p_train(self) -> np.ndarray:
         """P(train | x, y) of every pool example."""
-        chunks = [
-            torch.sigmoid(self.splitter(*self.pool.batch(index)[:2])).float().cpu()
-            for index in torch.arange(len(self.pool), device=self.pool.x.device).split(1024)
-        ]
-        return torch.cat(chunks).numpy()
+        return map_batches(self.pool, lambda batch: torch.sigmoid(self.splitter(batch.x, batch.y))).numpy()
 
     def set_split(self, in_val: np.ndarray) -> None:
         """Make `in_val` the validation side. The validation batches keep coming from the same
