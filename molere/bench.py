@@ -34,16 +34,16 @@ from molere.errors import MolereError, check_choice, check_range
 from molere.experiment import to_device
 from molere.hypergrad import lookahead_val_loss
 from molere.methods.base import Method, RunData
-from molere.methods.lrw import LRW
+from molere.methods.lrw import LRW, LRWConfig
 from molere.models import MODELS
-from molere.params import Params
 from molere.train.loop import fit
+from molere.train.config import OptimizerConfig
 from molere.train.optim import current_lr, make_optimizer
 from molere.train.steps import weighted_step
 from molere.train.tensors import Batch, TensorSet, autocast, pick_device
 
 CLOCKS = ("wall", "cpu")
-OPTIMIZER = Params({"optimizer": "sgd", "lr": 0.01, "momentum": 0.9}, "bench")
+OPTIMIZER = OptimizerConfig(optimizer="sgd", lr=0.01, momentum=0.9)
 
 
 @dataclass
@@ -206,12 +206,12 @@ def _copy(base: torch.nn.Module) -> tuple[torch.nn.Module, torch.optim.Optimizer
 
 def _erm_method(base, data: RunData) -> Method:
     model, optimizer = _copy(base)
-    return Method(model, optimizer, Params({}), data, seed=0)
+    return Method(model, optimizer, Method.Config(), data, seed=0)
 
 
 def _lrw(base, data: RunData, q: int, reuse_gradient: bool) -> LRW:
     model, optimizer = _copy(base)
-    config = Params({"q": q, "warmup": 0.0, "reuse_gradient": reuse_gradient}, "bench")
+    config = LRWConfig(q=q, warmup=0.0, reuse_gradient=reuse_gradient)
     lrw = LRW(model, optimizer, config, data, seed=0)
     lrw.begin_epoch(0, 1)
     return lrw

@@ -63,20 +63,55 @@ for _name, _doc in SCENARIO_STAGES.items():
     add_scenario_stage(_name, _doc)
 
 
+MethodOption = typer.Option("erm", help="Method name, e.g. erm, lrw-hard, molere.")
+SeedOption = typer.Option(None, help="Seed [default: study.seeds[0]].")
+
+
 @stage_app.command()
 def train(
-    method: str = typer.Option("erm", help="Method name, e.g. erm, lrw-hard, molere."),
+    method: str = MethodOption,
     scenario: Optional[str] = ScenarioOption,
-    seed: Optional[int] = typer.Option(None, help="Seed [default: study.seeds[0]]."),
+    trial: int = typer.Option(0, help="Trial of the method's search: 0 is the defaults, k >= 1 the k-th seeded draw."),
+    seed: Optional[int] = SeedOption,
     params: str = ParamsOption,
     set_: Optional[List[str]] = SetOption,
 ):
-    """Train one method on one scenario with one seed."""
+    """Train one trial of one method on one scenario with one seed."""
     from stages import train as stage
 
     p = load_params(params, set_)
     scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
-    stage.run(declared_params(p, "train", method), scenario, method, seed)
+    stage.run_trial(declared_params(p, "train", method), scenario, method, trial, seed)
+
+
+@stage_app.command()
+def select(
+    method: str = MethodOption,
+    scenario: Optional[str] = ScenarioOption,
+    params: str = ParamsOption,
+    set_: Optional[List[str]] = SetOption,
+):
+    """Pick the method's trial by the selection rule study.selection."""
+    from stages import select as stage
+
+    p = load_params(params, set_)
+    stage.run(declared_params(p, "select"), first(p, "study.scenarios", scenario), method)
+
+
+@stage_app.command()
+def replicate(
+    method: str = MethodOption,
+    scenario: Optional[str] = ScenarioOption,
+    seed: Optional[int] = SeedOption,
+    params: str = ParamsOption,
+    set_: Optional[List[str]] = SetOption,
+):
+    """Train the method's selected configuration on one scenario with one seed."""
+    from stages import train as stage
+
+    p = load_params(params, set_)
+    scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
+    stage.run_replicate(declared_params(p, "train", method), scenario, method, seed)
 
 
 @stage_app.command()

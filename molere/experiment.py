@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from molere.hparams import build_config
 from molere.methods import METHODS
 from molere.methods.base import Method, RunData
 from molere.models import MODELS
 from molere.params import Params
 from molere.train.loop import fit
+from molere.train.config import TrainConfig
 from molere.train.optim import make_optimizer, make_scheduler
 from molere.train.tensors import TensorSet, pick_device, seed_everything
 
@@ -32,6 +34,16 @@ def make_model(params: Params, input_shape, num_classes: int) -> torch.nn.Module
     spec = params.section("model")
     options = {k: v for k, v in spec.data.items() if k != "name"}
     return MODELS.get(spec.get("name", str))(tuple(input_shape), num_classes, **options)
+
+
+def train_config(params: Params) -> TrainConfig:
+    """The shared training knobs: params.yaml's `train` over TrainConfig's defaults."""
+    return build_config(TrainConfig, params.get("train", dict, {}), "train.")
+
+
+def method_config(params: Params, name: str):
+    """Method `name`'s hyperparameters: params.yaml's `methods.<name>` over its defaults."""
+    return build_config(METHODS.get(name).Config, params.get(f"methods.{name}", (dict, type(None)), None), f"methods.{name}.")
 
 
 def to_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
@@ -60,9 +72,9 @@ def train_method(
     its validation side. With `select_on_val` the best epoch on that side is kept (the ranking
     ERM pass); otherwise the last epoch is (every compared method)."""
     method_cls = METHODS.get(name)
-    train_cfg = params.section("train")
-    device = pick_device(train_cfg.get("device", str, "auto"))
-    epochs = train_cfg.get("epochs", int)
+    train_cfg = train_config(params)
+    config = method_config(params, name)
+    device = pick_device(train_cfg.device)
     seed_everything(seed)
     model = to_device(make_model(params, x.shape[1:], info["num_classes"]), device)
 
@@ -77,15 +89,14 @@ def train_method(
         rank_margin=None if rank_margin is None else rank_margin[train_mask],
     )
     optimizer = make_optimizer(model.parameters(), train_cfg)
-    method_cfg = params.get(f"methods.{name}", dict, {}) or {}
-    method = method_cls(model, optimizer, Params(method_cfg, params.source, f"methods.{name}."), data, seed)
+    method = method_cls(model, optimizer, config, data, seed)
     start = time.perf_counter()
     history = fit(
         method,
         data.train,
-        epochs=epochs,
-        batch_size=train_cfg.get("batch_size", int),
-        scheduler=make_scheduler(optimizer, train_cfg, epochs),
+        epochs=train_cfg.epochs,
+        batch_size=train_cfg.batch_size,
+        scheduler=make_scheduler(optimizer, train_cfg),
         seed=seed,
         select_on=data.val if select_on_val else None,
     )

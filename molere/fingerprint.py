@@ -26,8 +26,11 @@ STAGE_PARAMS = {
     "erm": ("model", "train", "erm", "methods.erm"),
     "rank": ("rank", "model", "train", "erm", "methods.erm"),  # cross-fit trains ERM fold models
     "split": ("split",),
-    "train": ("model", "train", "methods.{method}"),
-    "evaluate": ("study.methods", "study.seeds"),  # not the scenarios: adding one re-runs no other
+    # a trial draws from the search spaces with study.seed; `replicate` runs the same code on the
+    # same keys (the values it trains with come from selected.json), so it shares this fingerprint
+    "train": ("model", "train", "methods.{method}", "search.train", "search.methods.{method}", "study.seed"),
+    "select": ("study.trials", "study.selection"),
+    "evaluate": ("study.methods", "study.seeds", "study.trials", "study.selection"),  # not the scenarios
     "report": ("study",),
 }
 PIPELINE_STAGES = tuple(STAGE_PARAMS)

@@ -18,6 +18,7 @@ from the hypergradient only):
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -25,9 +26,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from molere.errors import MolereError, check_choice
+from molere.hparams import hparam
 
 INPUTS = ("probs", "label", "loss", "margin", "x")
 KINDS = ("auto", "mlp", "conv")
+
+
+@dataclass(frozen=True)
+class MetaNetConfig:
+    """`methods.<lrw method>.meta_net`: what the meta-network sees, its width, and (with `x`)
+    the raw-feature extractor: `auto` is a conv net for (C, H, W) images, an MLP otherwise."""
+
+    inputs: tuple[str, ...] = hparam(("probs", "label", "loss"), choices=INPUTS)
+    hidden: int = hparam(100, low=1)
+    kind: str = hparam("auto", choices=KINDS)
 
 
 class MetaNet(nn.Module):

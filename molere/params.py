@@ -54,6 +54,10 @@ class Params:
             raise MolereError(f"{self.source}: {self.prefix + key} = {node!r} should be of type {names}")
         return node
 
+    def copy(self) -> "Params":
+        """An independent copy (overrides on it leave this one alone)."""
+        return Params(copy.deepcopy(self.data), self.source, self.prefix, self.declared, self.owner)
+
     def section(self, key: str) -> "Params":
         return Params(self.get(key, dict), self.source, f"{self.prefix}{key}.", self.declared, self.owner)
 

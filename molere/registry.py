@@ -23,6 +23,8 @@ class Registry(Generic[T]):
         def add(entry: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
+            if isinstance(entry, type):
+                entry.name = name  # the name is written once, here
             self._entries[name] = entry
             return entry
 

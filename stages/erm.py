@@ -21,7 +21,7 @@ def run(params: Params, scenario: str) -> None:
         x,
         pool["y"].to_numpy(),
         pool["id"].to_numpy(),
-        (pool["split"] == "val").to_numpy(),
+        pool["in_selection"].to_numpy(),
         info,
         params.get("erm.seed", int),
         select_on_val=True,

@@ -1,26 +1,28 @@
-"""Stage `evaluate`: per scenario, the evaluation tables of every method x seed of the study
-(see molere.report.evaluation): evaluation/<scenario>/{results,per_class,ood,margins,history}.parquet."""
+"""Stage `evaluate`: per scenario, the evaluation tables of every run of the study: each method's
+trials (on the first seed) and its selected configuration on the other seeds (see
+molere.report.evaluation): evaluation/<scenario>/{results,per_class,ood,margins,history,weights}.parquet."""
 
 from __future__ import annotations
 
 from molere.params import Params
 from molere.report.evaluation import evaluate_runs, write_evaluation
 from molere.report.runs import load_run
+from molere.trials import trial_count
 from stages import paths
 from stages.common import load_info
 
 
 def run(params: Params, scenario: str) -> None:
     num_classes = load_info(scenario)["num_classes"]
-    runs = [
-        load_run(
-            paths.run_dir(scenario, method, seed),
-            method,
-            seed,
-            num_classes,
-            made_by=f"train --scenario {scenario} --method {method} --seed {seed}",
-        )
-        for method in params.get("study.methods", list)
-        for seed in params.get("study.seeds", list)
-    ]
-    write_evaluation(paths.eval_dir(scenario), evaluate_runs(runs, num_classes))
+    search_seed, *seeds = params.get("study.seeds", list)
+    trials = range(trial_count(params.get("study.trials", list)))
+    runs = []
+    for method in params.get("study.methods", list):
+        for trial in trials:
+            made_by = f"train --scenario {scenario} --method {method} --trial {trial} --seed {search_seed}"
+            runs.append(load_run(paths.trial_dir(scenario, method, trial), method, num_classes, made_by))
+        for seed in seeds:  # the first seed's is its trial's run
+            made_by = f"replicate --scenario {scenario} --method {method} --seed {seed}"
+            runs.append(load_run(paths.run_dir(scenario, method, seed), method, num_classes, made_by))
+    tables = evaluate_runs(runs, num_classes, search_seed, params.get("study.selection", str))
+    write_evaluation(paths.eval_dir(scenario), tables)

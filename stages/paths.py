@@ -43,8 +43,27 @@ def margins(scenario: str) -> Path:
     return RUNS / scenario / "rank" / "margins.parquet"
 
 
+def method_dir(scenario: str, method: str) -> Path:
+    return RUNS / scenario / method
+
+
+def trials_dir(scenario: str, method: str) -> Path:
+    """Every trial of the method's search, on the study's first seed."""
+    return method_dir(scenario, method) / "trials"
+
+
+def trial_dir(scenario: str, method: str, trial: int) -> Path:
+    return trials_dir(scenario, method) / str(trial)
+
+
+def selected(scenario: str, method: str) -> Path:
+    """The trial the selection rule chose, and its values."""
+    return method_dir(scenario, method) / "selected.json"
+
+
 def run_dir(scenario: str, method: str, seed: int) -> Path:
-    return RUNS / scenario / method / f"seed{seed}"
+    """The selected configuration trained with `seed`."""
+    return method_dir(scenario, method) / "seeds" / str(seed)
 
 
 def eval_dir(scenario: str) -> Path:

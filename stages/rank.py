@@ -5,7 +5,7 @@ trains `rank.folds` ERM models here and scores each fold with the one that never
 from __future__ import annotations
 
 from molere.errors import check_choice
-from molere.experiment import load_model, to_device
+from molere.experiment import load_model, to_device, train_config
 from molere.io import write_table
 from molere.margins import probabilistic_margin
 from molere.params import Params
@@ -20,10 +20,10 @@ def run(params: Params, scenario: str) -> None:
     info = load_info(scenario)
     pool, x = load_examples(paths.pool(scenario), scenario)
     y, ids = pool["y"].to_numpy(), pool["id"].to_numpy()
-    frame = pool[["id", "y", "y_clean", "is_noisy", "split"]].copy()
+    frame = pool[["id", "y", "y_clean", "is_noisy", "in_selection"]].copy()
     mode = check_choice("rank.mode", params.get("rank.mode", str), RANK_MODES)
     if mode == "in-sample":
-        device = pick_device(params.get("train.device", str))
+        device = pick_device(train_config(params).device)
         model = to_device(load_model(paths.erm_rank_dir(scenario) / "model.pt", x.shape[1:]), device)
         probs = predict_proba(model, TensorSet.from_numpy(x, y, ids, device, info.get("normalization")))
     else:

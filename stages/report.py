@@ -22,19 +22,20 @@ CURVES = paths.REPORTS / "curves"
 def run(params: Params) -> None:
     methods = params.get("study.methods", list)
     seeds = params.get("study.seeds", list)
+    rule = params.get("study.selection", str)
     tables = {
-        scenario: read_evaluation(paths.eval_dir(scenario), methods, seeds, f"evaluate --scenario {scenario}")
+        scenario: read_evaluation(paths.eval_dir(scenario), methods, seeds, f"evaluate --scenario {scenario}", rule)
         for scenario in params.get("study.scenarios", list)
     }
     for stale in (FIGURES, CURVES):  # drop the figures of scenarios no longer in the study
         shutil.rmtree(stale, ignore_errors=True)
         stale.mkdir(parents=True)
     reports = [
-        build_scenario(scenario, t, methods, FIGURES, str(paths.eval_dir(scenario))) for scenario, t in tables.items()
+        build_scenario(scenario, t, methods, FIGURES, str(paths.eval_dir(scenario)), seeds[0]) for scenario, t in tables.items()
     ]
     for scenario, t in tables.items():
         write_curves(scenario, t["history"], methods, CURVES)
-    results = pd.concat([t["results"].assign(scenario=s) for s, t in tables.items()], ignore_index=True)
+    results = pd.concat([t["runs"].assign(scenario=s) for s, t in tables.items()], ignore_index=True)
     write_table(paths.REPORTS / "results.csv", results[["scenario", *results.columns.drop("scenario")]])
     write_json(paths.REPORTS / "metrics.json", {r.name: aggregate.metrics_json(r.summary) for r in reports})
-    write_text(paths.REPORTS / "report.md", markdown.render(reports, seeds, paths.REPORTS))
+    write_text(paths.REPORTS / "report.md", markdown.render(reports, seeds, paths.REPORTS, rule))

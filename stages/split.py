@@ -1,4 +1,6 @@
-"""Stage `split`: the hard / easy / random validation sets of size delta from the margins."""
+"""Stage `split`: the hard / easy / random validation sets of size delta from the margins, drawn
+from the pool's training part (its selection split is held out of every method's training and
+validation)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from stages import paths
 
 def run(params: Params, scenario: str) -> None:
     margins = read_table(paths.margins(scenario), made_by=f"rank --scenario {scenario}")
+    margins = margins[~margins["in_selection"].astype(bool)]
     cfg = params.section("split")
     splits = heuristic_splits(
         margins["id"].to_numpy(),

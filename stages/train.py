@@ -1,49 +1,86 @@
-"""Stage `train`: one method, one scenario, one seed; the model, its predictions on the test and
-OOD sets, its history and learned weights."""
+"""Stages `train` and `replicate`: one run of one method on one scenario with one seed, on the
+pool's training part (its selection split held out): a trial of the method's search
+(`run_trial`), or the configuration the selection rule chose (`run_replicate`). A run writes the
+model, its predictions on the test and OOD sets, its accuracy on the selection split, its history,
+learned weights, validation side and configuration."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from molere.errors import MolereError
-from molere.experiment import save_model, train_method
-from molere.io import read_table, write_json, write_table
+from molere.experiment import method_config, save_model, train_config, train_method
+from molere.hparams import as_dict
+from molere.io import atomic_path, read_json, read_table, require, write_json, write_table
 from molere.margins import prediction_table
 from molere.methods import METHODS
 from molere.params import Params
-from molere.train.loop import predict_proba
+from molere.train.loop import accuracy, predict_proba
 from molere.train.tensors import TensorSet
+from molere.trials import trial_values, with_values
 from stages import paths
 from stages.common import load_examples, load_info
 
 
-def run(params: Params, scenario: str, method: str, seed: int) -> None:
+def run_trial(params: Params, scenario: str, method: str, trial: int, seed: int) -> None:
+    """Trial `trial` of `method`'s search: its drawn values (none for trial 0) on top of params."""
+    method_cls = METHODS.get(method)
+    values = trial_values(params, method_cls, trial, params.get("study.seed", int))
+    train_run(with_values(params, values), scenario, method, seed, paths.trial_dir(scenario, method, trial), trial, values)
+
+
+def run_replicate(params: Params, scenario: str, method: str, seed: int) -> None:
+    """The configuration the selection rule chose, trained with `seed`. On the seed its trials
+    ran on, the chosen trial already is that run (same values, seed and data), so it is copied."""
+    made_by = f"select --scenario {scenario} --method {method}"
+    chosen = read_json(paths.selected(scenario, method), made_by=made_by)
+    out = paths.run_dir(scenario, method, seed)
+    if seed == chosen["seed"]:
+        trial_run = f"train --scenario {scenario} --method {method} --trial {chosen['trial']} --seed {seed}"
+        copy_tree(paths.trial_dir(scenario, method, chosen["trial"]), out, trial_run)
+    else:
+        train_run(with_values(params, chosen["values"]), scenario, method, seed, out, chosen["trial"], chosen["values"])
+
+
+def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, trial: int, values: dict) -> None:
+    """Train `method` on the training part of the pool (the selection split held out), then write
+    the run's files into `out`."""
     method_cls = METHODS.get(method)
     info = load_info(scenario)
     pool, x = load_examples(paths.pool(scenario), scenario)
     margins = aligned(pool, read_table(paths.margins(scenario), made_by=f"rank --scenario {scenario}"), "margins")
-    val_mask = np.zeros(len(pool), dtype=bool)
+    training = ~pool["in_selection"].to_numpy()
+    part, margins = pool[training].reset_index(drop=True), margins[training].reset_index(drop=True)
+    val_mask = np.zeros(len(part), dtype=bool)
     if method_cls.validation is not None:
         splits = read_table(paths.splits(scenario), made_by=f"split --scenario {scenario}")
-        val_mask = aligned(pool, splits, "splits")[method_cls.validation].to_numpy()
+        val_mask = aligned(part, splits, "splits")[method_cls.validation].to_numpy()
     outcome = train_method(
         method,
         params,
-        x,
-        pool["y"].to_numpy(),
-        pool["id"].to_numpy(),
+        x[training],
+        part["y"].to_numpy(),
+        part["id"].to_numpy(),
         val_mask,
         info,
         seed,
         rank_margin=margins["margin"].to_numpy(),
     )
-    out = paths.run_dir(scenario, method, seed)
     predictions = predict_sets(outcome.model, scenario, info)
+    device = next(outcome.model.parameters()).device
+    selection = TensorSet.from_numpy(x[~training], pool["y"][~training], pool["id"][~training], device, info.get("normalization"))
     write_table(out / "predictions.parquet", predictions)
     write_table(out / "history.csv", pd.DataFrame(outcome.history))
-    write_table(out / "weights.parquet", weights_table(outcome, pool, margins, val_mask))
-    write_table(out / "validation.parquet", validation_table(outcome, pool, val_mask))
+    write_table(out / "weights.parquet", weights_table(outcome, part, margins, val_mask))
+    write_table(out / "validation.parquet", validation_table(outcome, part, val_mask))
+    write_json(
+        out / "config.json",
+        {"trial": trial, "seed": seed, "values": values, "train": as_dict(train_config(params)), "method": as_dict(method_config(params, method))},
+    )
     save_model(out / "model.pt", outcome.model, params, info)
     test = predictions[predictions["set"] == "test"]
     ood = predictions[predictions["set"] == "ood"]
@@ -52,15 +89,24 @@ def run(params: Params, scenario: str, method: str, seed: int) -> None:
         {
             "scenario": scenario,
             "method": method,
+            "trial": trial,
             "seed": seed,
             "id_acc": float(test["correct"].mean()),
             "ood_acc": float(ood["correct"].mean()) if len(ood) else None,
+            "select_acc": accuracy(outcome.model, selection) if len(selection) else None,
             "epochs": len(outcome.history),
             "seconds": outcome.seconds,
             "seconds_per_epoch": outcome.seconds / max(1, len(outcome.history)),
             "learns_weights": outcome.method.train_weights() is not None,
         },
     )
+
+
+def copy_tree(source: Path, out: Path, made_by: str) -> None:
+    """The files of the run in `source`, copied into `out` (each written atomically)."""
+    for path in sorted(require(source, made_by).iterdir()):
+        with atomic_path(out / path.name) as tmp:
+            shutil.copyfile(path, tmp)
 
 
 def aligned(pool: pd.DataFrame, table: pd.DataFrame, what: str) -> pd.DataFrame:

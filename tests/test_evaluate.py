@@ -4,6 +4,8 @@ stages/train.py writes them) into a temporary project directory."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,8 +45,7 @@ def fake_predictions(rng: np.random.Generator, skill: float) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def write_run(scenario: str, method: str, seed: int, rng: np.random.Generator, skill: float) -> None:
-    out = paths.run_dir(scenario, method, seed)
+def write_run(out, method: str, trial: int, seed: int, rng: np.random.Generator, skill: float, select_acc: float) -> None:
     write_table(out / "predictions.parquet", fake_predictions(rng, skill))
     epochs = 3
     history = pd.DataFrame(
@@ -81,20 +82,37 @@ def write_run(scenario: str, method: str, seed: int, rng: np.random.Generator, s
     seconds = {"erm": 1.0}.get(method, 3.0) * (1 + seed)
     write_json(
         out / "metrics.json",
-        {"scenario": scenario, "method": method, "seed": seed, "id_acc": 0.0, "ood_acc": 0.0, "epochs": epochs,
-         "seconds": seconds * epochs, "seconds_per_epoch": seconds, "learns_weights": learns},
+        {"method": method, "trial": trial, "seed": seed, "id_acc": 0.0, "ood_acc": 0.0, "select_acc": select_acc,
+         "epochs": epochs, "seconds": seconds * epochs, "seconds_per_epoch": seconds, "learns_weights": learns},
     )
+    write_json(out / "config.json", {"trial": trial, "seed": seed, "values": {"train.lr": 0.01 * (trial + 1)} if trial else {}})
 
 
-def write_study(root, scenarios=("idn-40",), methods=("erm", "lrw-hard", "lrw-easy", "molere"), seeds=(0, 1)) -> Params:
-    """A fabricated study in `root` (the current directory): params.yaml, data info and runs."""
-    study = {"study": {"scenarios": list(scenarios), "methods": list(methods), "seeds": list(seeds)}}
-    (root / "params.yaml").write_text(yaml.safe_dump(study))
+def chosen_trial(m: int) -> int:
+    """The trial the selection rule picks in the fabricated study: 1 for every other method."""
+    return 1 if m % 2 == 0 else 0
+
+
+def write_study(
+    root, scenarios=("idn-40",), methods=("erm", "lrw-hard", "lrw-easy", "molere"), seeds=(0, 1), trials=(0, 1)
+) -> Params:
+    """A fabricated study in `root` (the current directory): params.yaml, data info and runs laid
+    out as the pipeline lays them out: each method's trials on the first seed, its selected trial
+    (`chosen_trial`, the best selection-split accuracy) on every seed."""
+    study = {"scenarios": list(scenarios), "methods": list(methods), "seeds": list(seeds), "trials": list(trials), "selection": "selection"}
+    (root / "params.yaml").write_text(yaml.safe_dump({"study": study}))
     for s, scenario in enumerate(scenarios):
         write_json(paths.info(scenario), {"num_classes": NUM_CLASSES, "noise_rate": 0.4, "pool_size": 50})
         for m, method in enumerate(methods):
-            for seed in seeds:
-                write_run(scenario, method, seed, np.random.default_rng([s, m, seed]), skill=1.0 + m)
+            chosen = chosen_trial(m)
+            for trial in trials:
+                rng = np.random.default_rng([s, m, seeds[0], trial])
+                select_acc = 0.6 if trial == chosen else 0.5
+                write_run(paths.trial_dir(scenario, method, trial), method, trial, seeds[0], rng, 1.0 + m + trial, select_acc)
+            shutil.copytree(paths.trial_dir(scenario, method, chosen), paths.run_dir(scenario, method, seeds[0]))
+            for seed in seeds[1:]:
+                rng = np.random.default_rng([s, m, seed, chosen])
+                write_run(paths.run_dir(scenario, method, seed), method, chosen, seed, rng, 1.0 + m + chosen, 0.6)
     return Params.load(root / "params.yaml")
 
 
@@ -104,13 +122,19 @@ def study(tmp_path, monkeypatch):
     return declared_params(write_study(tmp_path), "evaluate")
 
 
+def headline_results(scenario: str = "idn-40", root: Path = Path()) -> pd.DataFrame:
+    """The evaluation's rows of the runs the selection rule picked, one per method and seed."""
+    results = pd.read_parquet(root / paths.eval_dir(scenario) / "results.parquet")
+    return results[results["selected_by_selection"]].set_index(["method", "seed"])
+
+
 def predictions(method: str, seed: int, scenario: str = "idn-40") -> pd.DataFrame:
     return pd.read_parquet(paths.run_dir(scenario, method, seed) / "predictions.parquet")
 
 
 def test_results_match_the_predictions(study):
     evaluate.run(study, "idn-40")
-    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
+    results = headline_results()
     assert list(results.index) == [(m, s) for m in ("erm", "lrw-hard", "lrw-easy", "molere") for s in (0, 1)]
     for (method, seed), row in results.iterrows():
         p = predictions(method, seed)
@@ -123,16 +147,32 @@ def test_results_match_the_predictions(study):
 
 def test_noise_auc_only_for_weight_learners_and_oriented_low_weight_noisy(study):
     evaluate.run(study, "idn-40")
-    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
+    results = headline_results()
     assert results.loc["erm", "noise_auc"].isna().all()
     weights = pd.read_parquet(paths.run_dir("idn-40", "lrw-hard", 1) / "weights.parquet")
     expected = roc_auc_score(weights["is_noisy"], 1 - weights["weight"])
     assert results.loc[("lrw-hard", 1), "noise_auc"] == pytest.approx(expected)
 
 
+def test_every_run_has_a_row_and_each_rule_flags_its_pick(study):
+    evaluate.run(study, "idn-40")
+    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet")
+    # two trials on seed 0 and the selected trial on seed 1, per method
+    assert sorted(zip(results["method"], results["trial"], results["seed"])) == sorted(
+        (m, t, s) for i, m in enumerate(["erm", "lrw-hard", "lrw-easy", "molere"]) for t, s in [(0, 0), (1, 0), (chosen_trial(i), 1)]
+    )
+    for i, method in enumerate(["erm", "lrw-hard", "lrw-easy", "molere"]):
+        mine = results[results["method"] == method].set_index(["trial", "seed"])
+        assert mine["selected_by_selection"].to_dict() == {(t, s): t == chosen_trial(i) for t, s in mine.index}
+        search = mine.xs(0, level="seed")
+        oracle = int(search["id_acc"].idxmax())  # a tie cannot happen on these predictions
+        assert mine["selected_by_oracle"].to_dict() == {(t, s): t == oracle for t, s in mine.index}
+        assert mine.loc[(1, 0), "values"] == '{"train.lr": 0.02}' and mine.loc[(0, 0), "values"] == "{}"
+
+
 def test_reweighting_diagnostics_exact(study):
     evaluate.run(study, "idn-40")
-    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
+    results = headline_results()
     weights = pd.read_parquet(paths.run_dir("idn-40", "lrw-hard", 0) / "weights.parquet")
     w = weights["weight"] / weights["weight"].mean()
     row = results.loc[("lrw-hard", 0)]
@@ -156,13 +196,13 @@ def test_the_gap_rules_epoch_is_the_first_it_fired(study):
     history = pd.read_csv(path).assign(gap_stop_epoch=[np.nan, 1.0, 1.0])
     write_table(path, history)
     evaluate.run(study, "idn-40")
-    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
+    results = headline_results()
     assert results.loc[("molere", 1), "gap_stop_epoch"] == 1.0 and np.isnan(results.loc[("molere", 0), "gap_stop_epoch"])
 
 
 def test_overhead_is_time_per_epoch_over_erm_mean(study):
     evaluate.run(study, "idn-40")
-    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
+    results = headline_results()
     # ERM: 1 s and 2 s per epoch (mean 1.5); the others 3 s and 6 s
     assert results["overhead"].to_dict() == pytest.approx(
         {(m, s): (1 + s) * (1.0 if m == "erm" else 3.0) / 1.5 for m, s in results.index}
@@ -193,7 +233,7 @@ def test_tables_per_class_ood_history(study):
     assert len(history) == 8 * 3 and {"method", "seed", "epoch", "train_loss", "lr"} <= set(history.columns)
 
 
-RUN_FILES = ["metrics.json", "predictions.parquet", "history.csv", "weights.parquet", "validation.parquet"]
+RUN_FILES = ["metrics.json", "predictions.parquet", "history.csv", "weights.parquet", "validation.parquet", "config.json"]
 
 
 @pytest.mark.parametrize("name", RUN_FILES)
@@ -207,7 +247,7 @@ def test_a_missing_run_file_is_named(study, name):
 
 @pytest.mark.parametrize("name", RUN_FILES)
 def test_a_corrupt_run_file_is_named(study, name):
-    path = paths.run_dir("idn-40", "molere", 0) / name
+    path = paths.trial_dir("idn-40", "molere", 0) / name
     path.write_bytes(b"\x00garbage" if name != "history.csv" else b"")
     with pytest.raises(MolereError, match=f"corrupt .*{path}") as err:
         evaluate.run(study, "idn-40")
@@ -228,12 +268,12 @@ def test_a_table_missing_content_is_named(study, name, damage, problem):
     path = paths.run_dir("idn-40", "erm", 1) / name
     frame = pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
     write_table(path, damage(frame))
-    with pytest.raises(MolereError, match=f"corrupt file {path}: it {problem}; re-run `molere-bench stage train"):
+    with pytest.raises(MolereError, match=f"corrupt file {path}: it {problem}; re-run `molere-bench stage replicate --scenario idn-40 --method erm --seed 1`"):
         evaluate.run(study, "idn-40")
 
 
 def test_metrics_json_missing_a_key_is_named(study):
-    path = paths.run_dir("idn-40", "erm", 0) / "metrics.json"
+    path = paths.trial_dir("idn-40", "erm", 0) / "metrics.json"
     metrics = json.loads(path.read_text())
     del metrics["seconds_per_epoch"]
     path.write_text(json.dumps(metrics))

@@ -91,7 +91,7 @@ def test_prepare_and_one_epoch_through_the_cli(files, tmp_path, monkeypatch, nam
     run_stages(tmp_path, monkeypatch, tiny_params(root, name))
     pool, x = read_examples("data/clean/pool.parquet")
     assert x.dtype == np.uint8 and x.shape == (N_TRAIN, *tests[name].x.shape[1:])
-    assert sorted(pool["split"].unique()) == ["train", "val"]
+    assert sorted(pool["in_selection"].unique()) == [False, True]
     ood, x_ood = read_examples("data/clean/ood.parquet")
     assert x_ood.dtype == np.uint8
     assert len(ood) == len(SEVERITY_PARAMETERS) * len(SEVERITIES) * OOD_EXAMPLES

@@ -19,7 +19,7 @@ from molere.meta_nets import make_meta_net
 from molere.metrics import noise_auc
 from molere.methods import METHODS
 from molere.methods.base import RunData
-from molere.methods.lrw import LRW
+from molere.methods.lrw import LRW, LRWConfig
 from molere.params import Params
 from molere.splits import heuristic_splits
 from molere.train.steps import weighted_step
@@ -110,7 +110,7 @@ def test_meta_step_moves_bn_stats_as_a_weighted_step(reuse_gradient):
     data = run_data()
     model = bn_model()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    cfg = Params({"q": 1, "warmup": 0.0, "reuse_gradient": reuse_gradient})
+    cfg = LRWConfig(q=1, warmup=0.0, reuse_gradient=reuse_gradient)
     lrw = METHODS.get("lrw-hard")(model, optimizer, cfg, data, seed=0)
     lrw.begin_epoch(0, 1)
     batch = data.train.batch(torch.arange(16))
@@ -155,12 +155,13 @@ def test_registered_heuristics():
     [
         ({"q": 0}, "methods.lrw-random.q = 0 is outside"),
         ({"warmup": 1.5}, "methods.lrw-random.warmup = 1.5 is outside"),
-        ({"meta_net": {"depth": 3}}, "unknown methods.lrw-random.meta_net option 'depth'"),
+        ({"meta_net": {"depth": 3}}, "unknown params key 'methods.lrw-random.meta_net.depth'; known: inputs, hidden, kind"),
+        ({"meta_nett": {}}, "unknown params key 'methods.lrw-random.meta_nett'; did you mean 'methods.lrw-random.meta_net'?"),
         ({"meta_net": {"inputs": ["x"], "kind": "conv"}}, "needs (C, H, W) inputs"),
-        ({"meta_net": {"inputs": ["loss", "gradient"]}}, "unknown meta_net input 'gradient'; allowed: label, loss"),
+        ({"meta_net": {"inputs": ["loss", "gradient"]}}, "unknown methods.lrw-random.meta_net.inputs 'gradient'; allowed: probs, label"),
         ({"meta_net": {"inputs": []}}, "meta_net.inputs is empty"),
         ({"meta_net": {"inputs": ["loss", "loss"]}}, "repeats an input"),
-        ({"meta_optimizer": {"optimizer": "lbfgs", "lr": 0.1}}, "unknown optimizer 'lbfgs'"),
+        ({"meta_optimizer": {"optimizer": "lbfgs", "lr": 0.1}}, "unknown methods.lrw-random.meta_optimizer.optimizer 'lbfgs'; allowed: adam, sgd"),
         ({"q": "five"}, "methods.lrw-random.q = 'five' should be of type int"),
     ],
 )
@@ -210,7 +211,7 @@ def test_meta_net_inputs_exact():
 
 def test_validation_batches_follow_a_swapped_validation_side():
     data = run_data()
-    lrw = METHODS.get("lrw-random")(bn_model(), None, Params({"val_batch_size": 4}), data, seed=0)
+    lrw = METHODS.get("lrw-random")(bn_model(), None, LRWConfig(val_batch_size=4), data, seed=0)
     first = lrw.validation_batch(16)
     assert first.x.shape == (4, D) and torch.equal(first.x, data.val.x[first.index])
     flipped = TensorSet(-data.val.x, data.val.y, data.val.ids)  # same size, other examples

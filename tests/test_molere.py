@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from molere.errors import MolereError
 from molere.experiment import train_method
+from molere.hparams import build_config
 from molere.methods import METHODS
 from molere.methods.base import RunData
 from molere.params import Params
@@ -224,7 +225,7 @@ def make_molere(n=20, delta=0.25, **cfg):
     x = np.arange(n, dtype=np.float32).reshape(n, 1)
     pool = TensorSet.from_numpy(x, np.arange(n) % 2, np.arange(n) * 10, "cpu")
     model = torch.nn.Linear(1, 2)
-    config = Params({"delta": delta, **cfg}, "methods.molere")
+    config = build_config(METHODS.get("molere").Config, {"delta": delta, **cfg}, "methods.molere.")
     data = RunData(train=pool, val=None, num_classes=2)
     return METHODS.get("molere")(model, torch.optim.SGD(model.parameters(), lr=0.01), config, data, seed=0)
 

@@ -21,6 +21,7 @@ from molere.methods.zoo.focal import focal_loss
 from molere.methods.zoo.jtt import error_set_weights
 from molere.methods.lrw import balanced_indices
 from molere.methods.zoo.l2rw import alignment_weights, l2rw_weights
+from molere.hparams import build_config
 from molere.params import Params
 from molere.train.tensors import Batch, TensorSet
 
@@ -31,7 +32,7 @@ def make_method(name: str, config: dict, *, rank_margin=None, n: int = 4, model=
     model = model or torch.nn.Linear(2, 2)
     data = RunData(train=train, val=train, num_classes=2, rank_margin=rank_margin)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    return METHODS.get(name)(model, optimizer, Params(config, "params.yaml", f"methods.{name}."), data, seed=0)
+    return METHODS.get(name)(model, optimizer, build_config(METHODS.get(name).Config, config, f"methods.{name}."), data, seed=0)
 
 
 # --- focal ---------------------------------------------------------------------------------
@@ -52,7 +53,7 @@ def test_focal_with_gamma_two_exact_values():
 
 
 def test_focal_default_gamma_and_bad_gamma():
-    assert make_method("focal", {}).gamma == 2.0
+    assert make_method("focal", {}).config.gamma == 2.0
     with pytest.raises(MolereError, match="gamma = -1"):
         make_method("focal", {"gamma": -1})
 
@@ -277,7 +278,7 @@ def test_peers_at_their_neutral_setting_train_exactly_as_erm(name, config):
     no_val = np.zeros(len(y), dtype=bool)
 
     def final_state(method):
-        params = tiny_params({method: config}, epochs=2)
+        params = tiny_params({name: config}, epochs=2)
         outcome = train_method(method, params, x, y, ids, no_val, {"num_classes": 3}, seed=3, rank_margin=margin)
         return outcome.model.state_dict()
 

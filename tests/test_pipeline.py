@@ -15,12 +15,13 @@ from molere.sandbox import ROOT, make_study_repo, study_env
 from molere.splits import validation_size
 
 SCENARIOS = ["clean", "idn-40+skew-5"]
+METHODS = ["erm", "lrw-hard", "molere", "focal"]
 NUM_SAMPLES = 400
 
 
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=SCENARIOS, seeds=[0])
+    params["study"].update(scenarios=SCENARIOS, methods=METHODS, seeds=[0, 1], trials=[0, 1])
     params["data"]["num_samples"] = NUM_SAMPLES
     params["train"].update(epochs=2, device="cpu")
     return params
@@ -48,7 +49,7 @@ def test_artifacts_have_the_configured_sizes(study):
         test, _ = read_examples(repo / f"data/{scenario}/test.parquet")
         assert len(test) == NUM_SAMPLES // 5
         assert len(pool) == len(x) and len(pool) <= NUM_SAMPLES - len(test)
-        assert set(pool.columns) >= {"id", "y", "y_clean", "is_noisy", "split"}
+        assert set(pool.columns) >= {"id", "y", "y_clean", "is_noisy", "in_selection"}
         assert pool["id"].is_unique
         margins = pd.read_parquet(repo / f"runs/{scenario}/rank/margins.parquet")
         splits = pd.read_parquet(repo / f"data/{scenario}/splits.parquet")

@@ -57,7 +57,7 @@ def make_scenario(tmp_path, monkeypatch, labels: np.ndarray, x: np.ndarray) -> N
             "y": labels,
             "y_clean": labels,
             "is_noisy": np.zeros(n, bool),
-            "split": np.where(np.arange(n) % 4 == 0, "val", "train"),
+            "in_selection": np.arange(n) % 4 == 0,
         }
     )
     write_examples(paths.pool(SCENARIO), pool, x)
@@ -106,7 +106,7 @@ def test_cross_fit_scores_each_example_with_a_model_that_never_saw_it(tmp_path, 
         scored = set(margins.loc[margins["fold"] == k, "id"])
         assert scored and not scored & ids and scored | ids == set(margins["id"])
     assert margins["margin"].between(-1, 1).all()
-    assert set(margins.columns) == {"id", "y", "y_clean", "is_noisy", "split", "fold", "margin", "pred"}
+    assert set(margins.columns) == {"id", "y", "y_clean", "is_noisy", "in_selection", "fold", "margin", "pred"}
 
 
 def test_cross_fit_does_not_find_memorised_random_labels_easy(tmp_path, monkeypatch):
@@ -120,7 +120,7 @@ def test_cross_fit_does_not_find_memorised_random_labels_easy(tmp_path, monkeypa
     in_sample = read_table(paths.margins(SCENARIO))
     rank.run(stage_params("cross-fit", epochs=20), SCENARIO)
     cross_fit = read_table(paths.margins(SCENARIO))
-    trained = (in_sample["split"] == "train").to_numpy()
+    trained = ~in_sample["in_selection"].to_numpy()
     assert "fold" not in in_sample
     assert in_sample["margin"][trained].mean() > 0.3  # 0.44 measured
     assert cross_fit["margin"][trained].mean() < 0.0  # -0.50 measured

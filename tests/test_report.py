@@ -17,7 +17,7 @@ from molere.params import Params
 from molere.report import aggregate, markdown
 from molere.report.diagnostics import DIAGNOSTICS
 from stages import evaluate, paths, report
-from test_evaluate import N_TEST, SEVERITIES, SHIFTS, write_study
+from test_evaluate import N_TEST, SEVERITIES, SHIFTS, headline_results, write_study
 
 METHODS = ["erm", "lrw-hard", "lrw-easy", "molere"]
 SCENARIO = "idn-40+skew-10"  # noisy and skewed: every part of the report applies
@@ -69,6 +69,27 @@ def test_reweighting_sentences_name_mislabelled_sides_and_inert_weights():
         "The learned weights of lrw-hard stay within 0.9–1.1 of their mean (5th–95th percentile): these runs barely reweight.",
     ]
     assert markdown.reweighting_sentences(s.drop(index="lrw-hard")) == []
+
+
+def test_failure_sentences_name_the_methods_far_below_erm_with_a_reason():
+    s = pd.DataFrame(
+        {
+            "id_acc": [0.80, 0.65, 0.12, 0.75, 0.60],
+            "val_noisy_share": [np.nan, 0.96, np.nan, 0.4, np.nan],
+            "noise_auc": [np.nan, 0.3, np.nan, 0.6, np.nan],
+            "weight_p05": [np.nan, 0.5, np.nan, 0.5, np.nan],
+        },
+        index=["erm", "lrw-hard", "cvar-dro", "lrw-random", "l2rw"],
+    )
+    assert markdown.failure_sentences(s, num_classes=10) == [
+        "**lrw-hard fails after selection**: 65.00% in distribution against ERM's 80.00% (chance 10%); "
+        "its validation side is 96% mislabelled, so it learns to fit the noise.",
+        "**cvar-dro fails after selection**: 12.00% in distribution against ERM's 80.00% (chance 10%); "
+        "no recorded diagnostic explains it.",
+        "**l2rw fails after selection**: 60.00% in distribution against ERM's 80.00% (chance 10%); "
+        "no recorded diagnostic explains it.",
+    ]  # lrw-random, 5 points below ERM, does not fail
+    assert markdown.failure_sentences(s.drop(index="erm"), num_classes=10) == []
 
 
 def test_summary_without_erm_has_no_gains():
@@ -217,11 +238,12 @@ def test_metrics_json_is_nested_by_scenario_and_method(built):
     assert metrics[SCENARIO]["lrw-hard"]["id_gain"] == pytest.approx(hard - erm, abs=1e-4)
 
 
-def test_results_csv_has_one_row_per_scenario_method_seed(built):
+def test_results_csv_has_one_row_per_scenario_method_trial_seed(built):
     results = pd.read_csv(built / "reports" / "results.csv")
-    assert len(results) == len(METHODS) * 2
-    assert not results.duplicated(["scenario", "method", "seed"]).any()
-    assert list(results.columns[:3]) == ["scenario", "method", "seed"]
+    assert len(results) == len(METHODS) * 3  # trials 0 and 1 on seed 0, the selected one on seed 1
+    assert not results.duplicated(["scenario", "method", "trial", "seed"]).any()
+    assert list(results.columns[:4]) == ["scenario", "method", "trial", "seed"]
+    assert results.groupby("method")["selected_by_selection"].sum().eq(2).all()
 
 
 def test_gain_figure_data_matches_predictions(built):
@@ -309,7 +331,7 @@ def test_weight_figure_data_matches_the_runs_weights(built):
 
 def test_reweighting_table_shows_the_diagnostics(built):
     text = (built / "reports" / "report.md").read_text()
-    results = pd.read_parquet(built / paths.eval_dir(SCENARIO) / "results.parquet").groupby("method").mean(numeric_only=True)
+    results = headline_results(SCENARIO, built).groupby("method").mean(numeric_only=True)
     hard = results.loc["lrw-hard"]
     assert "**Did reweighting happen?**" in text
     row = next(line for line in text.splitlines() if line.startswith("| lrw-hard | 21 |"))
@@ -330,7 +352,7 @@ def test_report_md_embeds_every_figure_and_a_table_per_scenario(built):
 
 
 def test_report_paragraph_names_the_best_method(built):
-    summary = aggregate.summarise(pd.read_parquet(built / paths.eval_dir(SCENARIO) / "results.parquet"), METHODS)
+    summary = aggregate.summarise(headline_results(SCENARIO, built).reset_index(), METHODS)
     best = summary["id_acc"].idxmax()
     text = (built / "reports" / "report.md").read_text()
     assert f"In distribution, **{best}** is best at {100 * summary.loc[best, 'id_acc']:.2f}%" in text
@@ -357,7 +379,7 @@ def test_methods_absent_from_the_study_skip_their_figures_with_a_note(tmp_path):
 def test_a_study_without_erm_reports_without_gains(tmp_path):
     run_study(tmp_path, methods=("lrw-hard", "molere"))
     text = (tmp_path / "reports" / "report.md").read_text()
-    assert "accuracy gain over ERM (mean ± std over seeds): skipped, needs erm" in text
+    assert "accuracy gain over ERM (mean over seeds, 95% t-interval paired by seed): skipped, needs erm" in text
     assert "margin gain over ERM by ERM-margin bucket: skipped, needs erm in study.methods to pair with" in text
     assert not any((tmp_path / "reports" / "figures").glob("*margin*"))
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())

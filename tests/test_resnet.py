@@ -100,7 +100,7 @@ def test_cuda_batches_are_channels_last_and_steps_run_in_bf16():
     with autocast(device):
         assert model(batch.x).dtype == torch.bfloat16
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    method = ERM(model, optimizer, Params({}), RunData(train=data, val=None, num_classes=10), seed=0)
+    method = ERM(model, optimizer, ERM.Config(), RunData(train=data, val=None, num_classes=10), seed=0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
     history = fit(method, data, epochs=1, batch_size=16, scheduler=scheduler, seed=0)
     assert np.isfinite(history[0]["train_loss"])

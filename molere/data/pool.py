@@ -12,19 +12,20 @@ from molere.errors import check_range
 
 
 def pool_table(dataset: Dataset, val_fraction: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """The pool with its supplied `split` column: the dataset's own validation split, or a
-    seeded holdout of `val_fraction` of its train split when it has none."""
+    """The pool with its `in_selection` column: the selection split, which every model choice
+    uses and no method trains on (the first ERM pass's best epoch, the protocol's trials). It is
+    the dataset's own validation split, or a seeded holdout of `val_fraction` of its train split
+    when it has none."""
     train, val = dataset.train, dataset.val
     if val is not None:
         x, y = np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y])
-        split = np.array(["train"] * len(train) + ["val"] * len(val))
+        in_selection = np.arange(len(y)) >= len(train)
     else:
         check_range("data.val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
         x, y = train.x, train.y
-        split = np.full(len(train), "train", dtype=object)
-        held = np.random.default_rng(seed).choice(len(train), int(round(val_fraction * len(train))), replace=False)
-        split[held] = "val"
-    return labelled(np.arange(len(y)), y).assign(split=split.astype(str)), x
+        in_selection = np.zeros(len(train), dtype=bool)
+        in_selection[np.random.default_rng(seed).choice(len(train), int(round(val_fraction * len(train))), replace=False)] = True
+    return labelled(np.arange(len(y)), y).assign(in_selection=in_selection), x
 
 
 def labelled(ids: np.ndarray, y: np.ndarray, y_observed: np.ndarray | None = None) -> pd.DataFrame:

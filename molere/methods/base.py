@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from molere.params import Params
 from molere.train.steps import weighted_step
 from molere.train.tensors import Batch, TensorSet
 
@@ -25,13 +24,20 @@ class RunData:
     rank_margin: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class NoConfig:
+    """The config of a method without hyperparameters of its own."""
+
+
 class Method:
-    name = "base"
+    name = "base"  # set by the registry
     # the heuristic split whose validation side this method holds out of training
     # ("hard", "easy", "random"), or None to train on the whole pool
     validation: str | None = None
+    # its hyperparameters: a frozen dataclass of `molere.hparams` fields (defaults, ranges, search)
+    Config = NoConfig
 
-    def __init__(self, model, optimizer, config: Params, data: RunData, seed: int):
+    def __init__(self, model, optimizer, config, data: RunData, seed: int):
         self.model = model
         self.optimizer = optimizer
         self.config = config

@@ -10,8 +10,8 @@ lookahead's gradient (`reuse_gradient: false` recomputes it with the updated wei
 Meta-Weight-Net does). So theta takes exactly one step per train batch, and an epoch costs about
 (q + 2) / q ERM epochs.
 
-Config (`methods.<name>` in params.yaml): q, warmup, normalize, reuse_gradient, lookahead_lr,
-val_batch_size, meta_net {inputs, hidden, kind}, meta_optimizer {optimizer, lr, ...}.
+Config (`LRWConfig`, `methods.<name>` in params.yaml): q, warmup, normalize, reuse_gradient,
+lookahead_lr, val_batch_size, meta_net {inputs, hidden, kind}, meta_optimizer {optimizer, lr, ...}.
 Subclasses change what the weights are by overriding `make_meta_net` and `raw_weights`.
 """
 
@@ -19,44 +19,65 @@ from __future__ import annotations
 
 import functools
 import math
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 import torch
 
-from molere.errors import MolereError, check_choice, check_range
+from molere.errors import MolereError
+from molere.hparams import LogUniform, Uniform, hparam, nested
 from molere.hypergrad import apply_gradients, load_forward_ad, lookahead
-from molere.meta_nets import make_meta_net
+from molere.meta_nets import MetaNetConfig, make_meta_net
 from molere.methods.base import Method
-from molere.params import Params
+from molere.train.config import OptimizerConfig
 from molere.train.optim import current_lr, make_optimizer
 from molere.train.steps import batch_stats, weighted_step
 from molere.train.tensors import Batch, TensorSet, batch_indices, map_batches
 
-META_NET_OPTIONS = ("inputs", "hidden", "kind")
-DEFAULT_META_OPTIMIZER = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-4}
+
+@dataclass(frozen=True)
+class MetaOptimizerConfig(OptimizerConfig):
+    """The meta-network's optimiser: Adam(1e-3, weight decay 1e-4), Meta-Weight-Net's; the paper's
+    SGD at 1e-3 leaves the weights within 1% of uniform at this study's size (README)."""
+
+    lr: float = hparam(1e-3, low=0, search=LogUniform(1e-4, 1e-2))
+    weight_decay: float = hparam(1e-4, low=0)
+
+
+@dataclass(frozen=True)
+class MetaStepConfig:
+    """What every method that learns weights by LRW's meta step shares."""
+
+    q: int = hparam(1, low=1)  # train batches per meta step (the q-th has it)
+    warmup: float = hparam(0.25, low=0, high=1, search=Uniform(0.1, 0.5))  # fraction of epochs of ERM first
+    normalize: bool = hparam(True)  # per-batch weights rescaled to mean 1
+    reuse_gradient: bool = hparam(True)  # false: the real step recomputed with the updated weights
+    lookahead_lr: float | None = hparam(None, low=0, low_open=True)  # None: the optimiser's current lr
+    val_batch_size: int | None = hparam(None, low=1)  # None: the train batch size
+    meta_optimizer: MetaOptimizerConfig = nested(MetaOptimizerConfig)
+
+
+@dataclass(frozen=True)
+class LRWConfig(MetaStepConfig):
+    meta_net: MetaNetConfig = nested(MetaNetConfig)
 
 
 class LRW(Method):
-    name = "lrw"
+    Config = LRWConfig
 
-    def __init__(self, model, optimizer, config: Params, data, seed: int):
+    def __init__(self, model, optimizer, config: MetaStepConfig, data, seed: int):
         super().__init__(model, optimizer, config, data, seed)
         if data.val is None or len(data.val) == 0:
             raise MolereError(f"{self.name} needs a validation side; its split ({self.validation!r}) is empty")
-        self.q = check_range(f"{config.prefix}q", config.get("q", int, 5), 1, math.inf)
-        self.warmup = check_range(f"{config.prefix}warmup", config.get("warmup", float, 0.25), 0, 1)
-        self.normalize = config.get("normalize", bool, True)
-        self.reuse_gradient = config.get("reuse_gradient", bool, True)
-        self.lookahead_lr = config.get("lookahead_lr", (float, type(None)), None)
-        self.val_batch_size = config.get("val_batch_size", (int, type(None)), None)
+        self.q, self.warmup, self.normalize = config.q, config.warmup, config.normalize
+        self.reuse_gradient, self.lookahead_lr = config.reuse_gradient, config.lookahead_lr
         parameter = next(model.parameters())
         # its own RNG stream, so adding a meta-network leaves the classifier's training unchanged
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.meta_net = self.make_meta_net().to(device=parameter.device, dtype=parameter.dtype)
-        meta_cfg = Params(config.get("meta_optimizer", dict, DEFAULT_META_OPTIMIZER), config.source, f"{config.prefix}meta_optimizer.")
-        self.meta_optimizer = make_optimizer(self.meta_net.parameters(), meta_cfg)
+        self.meta_optimizer = make_optimizer(self.meta_net.parameters(), config.meta_optimizer)
         load_forward_ad()
         self._val_positions: Iterator[torch.Tensor] | None = None
         self._reweighting = False
@@ -66,10 +87,8 @@ class LRW(Method):
     # --- what the weights are (override in subclasses) ---
 
     def make_meta_net(self) -> torch.nn.Module:
-        spec = self.config.get("meta_net", dict, {})
-        for key in spec:
-            check_choice(f"{self.config.prefix}meta_net option", key, META_NET_OPTIONS)
-        return make_meta_net(tuple(self.data.train.x.shape[1:]), self.data.num_classes, **spec)
+        spec = self.config.meta_net
+        return make_meta_net(tuple(self.data.train.x.shape[1:]), self.data.num_classes, spec.inputs, spec.hidden, spec.kind)
 
     def raw_weights(self, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
         """g_phi of each example of `batch`, in (0, 1), differentiable in phi; `logits` are the
@@ -132,7 +151,7 @@ class LRW(Method):
         """The next minibatch of the validation side (reshuffled every pass, seeded). The positions
         index `self.data.val` as it is now, so a subclass may swap in a same-size validation side."""
         if self._val_positions is None:
-            self._val_positions = validation_indices(len(self.data.val), self.val_batch_size or size, self.seed)
+            self._val_positions = validation_indices(len(self.data.val), self.config.val_batch_size or size, self.seed)
         return self.data.val.batch(next(self._val_positions).to(self.data.val.x.device))
 
     @torch.no_grad()

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from molere.errors import MolereError
 from molere.metrics import bucket_statistics, histogram, paired_delta, spanning_edges
 from molere.report.diagnostics import DIAGNOSTICS
 from molere.report.evaluation import BASELINE, EXAMPLE_KEYS
+from molere.selection import RULES
 
 SCALARS = ["id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", *DIAGNOSTICS, "seconds", "seconds_per_epoch", "overhead"]
 # accuracy -> its gain over ERM, paired by seed
@@ -64,13 +66,45 @@ def metrics_json(summary: pd.DataFrame) -> dict:
 
 
 def gain_data(summary: pd.DataFrame) -> pd.DataFrame:
-    """Gain over ERM in distribution and OOD per method (Figs. 1-2): method, where, gain, std."""
+    """Gain over ERM in distribution and OOD per method (Figs. 1-2): method, where, gain, its
+    sample std over seeds and the half-width of its 95% t-interval paired by seed (NaN with one
+    seed)."""
     others = summary.drop(index=BASELINE, errors="ignore")
     frames = [
-        pd.DataFrame({"method": others.index, "where": where, "gain": others[gain], "gain_std": others[f"{gain}_std"]})
+        pd.DataFrame(
+            {
+                "method": others.index,
+                "where": where,
+                "gain": others[gain],
+                "gain_std": others[f"{gain}_std"],
+                "gain_ci95": t_half_width(others[f"{gain}_std"], others["seeds"]),
+            }
+        )
         for where, gain in (("id", "id_gain"), ("ood", "ood_gain"))
     ]
     return pd.concat(frames, ignore_index=True).dropna(subset=["gain"])
+
+
+def t_half_width(std: pd.Series, n: pd.Series) -> pd.Series:
+    """Half-width of the 95% t-interval of a mean of `n` values with sample std `std`."""
+    n = n.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.Series(stats.t.ppf(0.975, n - 1) * std / np.sqrt(n), index=std.index).where(n > 1)
+
+
+def protocol_data(runs: pd.DataFrame, methods: list[str], search_seed: int) -> pd.DataFrame:
+    """Per method, its search on `search_seed`: the number of trials and, per selection rule,
+    the trial it picks with that trial's values, selection-split and test accuracy."""
+    search = runs[runs["seed"] == search_seed]
+    rows = []
+    for method in methods:
+        trials = search[search["method"] == method]
+        row = {"method": method, "trials": len(trials)}
+        for rule in RULES.names():
+            picked = trials[trials[f"selected_by_{rule}"]].iloc[0]
+            row.update({f"{rule}_{key}": picked[key] for key in ("trial", "values", "select_acc", "id_acc", "ood_acc")})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")
 
 
 def ood_severity_data(ood: pd.DataFrame, methods: list[str]) -> pd.DataFrame:

@@ -36,13 +36,14 @@ class ScenarioReport:
     per_class: pd.DataFrame  # mean accuracy over seeds, methods x classes
     figures: list[FigureEntry]
     margin_shift: dict[str, tuple[float, float]]  # method -> (mean, median) of its margin delta
+    protocol: pd.DataFrame  # per method, its trials and each rule's pick, see aggregate.protocol_data
 
 
 def build_scenario(
-    name: str, tables: dict[str, pd.DataFrame], methods: list[str], figures_dir: Path, source: str
+    name: str, tables: dict[str, pd.DataFrame], methods: list[str], figures_dir: Path, source: str, search_seed: int
 ) -> ScenarioReport:
     """Summarise one scenario's evaluation `tables` and draw its figures into `figures_dir`;
-    `source` names the evaluation directory in error messages."""
+    `source` names the evaluation directory in error messages; the trials ran on `search_seed`."""
     summary = aggregate.summarise(tables["results"], methods)
     per_class = tables["per_class"].groupby(["method", "class"])["acc"].mean().unstack("class").reindex(methods)
     deltas = paired_deltas(tables["margins"], methods, f"{source}/margins.parquet")
@@ -73,11 +74,12 @@ def build_scenario(
             weight_figure(stem, name, tables["weights"], methods),
         ],
         margin_shift={m: (d["delta"].mean(), d["delta"].median()) for m, d in (deltas or {}).items()},
+        protocol=aggregate.protocol_data(tables["runs"], methods, search_seed),
     )
 
 
 def gain_figure(stem: str, name: str, summary: pd.DataFrame, methods: list[str]) -> FigureEntry:
-    title = f"{name}: accuracy gain over ERM (mean ± std over seeds)"
+    title = f"{name}: accuracy gain over ERM (mean over seeds, 95% t-interval paired by seed)"
     if BASELINE not in methods or len(methods) < 2:
         return skipped(title, "needs erm and at least one other method in study.methods")
     return drawn(f"{stem}gain.png", title, aggregate.gain_data(summary), figures.gain_over_baseline)

@@ -1,9 +1,12 @@
-"""Per-scenario evaluation of a study's runs: one table per kind of result, each with `method`
-and `seed` columns, so that later steps can average over seeds and pair methods by seed and by
-test example."""
+"""Per-scenario evaluation of a study's runs. `results` has one row per run, trials and seeds,
+with the trial each selection rule picks flagged (`selected_by_<rule>`); the other tables hold the
+headline runs only, those of the study's rule (one per method and seed), each with `method` and
+`seed` columns, so that later steps can average over seeds and pair methods by seed and by test
+example."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +22,15 @@ from molere.metrics import (
 )
 from molere.report.diagnostics import DIAGNOSTICS, diagnostics, weights_by_noise
 from molere.report.runs import Run, check, checked_table, probability_columns
+from molere.selection import RULES, choose
 
 BASELINE = "erm"
 # what names one test or OOD example across runs (OOD ids restart in every shift x severity)
 EXAMPLE_KEYS = ["set", "shift", "severity", "id"]
 # each evaluation table and the columns the report needs of it
 TABLE_COLUMNS = {
-    "results": ["method", "seed", "id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", "learns_weights"]
-    + [*DIAGNOSTICS, "seconds", "seconds_per_epoch", "overhead"],
+    "results": ["method", "trial", "seed", "select_acc", "id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc"]
+    + ["learns_weights", *DIAGNOSTICS, "seconds", "seconds_per_epoch", "overhead"],
     "per_class": ["method", "seed", "class", "count", "acc"],
     "ood": ["method", "seed", "shift", "severity", "acc"],
     "margins": ["method", "seed", *EXAMPLE_KEYS, "y", "correct", "margin"],
@@ -36,13 +40,17 @@ TABLE_COLUMNS = {
 TABLES = tuple(TABLE_COLUMNS)
 
 
-def evaluate_runs(runs: list[Run], num_classes: int) -> dict[str, pd.DataFrame]:
-    """The tables named in `TABLES`: `results` has one row per run, the others one row per run
+def evaluate_runs(runs: list[Run], num_classes: int, search_seed: int, rule: str) -> dict[str, pd.DataFrame]:
+    """The tables named in `TABLES`: `results` has one row per run (the trials ran on
+    `search_seed`), the others one row per headline run (the trial `rule` picks, on every seed)
     and class, shift x severity, test example, epoch, or (methods that learn weights) train-side
     example."""
     examples = [example_table(run.predictions, num_classes) for run in runs]
     results = pd.DataFrame([summary(run, frame, num_classes) for run, frame in zip(runs, examples)])
-    results["overhead"] = overhead_over_baseline(results)
+    results = flag_selected(results, search_seed)
+    headline = results[f"selected_by_{rule}"].to_numpy()
+    runs, examples = [r for r, keep in zip(runs, headline) if keep], [e for e, keep in zip(examples, headline) if keep]
+    results["overhead"] = overhead_over_baseline(results[headline])
     learners = [run for run in runs if run.metrics["learns_weights"]]
     return {
         "results": results,
@@ -81,7 +89,10 @@ def summary(run: Run, examples: pd.DataFrame, num_classes: int) -> dict:
     learns_weights = bool(run.metrics["learns_weights"])
     return {
         "method": run.method,
+        "trial": run.trial,
         "seed": run.seed,
+        "values": json.dumps(run.values, sort_keys=True),
+        "select_acc": float(run.metrics["select_acc"]) if run.metrics["select_acc"] is not None else np.nan,
         "id_acc": float(correct.mean()),
         # every shift x severity counts once, whatever its size
         "ood_acc": float(ood_cells["acc"].mean()) if len(ood_cells) else np.nan,
@@ -94,6 +105,17 @@ def summary(run: Run, examples: pd.DataFrame, num_classes: int) -> dict:
         "seconds_per_epoch": float(run.metrics["seconds_per_epoch"]),
         "epochs": int(run.metrics["epochs"]),
     }
+
+
+def flag_selected(results: pd.DataFrame, search_seed: int) -> pd.DataFrame:
+    """`selected_by_<rule>` per rule: on the search seed the trial the rule picks among the
+    method's trials; on the other seeds, the replicate runs when they ran that trial."""
+    search = results[results["seed"] == search_seed]
+    flags = {}
+    for rule in RULES.names():
+        picks = {method: choose(rule, trials) for method, trials in search.groupby("method")}
+        flags[f"selected_by_{rule}"] = [picks.get(m) == t for m, t in zip(results["method"], results["trial"])]
+    return results.assign(**flags)
 
 
 def overhead_over_baseline(results: pd.DataFrame) -> pd.Series:
@@ -115,7 +137,8 @@ def per_class_table(examples: pd.DataFrame, num_classes: int) -> pd.DataFrame:
 
 
 def stacked(runs: list[Run], frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The frames one below the other, each led by its run's `method` and `seed`."""
+    """The frames one below the other, each led by its run's `method` and `seed` (one headline
+    run per method and seed)."""
     led = [f.assign(method=run.method, seed=run.seed)[["method", "seed", *f.columns]] for run, f in zip(runs, frames)]
     return pd.concat(led, ignore_index=True)
 
@@ -125,8 +148,11 @@ def write_evaluation(directory: Path, tables: dict[str, pd.DataFrame]) -> None:
         write_table(Path(directory) / f"{name}.parquet", tables[name])
 
 
-def read_evaluation(directory: Path, methods: list[str], seeds: list[int], made_by: str) -> dict[str, pd.DataFrame]:
-    """The tables of `write_evaluation`, restricted to `methods` x `seeds`; a one-line error
+def read_evaluation(
+    directory: Path, methods: list[str], seeds: list[int], made_by: str, rule: str = "selection"
+) -> dict[str, pd.DataFrame]:
+    """The tables of `write_evaluation`, restricted to `methods` x `seeds`, with `runs` holding
+    every run's row and `results` the headline runs' (those `rule` selected); a one-line error
     naming the file if one is missing, damaged, or lacks a run of the study (the OOD table may
     be empty: a dataset without shifts)."""
     tables = {}
@@ -141,4 +167,8 @@ def read_evaluation(directory: Path, methods: list[str], seeds: list[int], made_
         missing = [f"{m} seed {s}" for m, s in expected if (m, s) not in present]
         check(not missing or (name == "ood" and not present), path, f"has no rows for {', '.join(missing)}", made_by)
         tables[name] = frame[frame["method"].isin(methods) & frame["seed"].isin(seeds)].reset_index(drop=True)
+        if name == "results":
+            check(f"selected_by_{rule}" in frame, path, f"lacks the columns selected_by_{rule}", made_by)
+            tables["runs"] = tables["results"]
+            tables["results"] = tables["runs"][tables["runs"][f"selected_by_{rule}"]].reset_index(drop=True)
     return tables

@@ -23,7 +23,8 @@ def save(figure: Figure, path: Path) -> None:
 
 
 def gain_over_baseline(data: pd.DataFrame, path: Path, title: str) -> None:
-    """Grouped bars: per method, its gain over ERM in distribution and OOD, with the seed std."""
+    """Grouped bars: per method, its gain over ERM in distribution and OOD, with its 95%
+    t-interval paired by seed (none with one seed)."""
     methods = list(dict.fromkeys(data["method"]))
     figure = Figure(figsize=(max(5.0, 1.1 * len(methods) + 2), 4), layout="constrained")
     axes = figure.subplots()
@@ -33,7 +34,7 @@ def gain_over_baseline(data: pd.DataFrame, path: Path, title: str) -> None:
         part = data[data["where"] == where].set_index("method").reindex(methods)
         x = np.arange(len(methods)) + (i - (len(wheres) - 1) / 2) * width
         label = "in distribution" if where == "id" else "OOD (mean over shifts x severities)"
-        spread = 100 * part["gain_std"].fillna(0)
+        spread = 100 * part["gain_ci95"].fillna(0)
         axes.bar(x, 100 * part["gain"], width, yerr=spread, capsize=3, label=label, color=COLOURS[i])
     axes.axhline(0, color="black", linewidth=0.8)
     axes.set_xticks(np.arange(len(methods)), methods, rotation=30, ha="right")

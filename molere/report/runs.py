@@ -13,7 +13,7 @@ import pandas as pd
 from molere.errors import MolereError
 from molere.io import read_json, read_table
 
-METRIC_KEYS = ("seconds", "seconds_per_epoch", "epochs", "learns_weights")
+METRIC_KEYS = ("trial", "seed", "select_acc", "seconds", "seconds_per_epoch", "epochs", "learns_weights")
 PREDICTION_COLUMNS = ("set", "id", "y", "correct", "margin")
 HISTORY_COLUMNS = ("epoch", "train_loss")
 WEIGHT_COLUMNS = ("id", "weight", "is_noisy", "margin")
@@ -23,20 +23,22 @@ VALIDATION_COLUMNS = ("id", "y", "is_noisy", "in_val", "p_train")
 @dataclass(frozen=True)
 class Run:
     method: str
+    trial: int
     seed: int
     metrics: dict
     predictions: pd.DataFrame  # one row per test / OOD example
     history: pd.DataFrame  # one row per epoch
     weights: pd.DataFrame  # one row per train-side example of the pool
     validation: pd.DataFrame  # one row per pool example: which side the run held it on
+    values: dict  # what its trial set on top of params (dotted keys; {} for the defaults)
 
 
 def probability_columns(num_classes: int) -> list[str]:
     return [f"p{k}" for k in range(num_classes)]
 
 
-def load_run(directory: Path, method: str, seed: int, num_classes: int, made_by: str) -> Run:
-    """Read and check a run's five files; `made_by` is the stage command that writes them."""
+def load_run(directory: Path, method: str, num_classes: int, made_by: str) -> Run:
+    """Read and check a run's files; `made_by` is the stage command that writes them."""
     directory = Path(directory)
     path = directory / "metrics.json"
     metrics = read_json(path, made_by)
@@ -55,7 +57,11 @@ def load_run(directory: Path, method: str, seed: int, num_classes: int, made_by:
     check(np.isfinite(weights["weight"].to_numpy(dtype=float)).all(), path, "has non-finite weights", made_by)
 
     validation = checked_table(directory / "validation.parquet", VALIDATION_COLUMNS, made_by)
-    return Run(method, seed, metrics, predictions, history, weights, validation)
+
+    path = directory / "config.json"
+    config = read_json(path, made_by)
+    check(isinstance(config, dict) and isinstance(config.get("values"), dict), path, "lacks its trial's values", made_by)
+    return Run(method, int(metrics["trial"]), int(metrics["seed"]), metrics, predictions, history, weights, validation, config["values"])
 
 
 def checked_table(path: Path, columns, made_by: str, allow_empty: bool = False) -> pd.DataFrame:

@@ -6,4 +6,4 @@ from molere.methods.base import Method
 
 @METHODS.register("erm")
 class ERM(Method):
-    name = "erm"
+    pass

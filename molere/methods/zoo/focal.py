@@ -3,10 +3,12 @@ examples count less; gamma = 0 is plain cross-entropy."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-from molere.errors import check_range
+from molere.hparams import Uniform, hparam
 from molere.methods import METHODS
 from molere.methods.base import Method
 from molere.train.steps import weighted_step
@@ -19,16 +21,17 @@ def focal_loss(logits: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.Ten
     return -((1 - log_p.exp()) ** gamma) * log_p
 
 
+@dataclass(frozen=True)
+class FocalConfig:
+    gamma: float = hparam(2.0, low=0, search=Uniform(0.0, 5.0))  # (1 - p_y)^gamma; 0 is cross-entropy
+
+
 @METHODS.register("focal")
 class Focal(Method):
-    name = "focal"
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.gamma = check_range(f"{self.config.prefix}gamma", self.config.get("gamma", float, 2.0), 0, float("inf"))
+    Config = FocalConfig
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         return weighted_step(self.model, self.optimizer, batch, loss_fn=self.loss)
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return focal_loss(logits, y, self.gamma)
+        return focal_loss(logits, y, self.config.gamma)

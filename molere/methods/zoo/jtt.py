@@ -3,10 +3,13 @@ ERM pass (the rank stage's model) got wrong upweighted by `upweight`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from molere.errors import MolereError, check_range
+from molere.errors import MolereError
+from molere.hparams import LogUniform, hparam
 from molere.methods import METHODS
 from molere.methods.base import Method
 from molere.train.steps import weighted_step
@@ -19,17 +22,20 @@ def error_set_weights(rank_margin: np.ndarray, upweight: float) -> np.ndarray:
     return np.where(np.asarray(rank_margin) <= 0, float(upweight), 1.0)
 
 
+@dataclass(frozen=True)
+class JTTConfig:
+    upweight: float = hparam(6.0, low=1, search=LogUniform(2.0, 100.0))  # the error set's weight
+
+
 @METHODS.register("jtt")
 class JTT(Method):
-    name = "jtt"
+    Config = JTTConfig
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.data.rank_margin is None:
             raise MolereError("jtt needs the first ERM pass's margins (rank_margin); run the rank stage first")
-        upweight = self.config.get("upweight", float, 6.0)
-        check_range(f"{self.config.prefix}upweight", upweight, 1, float("inf"))
-        self.weights = error_set_weights(self.data.rank_margin, upweight)
+        self.weights = error_set_weights(self.data.rank_margin, self.config.upweight)
         # Divided by their mean, the weights give upsampling's expected gradient (the paper
         # repeats the error set) at ERM's step size and step count.
         step_weights = self.weights / self.weights.mean()

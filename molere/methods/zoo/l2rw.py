@@ -11,10 +11,13 @@ accuracy 41% and 10%; balanced batches: 82% and 81%)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from molere.errors import MolereError
+from molere.hparams import hparam
 from molere.hypergrad import weight_hypergradient
 from molere.methods import METHODS
 from molere.methods.base import Method
@@ -38,17 +41,23 @@ def l2rw_weights(model: torch.nn.Module, batch: Batch, val_batch: Batch) -> torc
     return alignment_weights(hypergrad)
 
 
+@dataclass(frozen=True)
+class L2RWConfig:
+    val_batch_size: int | None = hparam(None, low=1)  # None: the train batch size
+    # class-balanced validation batches (Ren et al.'s validation set is balanced); false = random
+    # batches, whose class mix the weights chase
+    balance_classes: bool = hparam(True)
+
+
 @METHODS.register("l2rw")
 class L2RW(Method):
-    name = "l2rw"
     validation = "random"
+    Config = L2RWConfig
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.data.val is None or len(self.data.val) == 0:
             raise MolereError(f"{self.name} needs a validation side; its split ({self.validation!r}) is empty")
-        self.val_batch_size = self.config.get("val_batch_size", (int, type(None)), None)
-        self.balance_classes = self.config.get("balance_classes", bool, True)
         self._val_batches = None
         # each example's weight at its latest step, times the batch size (mean 1 over a batch)
         self.latest_weights = torch.ones(len(self.data.train), device=self.data.train.y.device)
@@ -56,8 +65,8 @@ class L2RW(Method):
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         n = len(batch.y)
         if self._val_batches is None:
-            size = self.val_batch_size or n
-            self._val_batches = validation_batches(self.data.val, size, self.seed, balanced=self.balance_classes)
+            size = self.config.val_batch_size or n
+            self._val_batches = validation_batches(self.data.val, size, self.seed, balanced=self.config.balance_classes)
         weights = l2rw_weights(self.model, batch, next(self._val_batches)) * n
         self.latest_weights[batch.index] = weights
         # mean_i (n w_i) l_i = sum_i w_i l_i, the paper's objective

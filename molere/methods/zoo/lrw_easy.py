@@ -7,5 +7,4 @@ from molere.methods.lrw import LRW
 
 @METHODS.register("lrw-easy")
 class LRWEasy(LRW):
-    name = "lrw-easy"
     validation = "easy"

@@ -7,5 +7,4 @@ from molere.methods.lrw import LRW
 
 @METHODS.register("lrw-hard")
 class LRWHard(LRW):
-    name = "lrw-hard"
     validation = "hard"

@@ -7,5 +7,4 @@ from molere.methods.lrw import LRW
 
 @METHODS.register("lrw-random")
 class LRWRandom(LRW):
-    name = "lrw-random"
     validation = "random"

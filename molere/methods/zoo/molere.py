@@ -24,46 +24,59 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from molere.errors import check_choice, check_range
+from molere.hparams import IntUniform, LogUniform, hparam, nested
 from molere.methods import METHODS
-from molere.methods.lrw import LRW
-from molere.params import Params
+from molere.methods.lrw import LRW, LRWConfig
 from molere.splitter import GapStop, Splitter, generate_split, splitter_objective
+from molere.train.config import OptimizerConfig
 from molere.train.optim import make_optimizer
 from molere.train.steps import cross_entropy
 from molere.train.tensors import Batch, map_batches
 
-DEFAULT_SPLITTER_OPTIMIZER = {"optimizer": "adam", "lr": 0.01}
 GAP_STOPS = ("freeze-splitter", "stop-training")
+
+
+@dataclass(frozen=True)
+class SplitterOptimizerConfig(OptimizerConfig):
+    lr: float = hparam(0.01, low=0, search=LogUniform(1e-3, 1e-1))
+
+
+@dataclass(frozen=True)
+class MolereConfig(LRWConfig):
+    """LRW's keys, plus the splitter s(x, y) -> P(train)."""
+
+    delta: float = hparam(0.1, low=0, low_open=True, high=0.5)  # the validation side's fraction of the pool
+    splitter_hidden: int = hparam(64, low=1)
+    splitter_optimizer: SplitterOptimizerConfig = nested(SplitterOptimizerConfig)
+    size_weight: float = hparam(10.0, low=0)  # of KL(mean P(train) || 1 - delta)
+    label_weight: float = hparam(1.0, low=0)  # of KL(validation labels || pool labels)
+    patience: int = hparam(1, low=1, search=IntUniform(1, 5))  # epochs of a gap below its best (1: Algorithm 1)
+    gap_stop: str = hparam(GAP_STOPS[0], choices=GAP_STOPS)  # what Algorithm 1's rule stops
 
 
 @METHODS.register("molere")
 class Molere(LRW):
-    name = "molere"
     validation = None
+    Config = MolereConfig
 
-    def __init__(self, model, optimizer, config: Params, data, seed: int):
-        self.delta = check_range(f"{config.source}.delta", config.get("delta", float, 0.1), 0, 0.5, low_open=True)
+    def __init__(self, model, optimizer, config: MolereConfig, data, seed: int):
+        self.delta = config.delta
         self.pool = data.train
         # warm-up split: a seeded random draw of the same size as the splitter's
         self.in_val = generate_split(np.random.default_rng(seed).random(len(self.pool)), self.delta)
         super().__init__(model, optimizer, config, dataclasses.replace(data, val=self.pool.subset(self.in_val)), seed)
-        self.size_weight = config.get("size_weight", float, 10.0)
-        self.label_weight = config.get("label_weight", float, 1.0)
-        self.gap_stop = GapStop(check_range(f"{config.source}.patience", config.get("patience", int, 1), 1, math.inf))
-        self.gap_stop_action = check_choice(f"{config.source}.gap_stop", config.get("gap_stop", str, GAP_STOPS[0]), GAP_STOPS)
+        self.gap_stop = GapStop(config.patience)
         device, dtype = self.pool.x.device, next(model.parameters()).dtype
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.splitter = Splitter(
-                math.prod(self.pool.x.shape[1:]), data.num_classes, self.delta, config.get("splitter_hidden", int, 64)
-            ).to(device=device, dtype=dtype)
-        spec = config.get("splitter_optimizer", dict, DEFAULT_SPLITTER_OPTIMIZER)
-        self.splitter_optimizer = make_optimizer(self.splitter.parameters(), Params(spec, f"{config.source}.splitter_optimizer"))
+            self.splitter = Splitter(math.prod(self.pool.x.shape[1:]), data.num_classes, self.delta, config.splitter_hidden)
+            self.splitter = self.splitter.to(device=device, dtype=dtype)
+        self.splitter_optimizer = make_optimizer(self.splitter.parameters(), config.splitter_optimizer)
         self.prior = torch.bincount(self.pool.y, minlength=data.num_classes).to(dtype) / len(self.pool)
         self.p_train = self.splitter_p_train()
         self._val_mask = torch.as_tensor(self.in_val, device=device)
@@ -116,7 +129,7 @@ class Molere(LRW):
             self._best_split = (self.in_val, self._split_p_train)
         if fired:
             self._gap_stop_epoch = epoch
-            if self.gap_stop_action == "freeze-splitter":
+            if self.config.gap_stop == "freeze-splitter":
                 self.set_split(self._best_split[0])
                 self.p_train = self._best_split[1]
 
@@ -125,7 +138,7 @@ class Molere(LRW):
         return self._gap_stop_epoch is not None
 
     def should_stop(self) -> bool:
-        return self.splitter_frozen and self.gap_stop_action == "stop-training"
+        return self.splitter_frozen and self.config.gap_stop == "stop-training"
 
     def final_split(self) -> tuple[np.ndarray, np.ndarray]:
         """The split the method ended with and its P(train): once the gap rule has fired, the split
@@ -150,8 +163,8 @@ class Molere(LRW):
             batch.y,
             self.prior,
             self.delta,
-            self.size_weight,
-            self.label_weight,
+            self.config.size_weight,
+            self.config.label_weight,
         )
         self.splitter_optimizer.zero_grad(set_to_none=True)
         objective.backward()

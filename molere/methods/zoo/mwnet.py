@@ -5,32 +5,30 @@ meta-network's inputs fixed to the loss, and its paper's settings."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
+from molere.hparams import hparam
 from molere.meta_nets import MetaNet
 from molere.methods import METHODS
-from molere.methods.lrw import LRW
-from molere.params import Params
+from molere.methods.lrw import LRW, MetaStepConfig
 
-# the paper's public code: a meta step on every batch from the start, weights normalised per
-# batch, the real step recomputed with the updated meta-network, Adam(1e-3, wd 1e-4) on it
-PAPER_SETTINGS = {
-    "q": 1,
-    "warmup": 0.0,
-    "normalize": True,
-    "reuse_gradient": False,
-    "meta_optimizer": {"optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-4},
-}
+
+@dataclass(frozen=True)
+class MWNetConfig(MetaStepConfig):
+    """The paper's public code: a meta step on every batch from the start, weights normalised per
+    batch, the real step recomputed with the updated meta-network, Adam(1e-3, wd 1e-4) on it."""
+
+    warmup: float = hparam(0.0, low=0, high=1)
+    reuse_gradient: bool = hparam(False)
+    hidden: int = hparam(100, low=1)  # 1 -> hidden -> 1
 
 
 @METHODS.register("mwnet")
 class MetaWeightNet(LRW):
-    name = "mwnet"
     validation = "random"
-
-    def __init__(self, model, optimizer, config: Params, data, seed: int):
-        config = Params({**PAPER_SETTINGS, **config.data}, config.source, config.prefix)
-        super().__init__(model, optimizer, config, data, seed)
+    Config = MWNetConfig
 
     def make_meta_net(self) -> nn.Module:
-        return MetaNet(("loss",), self.data.num_classes, self.config.get("hidden", int, 100))
+        return MetaNet(("loss",), self.data.num_classes, self.config.hidden)

@@ -1,0 +1,40 @@
+"""The typed configs of the shared training knobs (`train` in params.yaml) and of the optimisers
+methods keep for their own networks. No torch here: the CLI checks params.yaml against them at
+start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from molere.hparams import Choice, LogUniform, hparam
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "cosine")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """An optimiser of a method's own network (not searched unless a subclass says so)."""
+
+    optimizer: str = hparam("adam", choices=OPTIMIZERS)
+    lr: float = hparam(1e-3, low=0)  # 0 freezes the network
+    weight_decay: float = hparam(0.0, low=0)
+    momentum: float = hparam(0.9, low=0, high=1)  # SGD only
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The shared training knobs every method trains its classifier with. The default study sets
+    them in params.yaml; a search draws the learning rate and the weight decay too."""
+
+    epochs: int = hparam(20, low=1)
+    batch_size: int = hparam(128, low=1)
+    optimizer: str = hparam("adam", choices=OPTIMIZERS)
+    lr: float = hparam(0.02, low=0, low_open=True, search=LogUniform(1e-3, 5e-2))
+    weight_decay: float = hparam(0.0, low=0, search=Choice(0.0, 1e-5, 1e-4, 1e-3))
+    momentum: float = hparam(0.9, low=0, high=1)  # SGD only
+    schedule: str = hparam("cosine", choices=SCHEDULES)
+    device: str = hparam("auto", choices=DEVICES)
+
+

@@ -1,0 +1,68 @@
+"""The search budget (design.md section 7b): every method gets the same `study.trials`. Trial 0
+is the defaults (params.yaml over the code's defaults); trial k >= 1 draws every searched key of
+the shared training knobs (`train`: learning rate, weight decay) and of the method's own config
+from its distribution, seeded by (`study.seed`, the method's name, k), so a trial's values are the
+same whatever else the study holds, and raising K draws only the new trials."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+
+from molere.errors import MolereError
+from molere.hparams import Space, build_config, check_defaults_in_spaces, check_known, draw_trial, search_spaces
+from molere.params import Params
+from molere.train.config import TrainConfig
+
+SEARCH_SECTIONS = ("train", "methods")
+
+
+def trial_count(trials) -> int:
+    """K from `study.trials`, the list of trial ids, which must be 0, 1, ..., K-1 (K >= 1)."""
+    if not isinstance(trials, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in trials):
+        raise MolereError(f"study.trials = {trials!r} should be a list of trial ids, e.g. [0, 1, 2, 3] for K = 4")
+    if not trials or trials != list(range(len(trials))):
+        raise MolereError(f"study.trials = {trials!r} should be 0, 1, ..., K-1 with K >= 1, e.g. [0, 1, 2, 3] for K = 4")
+    return len(trials)
+
+
+def method_spaces(params: Params, method_cls) -> dict[str, Space]:
+    """The searched keys (dotted) of one method's trials and their distributions: the shared
+    training knobs', then the method's own; each checked to contain its trial-0 value."""
+    name = method_cls.name
+    train_spaces = search_spaces(TrainConfig, "train.", params.get("search.train", (dict, type(None)), None))
+    config_class = method_cls.Config
+    own = search_spaces(config_class, f"methods.{name}.", params.get(f"search.methods.{name}", (dict, type(None)), None))
+    check_defaults_in_spaces(build_config(TrainConfig, params.get("train", dict, {}), "train."), "train.", train_spaces)
+    config = build_config(config_class, params.get(f"methods.{name}", (dict, type(None)), None), f"methods.{name}.")
+    check_defaults_in_spaces(config, f"methods.{name}.", own)
+    return {**train_spaces, **own}
+
+
+def trial_values(params: Params, method_cls, trial: int, study_seed: int) -> dict[str, Any]:
+    """The values trial `trial` sets (dotted keys), on top of params; {} for trial 0."""
+    spaces = method_spaces(params, method_cls)  # checked for trial 0 too
+    if trial == 0:
+        return {}
+    rng = np.random.default_rng([study_seed, zlib.crc32(method_cls.name.encode()), trial])
+    return draw_trial(spaces, rng)
+
+
+def with_values(params: Params, values: dict[str, Any]) -> Params:
+    """A copy of `params` with the dotted `values` set."""
+    out = params.copy()
+    for key, value in values.items():
+        out.override(key, value)
+    return out
+
+
+def check_search_section(search, methods: list[str]) -> None:
+    """params.yaml's `search` holds only `train` and `methods.<a registered method>`."""
+    if search is None:
+        return
+    if not isinstance(search, dict):
+        raise MolereError(f"search = {search!r} should be a mapping with train and methods sections")
+    check_known(search, list(SEARCH_SECTIONS), "search.")
+    check_known(search.get("methods") or {}, methods, "search.methods.")

@@ -1,0 +1,63 @@
+"""Stage `select`: per scenario and method, the trial the selection rule `study.selection` picks
+among the method's trials (molere/selection.py), written with its values to `selected.json` for
+the replicate runs. The file carries a digest of the chosen run, so a re-trained trial re-runs
+what depends on it even when the choice stays the same."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+from molere.errors import MolereError
+from molere.io import read_json, write_json
+from molere.params import Params
+from molere.selection import choose
+from molere.trials import trial_count
+from stages import paths
+
+# what a trial's metrics.json must hold for the rules
+TRIAL_KEYS = ("trial", "seed", "select_acc", "id_acc")
+
+
+def run(params: Params, scenario: str, method: str) -> None:
+    trials = list(range(trial_count(params.get("study.trials", list))))
+    rule = params.get("study.selection", str)
+    table = pd.DataFrame([trial_metrics(scenario, method, t) for t in trials])
+    chosen = choose(rule, table)
+    row = table.set_index("trial").loc[chosen]
+    directory = paths.trial_dir(scenario, method, chosen)
+    config = read_json(directory / "config.json", made_by=made_by(scenario, method, chosen))
+    write_json(
+        paths.selected(scenario, method),
+        {
+            "rule": rule,
+            "trial": chosen,
+            "trials": len(trials),
+            "seed": int(row["seed"]),
+            "select_acc": float(row["select_acc"]),
+            "values": config["values"],
+            "run_digest": digest(directory),
+        },
+    )
+
+
+def trial_metrics(scenario: str, method: str, trial: int) -> dict:
+    path = paths.trial_dir(scenario, method, trial) / "metrics.json"
+    metrics = read_json(path, made_by=made_by(scenario, method, trial))
+    missing = [key for key in TRIAL_KEYS if metrics.get(key) is None] if isinstance(metrics, dict) else list(TRIAL_KEYS)
+    if missing:
+        raise MolereError(f"corrupt file {path}: it lacks {', '.join(missing)}; re-run `molere-bench stage {made_by(scenario, method, trial)}`")
+    return {key: metrics[key] for key in TRIAL_KEYS}
+
+
+def made_by(scenario: str, method: str, trial: int) -> str:
+    return f"train --scenario {scenario} --method {method} --trial {trial}"
+
+
+def digest(directory) -> str:
+    """SHA-256 over the run's file names and contents."""
+    total = hashlib.sha256()
+    for path in sorted(directory.iterdir()):
+        total.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return total.hexdigest()
