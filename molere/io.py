@@ -89,11 +89,12 @@ def write_examples(path, meta: pd.DataFrame, x: np.ndarray | Sequence[np.ndarray
     """Write examples as Parquet: the `meta` columns plus the features as one column `x` of Arrow's
     canonical fixed-shape tensor type (`arrow.fixed_shape_tensor`, stored as a fixed-size list of
     the element type), which carries the element type and the per-example shape, so pyarrow and
-    pandas read it without this module (and any Parquet reader as a list per row). It costs what a fixed-size list costs:
-    a CIFAR-10 pool takes 3.5 s to write and 1.9 s to read, against 0.2 s each as the raw bytes of
-    the format before, which no other tool could read. Built zero-copy on the numpy buffers; uint8 images stay uint8 (Parquet's INT32 annotated UINT_8).
-    `x` is one array or consecutive blocks of rows, written without concatenating them (a big
-    table then needs no second copy in memory)."""
+    pandas read it without this module (and any Parquet reader as a list per row). It costs what
+    a fixed-size list costs: a CIFAR-10 pool takes 3.5 s to write and 1.9 s to read, against 0.2 s
+    each as the raw bytes of the format before, which no other tool could read. Built zero-copy
+    on the numpy buffers; uint8 images stay uint8 (in Parquet, INT32 annotated UINT_8). `x` is one
+    array or consecutive blocks of rows, written without concatenating them (a big table then
+    needs no second copy in memory)."""
     blocks = [x] if isinstance(x, np.ndarray) else list(x)
     rows = sum(len(block) for block in blocks)
     if len(meta) != rows:
