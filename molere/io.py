@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -17,8 +18,11 @@ import pyarrow.parquet as pq
 
 from molere.errors import MolereError
 
-SHAPE_KEY = b"molere.feature_shape"
-DTYPE_KEY = b"molere.feature_dtype"
+# Feature values per Parquet row group. The writer converts a whole row group at once (uint8 to
+# Parquet's INT32, plus the list levels): a CIFAR-10-sized pool (50,000 images, 154 MB) as one
+# group took 1.3 GB more memory to write. In groups of 2**20 values (~340 images) the `prepare`
+# stage peaks where it did with raw bytes (1.8 GB), and writes no slower than with bigger groups.
+ROW_GROUP_VALUES = 2**20
 
 
 @contextlib.contextmanager
@@ -83,12 +87,15 @@ def read_table(path, made_by: str | None = None, columns=None) -> pd.DataFrame:
 
 
 def write_examples(path, meta: pd.DataFrame, x: np.ndarray | Sequence[np.ndarray]) -> None:
-    """Write examples as Parquet: the `meta` columns plus the features as one fixed-size binary
-    column `x`, each example's raw bytes (the per-example shape and dtype are kept in the schema
-    metadata). Raw bytes rather than a list of numbers: Parquet has no 8-bit integers, and
-    widening uint8 images to int32 made CIFAR-10 ten times slower to write and read, with a GB
-    more memory. `x` is one array or consecutive blocks of rows, written without concatenating
-    them (a big table then needs no second copy in memory)."""
+    """Write examples as Parquet: the `meta` columns plus the features as one column `x` of Arrow's
+    canonical fixed-shape tensor type (`arrow.fixed_shape_tensor`, stored as a fixed-size list of
+    the element type), which carries the element type and the per-example shape, so pyarrow and
+    pandas read it without this module (and any Parquet reader as a list per row). It costs what
+    a fixed-size list costs: a CIFAR-10 pool takes about 4 s to write and 2 s to read, against 0.2 s
+    each as the raw bytes of the format before, which no other tool could read. Built zero-copy
+    on the numpy buffers; uint8 images stay uint8 (in Parquet, INT32 annotated UINT_8). `x` is one
+    array or consecutive blocks of rows, written without concatenating them (a big table then
+    needs no second copy in memory)."""
     blocks = [x] if isinstance(x, np.ndarray) else list(x)
     rows = sum(len(block) for block in blocks)
     if len(meta) != rows:
@@ -96,18 +103,20 @@ def write_examples(path, meta: pd.DataFrame, x: np.ndarray | Sequence[np.ndarray
     shape, dtype = blocks[0].shape[1:], blocks[0].dtype
     if any(block.shape[1:] != shape or block.dtype != dtype for block in blocks):
         raise ValueError("feature blocks differ in per-example shape or dtype")
-    binary = pa.binary(int(np.prod(shape)) * dtype.itemsize)
+    width = math.prod(shape)
+    tensor = pa.fixed_shape_tensor(pa.from_numpy_dtype(dtype), list(shape))
     features = pa.chunked_array(
-        [pa.FixedSizeBinaryArray.from_buffers(binary, len(b), [None, pa.py_buffer(np.ascontiguousarray(b))]) for b in blocks],
-        type=binary,
+        [
+            pa.ExtensionArray.from_storage(
+                tensor, pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(b).reshape(-1)), width)
+            )
+            for b in blocks
+        ],
+        type=tensor,
     )
-    table = pa.Table.from_pandas(meta.reset_index(drop=True), preserve_index=False)
-    table = table.append_column("x", features)
-    metadata = dict(table.schema.metadata or {})
-    metadata[SHAPE_KEY] = json.dumps(list(shape)).encode()
-    metadata[DTYPE_KEY] = str(dtype).encode()
+    table = pa.Table.from_pandas(meta.reset_index(drop=True), preserve_index=False).append_column("x", features)
     with atomic_path(path) as tmp:
-        pq.write_table(table.replace_schema_metadata(metadata), tmp)
+        pq.write_table(table, tmp, row_group_size=max(1, ROW_GROUP_VALUES // width))
 
 
 def read_examples(path, made_by: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
@@ -115,13 +124,10 @@ def read_examples(path, made_by: str | None = None) -> tuple[pd.DataFrame, np.nd
     path = require(path, made_by)
     try:
         table = pq.read_table(path)
-        metadata = table.schema.metadata
-        shape = json.loads(metadata[SHAPE_KEY])
-        dtype = np.dtype(metadata[DTYPE_KEY].decode())
-        column = table.column("x").combine_chunks()
+        column = table.column("x")
+        if not isinstance(column.type, pa.FixedShapeTensorType):
+            raise TypeError(f"column x is {column.type}, not a fixed-shape tensor")
+        x = column.combine_chunks().to_numpy_ndarray()  # read-only, backed by Arrow's buffer
     except Exception as err:
         raise MolereError(f"corrupt examples file {path}: {type(err).__name__}: {err}") from None
-    width = column.type.byte_width
-    raw = np.frombuffer(column.buffers()[1], dtype=np.uint8)[column.offset * width : (column.offset + len(column)) * width]
-    meta = table.drop(["x"]).to_pandas()
-    return meta, raw.view(dtype).reshape(len(meta), *shape)  # read-only, backed by Arrow's buffer
+    return table.drop(["x"]).to_pandas(), x

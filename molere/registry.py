@@ -17,6 +17,7 @@ class Registry(Generic[T]):
     def __init__(self, kind: str, package: str | None = None):
         self.kind = kind
         self.package = package
+        self._loaded = package is None
         self._entries: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -32,13 +33,14 @@ class Registry(Generic[T]):
 
     def _load(self) -> None:
         # Each entry lives in its own module of `package`; importing them all fills the registry,
-        # so adding an entry is adding one file.
-        if self.package is None:
+        # so adding an entry is adding one file. (molere.fingerprint finds these scans in the
+        # source: keep `package=` a string literal.)
+        if self._loaded:
             return
         package = importlib.import_module(self.package)
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{self.package}.{module.name}")
-        self.package = None
+        self._loaded = True
 
     def names(self) -> list[str]:
         self._load()

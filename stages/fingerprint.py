@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from molere.fingerprint import PER_METHOD_STAGES, PIPELINE_STAGES, code_fingerprint, stage_fingerprint
+from molere.fingerprint import PER_METHOD_STAGES, PIPELINE_STAGES, CodeGraph, stage_fingerprint
 from molere.io import write_json
 from molere.params import Params
 from stages import paths
 
 
 def run(params: Params, root: Path = Path(".")) -> None:
+    code = CodeGraph(root)  # every module read once, for all the stages
     for stage in PIPELINE_STAGES:
-        code = code_fingerprint(root, stage)  # once per stage: every method's train shares it
         for method in params.get("study.methods", list) if stage in PER_METHOD_STAGES else [None]:
-            write_json(root / paths.fingerprint(stage, method), stage_fingerprint(code, params, stage, method))
+            write_json(root / paths.fingerprint(stage, method), stage_fingerprint(code.fingerprint(stage, method), params, stage, method))

@@ -1,42 +1,241 @@
 """Stage fingerprints: which code edits and which params changes change which stage's
-fingerprint, what a stage may read of params, and that dvc.yaml uses the fingerprints."""
+fingerprint (the code from each stage's import graph, on a miniature project and on the real one),
+what a stage may read of params, and that dvc.yaml uses the fingerprints."""
 
 import hashlib
 import json
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
 from molere.errors import MolereError
-from molere.fingerprint import (
-    PIPELINE_STAGES,
-    code_files,
-    code_fingerprint,
-    declared_params,
-    fingerprint,
-    stage_params,
-)
+from molere.fingerprint import ENTRY_POINT, PIPELINE_STAGES, CodeGraph, declared_params, stage_params
 from molere.params import Params
 from stages import fingerprint as fingerprint_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# A miniature project with every import form the graph follows. The entry point imports the
+# params module at its top and, inside its commands, a stage and the benchmark tools.
+MINIATURE = {
+    "molere/__init__.py": "",
+    "molere/cli.py": "import sys\nfrom molere import params\n\n\ndef train():\n    from stages import train\n\n\ndef bench():\n    import molere.tools\n",
+    "molere/params.py": "",
+    "molere/tools.py": "",
+    "molere/nested.py": "",
+    "molere/registry.py": "class Registry:\n    pass\n",
+    "molere/methods/__init__.py": 'from molere.registry import Registry\nMETHODS = Registry("method", package="molere.methods.zoo")\n',
+    "molere/methods/shared.py": "",
+    "molere/methods/zoo/__init__.py": "",
+    "molere/methods/zoo/erm.py": 'from molere.methods import METHODS\n\n\n@METHODS.register("erm")\nclass ERM:\n    pass\n',
+    "molere/methods/zoo/focal.py": 'from .. import METHODS\nfrom ..shared import loss\n\n\n@METHODS.register("focal")\nclass Focal:\n    pass\n',
+    "molere/models/__init__.py": 'from molere import registry\nMODELS = registry.Registry("model", package="molere.models.zoo")\n',
+    "molere/models/zoo/__init__.py": "",
+    "molere/models/zoo/mlp.py": "",
+    "molere/models/zoo/cnn.py": "",
+    "molere/report/__init__.py": "",
+    "molere/report/tables.py": "import numpy\n",
+    "molere/report/markdown.py": "import molere.report.tables\n",
+    "stages/__init__.py": "",
+    "stages/paths.py": "",
+    "stages/prepare.py": "from molere.models import zoo\n",
+    "stages/erm.py": "from . import paths\nimport molere.methods\n",
+    "stages/rank.py": "import molere.methods.zoo.erm\n",
+    "stages/split.py": "try:\n    pass\nexcept ImportError:\n    pass\nelse:\n    if True:\n        import molere.nested\n",
+    "stages/train.py": "from molere.methods import METHODS\nfrom stages import paths\n\n\ndef run():\n    from molere.models import MODELS\n",
+    "stages/evaluate.py": "class Reader:\n    def read(self):\n        from molere.report import tables\n",
+    "stages/report.py": "from molere.report import markdown, tables\n",
+    "stages/fingerprint.py": "import molere.tools\n",
+}
+EVERY_STAGE = ["molere/__init__.py", "molere/cli.py", "molere/params.py", "stages/__init__.py"]
+METHOD_REGISTRY = ["molere/methods/__init__.py", "molere/methods/zoo/__init__.py", "molere/registry.py"]
+MODEL_REGISTRY = ["molere/models/__init__.py", "molere/models/zoo/__init__.py", "molere/models/zoo/cnn.py",
+                  "molere/models/zoo/mlp.py", "molere/registry.py"]
+
 
 @pytest.fixture
 def code(tmp_path):
-    """A miniature project: a library of two modules, the shared helpers, every stage's module."""
-    for name in ["molere/__init__.py", "molere/core/model.py", "stages/__init__.py", "stages/paths.py"]:
+    for name, text in MINIATURE.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(f"# {name}\n")
-    for stage in (*PIPELINE_STAGES, "fingerprint"):
-        (tmp_path / f"stages/{stage}.py").write_text(f"# stage {stage}\n")
+        (tmp_path / name).write_text(text)
     return tmp_path
 
 
-def all_fingerprints(root):
-    return {stage: code_fingerprint(root, stage) for stage in PIPELINE_STAGES}
+def study_fingerprints(root, methods=("erm", "focal")) -> dict:
+    """The code fingerprint of every stage of a study of `methods`: `train/<method>` for train."""
+    graph = CodeGraph(root)
+    return {
+        f"{stage}/{method}" if method else stage: graph.fingerprint(stage, method)
+        for stage in PIPELINE_STAGES
+        for method in (methods if stage == "train" else [None])
+    }
+
+
+def changed_by(root, edit, methods=("erm", "focal")) -> set:
+    before = study_fingerprints(root, methods)
+    edit(root)
+    after = study_fingerprints(root, methods)
+    return {name for name in before if before[name] != after[name]}
+
+
+def append(path: str, text: str = "# edited\n"):
+    def edit(root):
+        with open(root / path, "a") as file:
+            file.write(text)
+
+    return edit
+
+
+def add(path: str, text: str):
+    def edit(root):
+        (root / path).write_text(text)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "stage, method, files",
+    [
+        ("split", None, ["molere/nested.py", "stages/split.py"]),
+        ("prepare", None, [*MODEL_REGISTRY, "stages/prepare.py"]),  # `from molere.models import zoo`
+        ("erm", None, [*METHOD_REGISTRY, "molere/methods/zoo/erm.py", "stages/erm.py", "stages/paths.py"]),
+        ("rank", None, [*METHOD_REGISTRY, "molere/methods/zoo/erm.py", "stages/rank.py"]),
+        ("train", "erm", [*METHOD_REGISTRY, "molere/methods/zoo/erm.py", *MODEL_REGISTRY, "stages/paths.py", "stages/train.py"]),
+        ("train", "focal", [*METHOD_REGISTRY, "molere/methods/shared.py", "molere/methods/zoo/focal.py", *MODEL_REGISTRY,
+                            "stages/paths.py", "stages/train.py"]),
+        ("evaluate", None, ["molere/report/__init__.py", "molere/report/tables.py", "stages/evaluate.py"]),
+        ("report", None, ["molere/report/__init__.py", "molere/report/markdown.py", "molere/report/tables.py", "stages/report.py"]),
+    ],
+)
+def test_a_stage_runs_the_closure_of_its_imports(code, stage, method, files):
+    # never: the entry point's command-level imports (molere/tools.py, other stages), the other method
+    assert [p.as_posix() for p in CodeGraph(code).files(stage, method)] == sorted({*EVERY_STAGE, *files})
+
+
+def test_fingerprint_is_sha256_over_paths_and_contents(tmp_path):
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages/split.py").write_bytes(b"x = 1\n")
+    expected = hashlib.sha256(b"stages/split.py\0" + hashlib.sha256(b"x = 1\n").digest()).hexdigest()
+    assert CodeGraph(tmp_path).fingerprint("split") == expected
+
+
+EVERY_PIPELINE_STAGE = {"prepare", "erm", "rank", "split", "train/erm", "train/focal", "evaluate", "report"}
+
+
+@pytest.mark.parametrize(
+    "edit, changed",
+    [
+        (append("stages/split.py"), {"split"}),
+        (append("molere/methods/zoo/focal.py"), {"train/focal"}),
+        (append("molere/methods/shared.py"), {"train/focal"}),
+        (append("molere/methods/zoo/erm.py"), {"erm", "rank", "train/erm"}),
+        (append("molere/report/markdown.py"), {"report"}),
+        (append("molere/report/tables.py"), {"evaluate", "report"}),
+        (append("molere/nested.py"), {"split"}),
+        (append("molere/params.py"), EVERY_PIPELINE_STAGE),  # the entry point imports it at its top
+        (append("molere/cli.py"), EVERY_PIPELINE_STAGE),
+        (append("stages/__init__.py"), EVERY_PIPELINE_STAGE),
+        (append("molere/registry.py"), {"prepare", "erm", "rank", "train/erm", "train/focal"}),
+        (add("molere/methods/zoo/jtt.py", 'from molere.methods import METHODS\n\n\n@METHODS.register("jtt")\nclass JTT:\n    pass\n'), set()),
+        (add("molere/models/zoo/resnet.py", ""), {"prepare", "train/erm", "train/focal"}),  # the model registry's scan
+        (add("molere/report/unused.py", ""), set()),
+    ],
+)
+def test_an_edit_changes_the_stages_that_import_it(code, edit, changed):
+    assert changed_by(code, edit) == changed
+
+
+def test_what_no_stage_runs_does_not_count(code):
+    """The modules only the entry point's commands import (benchmark tools), the fingerprint
+    stage's module, bytecode caches."""
+    assert changed_by(code, append("molere/tools.py")) == set()
+    assert changed_by(code, append("stages/fingerprint.py")) == set()
+    (code / "molere/__pycache__").mkdir()
+    (code / "molere/__pycache__/params.cpython-311.pyc").write_bytes(b"\x00bytecode")
+    assert changed_by(code, add("molere/methods/zoo/stray.pyc", "\x00bytecode")) == set()
+
+
+def test_a_rename_changes_the_fingerprint(code):
+    renamed = changed_by(code, lambda root: (root / "molere/params.py").rename(root / "molere/params_.py"))
+    assert renamed == EVERY_PIPELINE_STAGE  # the file is gone from every closure (its import no longer resolves)
+    assert changed_by(code, lambda root: (root / "molere/tools.py").rename(root / "molere/tools2.py")) == set()
+
+
+def test_a_registry_scan_is_read_from_a_string_literal(code):
+    add("molere/models/__init__.py", 'from molere.registry import Registry\nMODELS = Registry("model", "molere.models.zoo")\n')(code)
+    assert CodeGraph(code).files("prepare") == [Path(p) for p in sorted({*EVERY_STAGE, *MODEL_REGISTRY, "stages/prepare.py"})]
+    add("molere/models/__init__.py", 'from molere.registry import Registry\nZOO = "molere.models.zoo"\nMODELS = Registry("model", package=ZOO)\n')(code)
+    with pytest.raises(MolereError, match=r"^molere/models/__init__.py:3: a Registry's package must be a string literal"):
+        CodeGraph(code)
+
+
+def test_unknown_stage_or_method_lists_the_choices(code):
+    with pytest.raises(MolereError, match=r"unknown pipeline stage 'trian'; allowed: .*train"):
+        CodeGraph(code).files("trian")
+    with pytest.raises(MolereError, match=r"^unknown method 'fcoal'; allowed: erm, focal$"):
+        CodeGraph(code).files("train", "fcoal")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the project's code, to edit."""
+    root = tmp_path_factory.mktemp("project")
+    for name in ["molere", "stages"]:
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.fixture
+def project_copy(project, tmp_path):
+    shutil.copytree(project, tmp_path, dirs_exist_ok=True)
+    return tmp_path
+
+
+STUDY_METHODS = yaml.safe_load((ROOT / "params.yaml").read_text())["study"]["methods"]
+BUILT_ON_HYPERGRAD = {"train/lrw-random", "train/lrw-easy", "train/lrw-hard", "train/molere", "train/mwnet", "train/l2rw"}
+NEW_METHOD = """from molere.methods import METHODS
+from molere.methods.lrw import LRW
+
+
+@METHODS.register("lrw-new")
+class LRWNew(LRW):
+    name = "lrw-new"
+    validation = "hard"
+"""
+
+
+@pytest.mark.parametrize(
+    "edit, changed",
+    [
+        (add("molere/methods/zoo/lrw_new.py", NEW_METHOD), set()),
+        (append("molere/methods/zoo/focal.py"), {"train/focal"}),
+        (append("molere/report/markdown.py"), {"report"}),
+        (append("molere/hypergrad.py"), BUILT_ON_HYPERGRAD),
+        (append("molere/bench.py"), set()),
+        (append("stages/report.py"), {"report"}),
+    ],
+)
+def test_the_projects_own_edits_change_only_the_stages_that_import_them(project_copy, edit, changed):
+    assert {"train/erm", "train/focal", "train/cvar-dro"} | BUILT_ON_HYPERGRAD <= {f"train/{m}" for m in STUDY_METHODS}
+    assert changed_by(project_copy, edit, STUDY_METHODS) == changed
+
+
+def test_the_project_registries_and_entry_point_are_found(project):
+    from molere.data import DATASETS
+    from molere.methods import METHODS
+    from molere.models import MODELS
+
+    graph = CodeGraph(project)
+    scans = {name: module.scans for name, module in graph.modules.items() if module.scans}
+    assert scans == {"molere.data": {DATASETS.package}, "molere.methods": {METHODS.package}, "molere.models": {MODELS.package}}
+    assert graph.method_module("cvar-dro") == "molere.methods.zoo.cvar_dro"
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["molere-bench"] == f"{ENTRY_POINT}:main"
+    focal = {p.as_posix() for p in graph.files("train", "focal")}
+    assert {"molere/cli.py", "molere/methods/zoo/focal.py", "molere/train/loop.py", "stages/common.py", "stages/train.py"} <= focal
+    assert not {"molere/methods/lrw.py", "molere/methods/zoo/erm.py", "molere/bench.py", "stages/report.py"} & focal
 
 
 def study_params(**changes) -> Params:
@@ -60,65 +259,6 @@ def written_fingerprints(root, params) -> dict:
     return {p.relative_to(root / "fingerprints").as_posix(): json.loads(p.read_text()) for p in (root / "fingerprints").rglob("*.json")}
 
 
-def test_a_stage_reads_the_library_the_helpers_and_its_own_module_only(code):
-    assert [p.as_posix() for p in code_files(code, "split")] == [
-        "molere/__init__.py",
-        "molere/core/model.py",
-        "stages/__init__.py",
-        "stages/paths.py",
-        "stages/split.py",
-    ]
-
-
-def test_fingerprint_is_sha256_over_paths_and_contents(tmp_path):
-    (tmp_path / "a.py").write_bytes(b"x = 1\n")
-    expected = hashlib.sha256(b"a.py\0" + hashlib.sha256(b"x = 1\n").digest()).hexdigest()
-    assert fingerprint(tmp_path, [Path("a.py")]) == expected
-
-
-def test_a_stage_module_edit_changes_only_that_stage(code):
-    before = all_fingerprints(code)
-    (code / "stages/split.py").write_text("# stage split, edited\n")
-    after = all_fingerprints(code)
-    assert [s for s in PIPELINE_STAGES if before[s] != after[s]] == ["split"]
-
-
-def test_a_library_or_helper_edit_changes_every_stage(code):
-    for edited in ["molere/core/model.py", "stages/paths.py"]:
-        before = all_fingerprints(code)
-        (code / edited).write_text("# edited\n")
-        after = all_fingerprints(code)
-        assert all(before[s] != after[s] for s in PIPELINE_STAGES), edited
-
-
-def test_a_rename_changes_the_fingerprint(code):
-    before = all_fingerprints(code)
-    (code / "molere/core/model.py").rename(code / "molere/core/models.py")
-    assert all(before[s] != fp for s, fp in all_fingerprints(code).items())
-
-
-def test_bytecode_and_the_fingerprint_stage_do_not_count(code):
-    before = all_fingerprints(code)
-    (code / "molere/__pycache__").mkdir()
-    (code / "molere/__pycache__/__init__.cpython-311.pyc").write_bytes(b"\x00bytecode")
-    (code / "molere/core/stray.pyc").write_bytes(b"\x00bytecode")
-    (code / "stages/fingerprint.py").write_text("# the fingerprint stage, edited\n")
-    assert all_fingerprints(code) == before
-
-
-def test_unknown_stage_lists_the_pipeline_stages(code):
-    with pytest.raises(MolereError, match=r"unknown pipeline stage 'trian'; allowed: .*train"):
-        code_files(code, "trian")
-
-
-def test_train_declares_its_own_method_section_only():
-    assert stage_params("train", "lrw-hard") == ("model", "train", "methods.lrw-hard")
-    with pytest.raises(MolereError, match="stage train needs a method"):
-        stage_params("train")
-    with pytest.raises(MolereError, match="stage split takes no method"):
-        stage_params("split", "erm")
-
-
 def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
     params = study_params()
     written = written_fingerprints(code, params)
@@ -127,11 +267,25 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
     assert written["train/focal.json"] == {
         "stage": "train",
         "method": "focal",
-        "code": code_fingerprint(code, "train"),
+        "code": CodeGraph(code).fingerprint("train", "focal"),
         "params": {"model": {"name": "mlp"}, "train": {"epochs": 2}, "methods.focal": {"gamma": 2.0}},
     }
+    assert written["train/erm.json"]["code"] == CodeGraph(code).fingerprint("train", "erm") != written["train/focal.json"]["code"]
     assert written["split.json"]["params"] == {"split": {"delta": 0.1}}
     assert written["evaluate.json"]["params"] == {"study.methods": ["erm", "focal"], "study.seeds": [0]}
+
+
+def test_a_study_method_nothing_registers_stops_the_stage(code):
+    with pytest.raises(MolereError, match=r"^unknown method 'fcoal'; allowed: erm, focal$"):
+        fingerprint_stage.run(study_params(study__methods=["erm", "fcoal"]), code)
+
+
+def test_train_declares_its_own_method_section_only():
+    assert stage_params("train", "lrw-hard") == ("model", "train", "methods.lrw-hard")
+    with pytest.raises(MolereError, match="stage train needs a method"):
+        stage_params("train")
+    with pytest.raises(MolereError, match="stage split takes no method"):
+        stage_params("split", "erm")
 
 
 @pytest.mark.parametrize(
@@ -176,11 +330,3 @@ def test_every_dvc_stage_depends_on_its_own_fingerprint_and_reads_neither_code_n
         assert own in deps, name
         assert not any(d in ("molere", "stages") or d.startswith("stages/") for d in deps), name
         assert "params" not in stages[name], name
-
-
-def test_the_project_fingerprints_cover_its_real_modules(tmp_path):
-    for name in ["molere", "stages"]:
-        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    files = {p.as_posix() for p in code_files(tmp_path, "train")}
-    assert {"molere/cli.py", "molere/methods/lrw.py", "stages/common.py", "stages/train.py"} <= files
-    assert "stages/report.py" not in files
