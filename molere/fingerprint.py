@@ -65,6 +65,8 @@ STAGE_PARAMS = {
     "report": ("study",),
 }
 PIPELINE_STAGES = tuple(STAGE_PARAMS)
+# DVC stages that run another stage's code on its keys, so they share its fingerprint
+SAME_FINGERPRINT = {"replicate": "train"}
 PER_METHOD_STAGES = tuple(stage for stage, keys in STAGE_PARAMS.items() if any("{method}" in key for key in keys))
 CODE_DIRS = ("molere", "stages")
 ENTRY_POINT = "molere.cli"  # the module of the `molere-bench` command (pyproject.toml)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from molere.errors import MolereError
-from molere.fingerprint import ENTRY_POINT, PIPELINE_STAGES, CodeGraph, declared_params, stage_params
+from molere.fingerprint import ENTRY_POINT, PIPELINE_STAGES, SAME_FINGERPRINT, CodeGraph, declared_params, stage_params
 from molere.params import Params
 from stages import fingerprint as fingerprint_stage
 
@@ -46,6 +46,7 @@ MINIATURE = {
     "stages/rank.py": "import molere.methods.zoo.erm\n",
     "stages/split.py": "try:\n    pass\nexcept ImportError:\n    pass\nelse:\n    if True:\n        import molere.nested\n",
     "stages/train.py": "from molere.methods import METHODS\nfrom stages import paths\n\n\ndef run():\n    from molere.models import MODELS\n",
+    "stages/select.py": "from stages import paths\n",
     "stages/evaluate.py": "class Reader:\n    def read(self):\n        from molere.report import tables\n",
     "stages/report.py": "from molere.report import markdown, tables\n",
     "stages/fingerprint.py": "import molere.tools\n",
@@ -122,7 +123,7 @@ def test_fingerprint_is_sha256_over_paths_and_contents(tmp_path):
     assert CodeGraph(tmp_path).fingerprint("split") == expected
 
 
-EVERY_PIPELINE_STAGE = {"prepare", "erm", "rank", "split", "train/erm", "train/focal", "evaluate", "report"}
+EVERY_PIPELINE_STAGE = {"prepare", "erm", "rank", "split", "train/erm", "train/focal", "select", "evaluate", "report"}
 
 
 @pytest.mark.parametrize(
@@ -242,11 +243,12 @@ def study_params(**changes) -> Params:
     """Every section a stage reads, for a study of two methods; `changes` sets dotted keys."""
     params = Params(
         {
-            "study": {"scenarios": ["clean"], "methods": ["erm", "focal"], "seeds": [0]},
+            "study": {"scenarios": ["clean"], "methods": ["erm", "focal"], "seeds": [0], "trials": [0, 1], "seed": 0, "selection": "selection"},
             "data": {"seed": 0}, "noise": {"sd": 0.1}, "ood": {"severities": [1]},
             "model": {"name": "mlp"}, "train": {"epochs": 2}, "erm": {"seed": 0},
             "rank": {"mode": "in-sample"}, "split": {"delta": 0.1},
             "methods": {"erm": {}, "focal": {"gamma": 2.0}, "jtt": {"upweight": 6.0}},
+            "search": {"methods": {"focal": {"gamma": {"distribution": "uniform", "low": 0, "high": 3}}}},
         }
     )
     for key, value in changes.items():
@@ -263,16 +265,26 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
     params = study_params()
     written = written_fingerprints(code, params)
     assert sorted(written) == ["erm.json", "evaluate.json", "prepare.json", "rank.json", "report.json",
-                               "split.json", "train/erm.json", "train/focal.json"]
+                               "select.json", "split.json", "train/erm.json", "train/focal.json"]
     assert written["train/focal.json"] == {
         "stage": "train",
         "method": "focal",
         "code": CodeGraph(code).fingerprint("train", "focal"),
-        "params": {"model": {"name": "mlp"}, "train": {"epochs": 2}, "methods.focal": {"gamma": 2.0}},
+        "params": {
+            "model": {"name": "mlp"},
+            "train": {"epochs": 2},
+            "methods.focal": {"gamma": 2.0},
+            "search.train": None,
+            "search.methods.focal": {"gamma": {"distribution": "uniform", "low": 0, "high": 3}},
+            "study.seed": 0,
+        },
     }
+    assert written["select.json"]["params"] == {"study.trials": [0, 1], "study.selection": "selection"}
     assert written["train/erm.json"]["code"] == CodeGraph(code).fingerprint("train", "erm") != written["train/focal.json"]["code"]
     assert written["split.json"]["params"] == {"split": {"delta": 0.1}}
-    assert written["evaluate.json"]["params"] == {"study.methods": ["erm", "focal"], "study.seeds": [0]}
+    assert written["evaluate.json"]["params"] == {
+        "study.methods": ["erm", "focal"], "study.seeds": [0], "study.trials": [0, 1], "study.selection": "selection"
+    }
 
 
 def test_a_study_method_nothing_registers_stops_the_stage(code):
@@ -281,7 +293,9 @@ def test_a_study_method_nothing_registers_stops_the_stage(code):
 
 
 def test_train_declares_its_own_method_section_only():
-    assert stage_params("train", "lrw-hard") == ("model", "train", "methods.lrw-hard")
+    assert stage_params("train", "lrw-hard") == (
+        "model", "train", "methods.lrw-hard", "search.train", "search.methods.lrw-hard", "study.seed"
+    )
     with pytest.raises(MolereError, match="stage train needs a method"):
         stage_params("train")
     with pytest.raises(MolereError, match="stage split takes no method"):
@@ -308,9 +322,19 @@ def test_a_params_change_changes_only_the_fingerprints_of_stages_that_read_it(co
 
 def test_a_stage_is_handed_only_the_keys_it_declares():
     params = declared_params(study_params(), "train", "focal")
-    assert params.data == {"model": {"name": "mlp"}, "train": {"epochs": 2}, "methods": {"focal": {"gamma": 2.0}}}
+    assert params.data == {
+        "model": {"name": "mlp"},
+        "train": {"epochs": 2},
+        "methods": {"focal": {"gamma": 2.0}},
+        "search": {"methods": {"focal": {"gamma": {"distribution": "uniform", "low": 0, "high": 3}}}},
+        "study": {"seed": 0},
+    }
     assert params.get("methods.focal.gamma", float) == 2.0
-    with pytest.raises(MolereError, match=r"^stage train reads params key 'data.seed' but declares only model, train, methods.focal$"):
+    with pytest.raises(
+        MolereError,
+        match=r"^stage train reads params key 'data.seed' but declares only model, train, methods.focal, search.train, "
+        r"search.methods.focal, study.seed$",
+    ):
         params.get("data.seed", int, 0)  # a default is no way round the declaration
     with pytest.raises(MolereError, match=r"stage train reads params key 'methods.erm'"):
         params.get("methods.erm", dict, {})
@@ -321,12 +345,13 @@ def test_a_stage_is_handed_only_the_keys_it_declares():
 
 def test_every_dvc_stage_depends_on_its_own_fingerprint_and_reads_neither_code_nor_params():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    assert set(stages) == {"fingerprint", *PIPELINE_STAGES}
+    assert set(stages) == {"fingerprint", *PIPELINE_STAGES, *SAME_FINGERPRINT}
     assert stages["fingerprint"]["deps"] == ["molere", "stages"]
     assert stages["fingerprint"]["params"] == [{"params.yaml": None}]  # the whole file
-    for name in PIPELINE_STAGES:
+    for name in [*PIPELINE_STAGES, *SAME_FINGERPRINT]:
         deps = stages[name]["deps"]
-        own = "fingerprints/train/${item.method}.json" if name == "train" else f"fingerprints/{name}.json"
+        runs = SAME_FINGERPRINT.get(name, name)
+        own = "fingerprints/train/${item.method}.json" if runs == "train" else f"fingerprints/{runs}.json"
         assert own in deps, name
         assert not any(d in ("molere", "stages") or d.startswith("stages/") for d in deps), name
         assert "params" not in stages[name], name

@@ -100,7 +100,7 @@ def test_prepare_and_one_epoch_through_the_cli(files, tmp_path, monkeypatch, nam
         np.testing.assert_array_equal(rows["y"], tests[name].y[:OOD_EXAMPLES])
     info = json.loads(Path("data/clean/info.json").read_text())
     assert info["dataset"] == name and len(info["normalization"][0]) == x.shape[1]
-    metrics = json.loads(Path("runs/clean/erm/seed0/metrics.json").read_text())
+    metrics = json.loads(Path("runs/clean/erm/trials/0/metrics.json").read_text())
     assert metrics["epochs"] == 1 and 0 <= metrics["id_acc"] <= 1 and 0 <= metrics["ood_acc"] <= 1
 
 

@@ -65,23 +65,47 @@ def test_artifacts_have_the_configured_sizes(study):
 
 def test_every_run_and_the_report(study):
     repo, _, _ = study
-    methods = tiny_params()["study"]["methods"]
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     results = pd.read_csv(repo / "reports/results.csv")
-    assert len(results) == len(SCENARIOS) * len(methods)
+    assert len(results) == len(SCENARIOS) * len(METHODS) * 3  # trials 0 and 1 on seed 0, the pick on seed 1
     for scenario in SCENARIOS:
-        for method in methods:
-            run = repo / f"runs/{scenario}/{method}/seed0"
-            predictions = pd.read_parquet(run / "predictions.parquet")
-            test = predictions[predictions["set"] == "test"]
-            assert len(test) == NUM_SAMPLES // 5
-            assert np.all((test["margin"] >= -1) & (test["margin"] <= 1))
+        for method in METHODS:
+            accuracies = []
+            for seed in (0, 1):
+                run = repo / f"runs/{scenario}/{method}/seeds/{seed}"
+                predictions = pd.read_parquet(run / "predictions.parquet")
+                test = predictions[predictions["set"] == "test"]
+                assert len(test) == NUM_SAMPLES // 5
+                assert np.all((test["margin"] >= -1) & (test["margin"] <= 1))
+                history = pd.read_csv(run / "history.csv")
+                assert 1 <= len(history) <= 2 and np.isfinite(history["train_loss"]).all()
+                accuracies.append(test["correct"].mean())
             acc = metrics[scenario][method]["id_acc"]
-            assert 0 <= acc <= 1
-            assert acc == pytest.approx(test["correct"].mean(), abs=1e-4)
-            history = pd.read_csv(run / "history.csv")
-            assert 1 <= len(history) <= 2 and np.isfinite(history["train_loss"]).all()
+            assert 0 <= acc <= 1 and acc == pytest.approx(np.mean(accuracies), abs=1e-4)
     assert "| erm |" in (repo / "reports/report.md").read_text()
+
+
+def test_the_selected_trial_follows_the_rule_and_runs_on_every_seed(study):
+    repo, _, _ = study
+    results = pd.read_csv(repo / "reports/results.csv")
+    report = (repo / "reports/report.md").read_text()
+    for scenario in SCENARIOS:
+        for method in METHODS:
+            base = repo / f"runs/{scenario}/{method}"
+            trials = [json.loads((base / f"trials/{t}/metrics.json").read_text()) for t in (0, 1)]
+            best = max(trials, key=lambda m: (m["select_acc"], -m["trial"]))["trial"]  # ties: the lower trial
+            chosen = json.loads((base / "selected.json").read_text())
+            assert (chosen["trial"], chosen["seed"], chosen["rule"]) == (best, 0, "selection")
+            picked = json.loads((base / f"trials/{best}/config.json").read_text())
+            assert chosen["values"] == picked["values"] and (best == 0) == (picked["values"] == {})
+            for name in ["predictions.parquet", "model.pt", "weights.parquet"]:  # seed 0: the trial's own run
+                assert (base / f"seeds/0/{name}").read_bytes() == (base / f"trials/{best}/{name}").read_bytes()
+            replica = json.loads((base / "seeds/1/config.json").read_text())
+            assert (replica["trial"], replica["seed"], replica["values"]) == (best, 1, chosen["values"])
+            rows = results[(results["scenario"] == scenario) & (results["method"] == method)]
+            selected = rows[rows["selected_by_selection"]]
+            assert sorted(zip(selected["trial"], selected["seed"])) == [(best, 0), (best, 1)]
+    assert "each rule's pick among the method's trials" in report and "| erm | 2 |" in report
 
 
 def test_second_repro_does_nothing(study):
@@ -93,12 +117,13 @@ def test_a_method_param_reruns_only_that_method(study):
     repo, env, _ = study
     log = sh("dvc exp run -S methods.focal.gamma=1", repo, env)
     ran = set(re.findall(r"Running stage '([^']+)'", log))
-    expected = {f"train@{s}-focal-0" for s in SCENARIOS} | {f"evaluate@{s}" for s in SCENARIOS}
+    expected = {f"{stage}@{s}-focal-{k}" for s in SCENARIOS for stage in ("train", "replicate") for k in (0, 1)}
+    expected |= {f"select@{s}-focal" for s in SCENARIOS} | {f"evaluate@{s}" for s in SCENARIOS}
     assert ran == expected | {"fingerprint", "report"}
     (baseline,) = [row for row in json.loads(sh("dvc exp show --json", repo, env)) if row["rev"] != "workspace"]
     (experiment,) = [rev["data"] for exp in baseline["experiments"] for rev in exp["revs"]]
-    for row, gamma in [(baseline["data"], 2.0), (experiment, 1)]:
-        assert row["params"]["params.yaml"]["data"]["methods"]["focal"]["gamma"] == gamma
+    assert baseline["data"]["params"]["params.yaml"]["data"]["methods"] == {}  # the declared default, 2
+    assert experiment["params"]["params.yaml"]["data"]["methods"]["focal"]["gamma"] == 1
     metrics = experiment["metrics"]["reports/metrics.json"]["data"]
     assert 0 <= metrics[SCENARIOS[0]]["focal"]["id_acc"] <= 1
 
