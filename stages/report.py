@@ -1,6 +1,7 @@
 """Stage `report`: over scenarios, methods and seeds, reports/{report.md, metrics.json,
-results.csv}, the figures (PNG + CSV) in reports/figures/ and the learning curves for
-`dvc plots` in reports/curves/."""
+results.csv}, the paper's claims tested (reports/{claims.json, claim_comparisons.csv}), the
+figures (PNG + CSV) in reports/figures/ and the learning curves for `dvc plots` in
+reports/curves/."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pandas as pd
 
 from molere.io import write_json, write_table, write_text
 from molere.params import Params
-from molere.report import aggregate, markdown
-from molere.report.build import build_scenario, write_curves
+from molere.report import aggregate, claims, figures, markdown
+from molere.report.build import build_scenario, drawn, write_curves
 from molere.report.evaluation import read_evaluation
 from stages import paths
 
@@ -27,6 +28,10 @@ def run(params: Params) -> None:
         scenario: read_evaluation(paths.eval_dir(scenario), methods, seeds, f"evaluate --scenario {scenario}", rule)
         for scenario in params.get("study.scenarios", list)
     }
+    # judged before anything is written: claims stop on tables with more than one run per method and seed
+    judgement = claims.judge(
+        {s: claims.Tables(t["results"], t["margins"], str(paths.eval_dir(s))) for s, t in tables.items()}
+    )
     for stale in (FIGURES, CURVES):  # drop the figures of scenarios no longer in the study
         shutil.rmtree(stale, ignore_errors=True)
         stale.mkdir(parents=True)
@@ -38,4 +43,12 @@ def run(params: Params) -> None:
     results = pd.concat([t["runs"].assign(scenario=s) for s, t in tables.items()], ignore_index=True)
     write_table(paths.REPORTS / "results.csv", results[["scenario", *results.columns.drop("scenario")]])
     write_json(paths.REPORTS / "metrics.json", {r.name: aggregate.metrics_json(r.summary) for r in reports})
-    write_text(paths.REPORTS / "report.md", markdown.render(reports, seeds, paths.REPORTS, rule))
+    write_json(paths.REPORTS / "claims.json", claims.claims_json(judgement))
+    write_table(paths.REPORTS / "claim_comparisons.csv", judgement.comparisons)
+    heatmap = drawn(
+        FIGURES / "claims.png",
+        "The paper's claims: effect as claimed (blue) or against (red); hatched: not resolved",
+        claims.heatmap_data(judgement),
+        figures.claims_heatmap,
+    )
+    write_text(paths.REPORTS / "report.md", markdown.render(reports, judgement, heatmap, seeds, paths.REPORTS, rule))

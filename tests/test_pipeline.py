@@ -126,6 +126,10 @@ def test_a_method_param_reruns_only_that_method(study):
     assert experiment["params"]["params.yaml"]["data"]["methods"]["focal"]["gamma"] == 1
     metrics = experiment["metrics"]["reports/metrics.json"]["data"]
     assert 0 <= metrics[SCENARIOS[0]]["focal"]["id_acc"] <= 1
+    verdicts = experiment["metrics"]["reports/claims.json"]["data"]
+    assert verdicts["clean"]["easy-below-erm"]["verdict"] == "not resolved at this power"  # one seed
+    assert verdicts["clean"]["molere-beats-heuristics"]["verdict"] == "not run"  # out of its scope
+    assert verdicts["idn-40+skew-5"]["molere-beats-heuristics"]["comparisons"] == 8
 
 
 def test_bytecode_caches_leave_the_study_up_to_date(study):

@@ -351,6 +351,21 @@ def test_report_md_embeds_every_figure_and_a_table_per_scenario(built):
     assert "Per-class test accuracy" in text  # the scenario is skewed
 
 
+def test_claims_are_judged_from_the_runs(built):
+    comparisons = pd.read_csv(built / "reports" / "claim_comparisons.csv").set_index(["scenario", "comparison"])
+    gaps = [accuracy(built, "lrw-easy", s, "test") - accuracy(built, "erm", s, "test") for s in (0, 1)]
+    assert comparisons.loc[(SCENARIO, "lrw-easy − erm, in distribution"), "effect"] == pytest.approx(np.mean(gaps))
+    deltas = direct_deltas(built, "lrw-hard")["delta"]
+    assert comparisons.loc[(SCENARIO, "lrw-hard − erm test margin: mean"), "effect"] == pytest.approx(deltas.mean())
+    median = comparisons.loc[(SCENARIO, "lrw-hard − erm test margin: median"), "effect"]
+    assert median == pytest.approx(deltas.median())
+    verdicts = json.loads((built / "reports" / "claims.json").read_text())[SCENARIO]
+    assert verdicts["molere-beats-peers"]["verdict"] == "not run"  # the peers are not in this study
+    assert verdicts["margin-shift"]["comparisons"] == 6 and verdicts["margin-shift"]["seeds"] == 2
+    text = (built / "reports" / "report.md").read_text()
+    assert text.split("\n## ")[1].startswith("The paper's claims") and "(figures/claims.png)" in text
+
+
 def test_report_paragraph_names_the_best_method(built):
     summary = aggregate.summarise(headline_results(SCENARIO, built).reset_index(), METHODS)
     best = summary["id_acc"].idxmax()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from molere.io import atomic_path
 
@@ -133,4 +134,31 @@ def weight_distributions(data: pd.DataFrame, path: Path, title: str) -> None:
         axes.legend()
         axes.grid(alpha=0.3)
     figure.suptitle(title, wrap=True)
+    save(figure, path)
+
+
+def claims_heatmap(data: pd.DataFrame, path: Path, title: str) -> None:
+    """Scenarios x claims: colour = the signed effect (blue: the claimed direction, red: against)
+    relative to the largest of its claim, hatched where not resolved, grey where not run; each
+    cell labelled with its verdict and effect."""
+    claims, scenarios = list(dict.fromkeys(data["claim"])), list(dict.fromkeys(data["scenario"]))
+    cells = data.set_index(["scenario", "claim"])
+    shade = np.array([[cells.loc[(s, c), "shade"] for c in claims] for s in scenarios], dtype=float)
+    figure = Figure(figsize=(1.6 * len(claims) + 3, 0.8 * len(scenarios) + 2.4), layout="constrained")
+    axes = figure.subplots()
+    axes.set_facecolor("0.85")  # not run: no shade, the grey shows through
+    image = axes.imshow(np.ma.masked_invalid(shade), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+    for i, scenario in enumerate(scenarios):
+        for j, claim in enumerate(claims):
+            cell = cells.loc[(scenario, claim)]
+            if cell["hatched"]:
+                axes.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///", edgecolor="0.3", lw=0))
+            box = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5}
+            axes.text(j, i, cell["label"], ha="center", va="center", fontsize=8, bbox=box)
+    axes.set_xticks(range(len(claims)), [f"{k}. {c}" for k, c in enumerate(claims, 1)], rotation=30, ha="right")
+    axes.set_yticks(range(len(scenarios)), scenarios)
+    axes.set_xlabel("claim")
+    axes.set_ylabel("scenario")
+    figure.colorbar(image, ax=axes, label="effect / largest of its claim\n(+: as claimed)")
+    axes.set_title(title, wrap=True)
     save(figure, path)

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from molere.report.build import ScenarioReport
+from molere.report import claims as paper
+from molere.report.build import FigureEntry, ScenarioReport
 from molere.report.evaluation import BASELINE
 from molere.scenarios import parse_scenario
 
@@ -19,9 +20,16 @@ DASH = "—"
 LRW_HEURISTICS = ("lrw-hard", "lrw-random", "lrw-easy")  # the paper's expected order
 
 
-def render(reports: list[ScenarioReport], seeds: list[int], root: Path, rule: str = "selection") -> str:
-    """The whole report; figure links are relative to `root` (the report's directory); `rule`
-    picked the headline runs."""
+def render(
+    reports: list[ScenarioReport],
+    judgement: paper.Judgement,
+    claims_figure: FigureEntry,
+    seeds: list[int],
+    root: Path,
+    rule: str = "selection",
+) -> str:
+    """The whole report, the claims first; figure links are relative to `root` (the report's
+    directory); `rule` picked the headline runs."""
     trials = int(reports[0].protocol["trials"].max()) if reports else 0
     lines = [
         "# molere-bench report",
@@ -30,14 +38,17 @@ def render(reports: list[ScenarioReport], seeds: list[int], root: Path, rule: st
         f"{trials} trial(s) on seed {seeds[0]} (trial 0 its defaults, the others seeded draws of its hyperparameters "
         f"and of the shared learning rate and weight decay); the `{rule}` rule picked one "
         f"({RULE_TEXT.get(rule, rule)}), and that configuration ran on each of {len(seeds)} seed(s) "
-        f"({', '.join(map(str, seeds))}). A cell is the mean ± sample standard deviation over seeds; "
+        f"({', '.join(map(str, seeds))}).",
+        "",
+        *claims_section(judgement, claims_figure, root),
+        "## Headline",
+        "",
+        "A cell is the mean ± sample standard deviation over seeds; "
         "accuracies are in %, gains (Δ) in percentage points over ERM, paired by seed; **bold** is the best mean of "
         "its column. Noise AUC: ROC AUC of (1 - weight) for telling noisy from clean training examples "
         "(1 = every noisy example weighted below every clean one, 0.5 = chance); ECE: expected calibration error "
         "over 15 confidence bins (lower is better); s / epoch: wall time per training epoch and its ratio to ERM's. "
         "Intervals in the text are 95% t-intervals of the gain over ERM, paired by seed.",
-        "",
-        "## Headline",
         "",
         *headline(reports, "id_acc", "In-distribution test accuracy (%)"),
         *headline(reports, "ood_acc", "Mean OOD accuracy over shifts and severities (%)"),
@@ -102,6 +113,89 @@ def trial_values_text(method: str, values: str) -> str:
         return "defaults"
     short = {key.removeprefix(f"methods.{method}.").removeprefix("train."): value for key, value in drawn.items()}
     return ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}" for key, value in short.items())
+
+
+def claims_section(judgement: paper.Judgement, figure: FigureEntry, root: Path) -> list[str]:
+    """The claims x scenarios table, one sentence per claim, and the heatmap."""
+    verdicts = judgement.verdicts
+    scenarios = list(dict.fromkeys(verdicts["scenario"]))
+    rows = []
+    for number, claim in enumerate(judgement.claims, 1):
+        cells = verdicts[verdicts["claim"] == claim.id].set_index("scenario")
+        rows.append([f"{number}. {claim.title}", *(claim_cell(claim, cells.loc[s]) for s in scenarios)])
+    sentences = [
+        f"{number}. {claim_sentence(claim, verdicts[verdicts['claim'] == claim.id])}"
+        for number, claim in enumerate(judgement.claims, 1)
+    ]
+    lines = [
+        "## The paper's claims",
+        "",
+        "Each claim of *Improving Generalization via Meta-Learning on Hard Samples*, tested on this study's runs. "
+        "A cell is the verdict, the effect of the comparison that decides it with its 95% interval, and the number "
+        "of seeds. Accuracy effects are in percentage points, paired by seed (t-interval); margin effects are in "
+        "margin units, paired by seed and test example (a bootstrap over test examples, "
+        f"{paper.BOOTSTRAP_DRAWS} draws, seed {paper.BOOTSTRAP_SEED}). A claim's comparisons in one scenario are "
+        "Holm-corrected together: it **holds** when every one is significant (adjusted p < 0.05) in the claimed "
+        "direction, is **contradicted** when any one is significant against it, and is otherwise **not resolved "
+        "at this power** (always with one seed); **not run**: the scenario is outside the claim's scope or its "
+        "methods are not in the study. Every comparison: `claim_comparisons.csv`; the verdicts: `claims.json`.",
+        "",
+        *table(["claim", *scenarios], rows),
+        "",
+        *sentences,
+        "",
+    ]
+    if figure.png is not None:
+        lines += [f"![{figure.title}]({figure.png.relative_to(root).as_posix()})", ""]
+    return lines
+
+
+def claim_cell(claim: paper.Claim, row: pd.Series) -> str:
+    if row["verdict"] == paper.NOT_RUN:
+        return f"not run ({row['note']})"
+    effect = paper.effect_text(claim, row["effect"])
+    interval = "no interval" if pd.isna(row["low"]) else paper.interval_text(claim, row["low"], row["high"])
+    note = f" ({row['note']})" if row["note"] else ""
+    # the decisive verdicts stand out
+    verdict = row["verdict"] if row["verdict"] == paper.UNRESOLVED else f"**{row['verdict']}**"
+    return f"{verdict} {effect} {interval}, {seeds_text(row['seeds'])}{note}"
+
+
+def seeds_text(seeds: int) -> str:
+    return f"{int(seeds)} seed" + ("" if seeds == 1 else "s")
+
+
+def claim_sentence(claim: paper.Claim, verdicts: pd.DataFrame) -> str:
+    """The claim's title and statement, then where it holds, where it is contradicted (with the
+    deciding comparison and what the diagnostics say), where it is not resolved and where it was
+    not run and why."""
+    parts = []
+    for verdict, rows in verdicts.groupby("verdict", sort=False):
+        if verdict == paper.CONTRADICTED:
+            parts += [f"it is contradicted in {contradiction(claim, row)}" for _, row in rows.iterrows()]
+        elif verdict == paper.NOT_RUN:
+            why = [f"{row['scenario']} ({not_run_reason(claim, row['note'])})" for _, row in rows.iterrows()]
+            parts.append(f"it was not run in {', '.join(why)}")
+        else:
+            where = ", ".join(rows["scenario"])
+            parts.append(f"it holds in {where}" if verdict == paper.HOLDS else f"it is {verdict} in {where}")
+    comparisons = int(verdicts["comparisons"].max())
+    holm = f", Holm-corrected over {comparisons} comparisons" if comparisons > 1 else ""
+    how = f"{claim.statistic.describes}{holm}"
+    return f"**{claim.title}** ({how}). The paper: “{claim.statement}” Here {'; '.join(parts)}."
+
+
+def contradiction(claim: paper.Claim, row: pd.Series) -> str:
+    interval = "" if pd.isna(row["low"]) else f" {paper.interval_text(claim, row['low'], row['high'])}"
+    text = (
+        f"{row['scenario']}: {row['deciding']} {paper.effect_text(claim, row['effect'])}{interval} "
+        f"(Holm-adjusted p {row['p_holm']:.3g})"
+    )
+    return text + (f", where {row['diagnosis']}" if row["diagnosis"] else ", which no recorded diagnostic explains")
+
+
+def not_run_reason(claim: paper.Claim, note: str) -> str:
+    return f"{note}: the claim is about {claim.scope.describes}" if note == paper.OUT_OF_SCOPE else note
 
 
 def headline(reports: list[ScenarioReport], column: str, caption: str) -> list[str]:
