@@ -4,15 +4,16 @@ start-up never import torch."""
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from typing import List, Optional
 
 import typer
-import yaml
 
+from molere import schema
 from molere.errors import MolereError
 from molere.fingerprint import declared_params
-from molere.params import Params
+from molere.params import Params, parse_yaml
 
 app = typer.Typer(help="A benchmark suite for learned instance reweighting with hard validation sets.", no_args_is_help=True)
 stage_app = typer.Typer(help="Run one pipeline stage (what `dvc repro` calls).", no_args_is_help=True)
@@ -24,18 +25,25 @@ ScenarioOption = typer.Option(None, help="Scenario name, e.g. clean, idn-40, ske
 
 
 def load_params(path: str, overrides: Optional[List[str]]) -> Params:
+    """params.yaml with the `-S KEY=VALUE` overrides on top (VALUE in YAML; empty is null),
+    checked against the schema before anything runs."""
     params = Params.load(path)
     for item in overrides or []:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", key):
             raise MolereError(f"malformed override {item!r}; expected KEY=VALUE, e.g. train.epochs=5")
-        params.override(key, yaml.safe_load(value))
+        params.override(key, parse_yaml(value, f"-S {item}"))
+    schema.validate(params.data)
     return params
 
 
 def first(params: Params, key: str, value):
-    """A command-line choice, or the first entry of the study's list in params."""
-    return value if value is not None else params.get(key, list)[0]
+    """A command-line choice, checked as params.yaml's values are (a scenario name becomes a
+    path), or the first entry of the study's list in params."""
+    if value is None:
+        return params.get(key, list)[0]
+    schema.check_choice_value(key, value)
+    return value
 
 
 SCENARIO_STAGES = {
@@ -80,6 +88,8 @@ def train(
     from stages import train as stage
 
     p = load_params(params, set_)
+    schema.check_choice_value("study.methods", method)
+    schema.check_choice_value("study.trials", trial)
     scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
     stage.run_trial(declared_params(p, "train", method), scenario, method, trial, seed)
 
@@ -95,6 +105,7 @@ def select(
     from stages import select as stage
 
     p = load_params(params, set_)
+    schema.check_choice_value("study.methods", method)
     stage.run(declared_params(p, "select"), first(p, "study.scenarios", scenario), method)
 
 
@@ -110,6 +121,7 @@ def replicate(
     from stages import train as stage
 
     p = load_params(params, set_)
+    schema.check_choice_value("study.methods", method)
     scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
     stage.run_replicate(declared_params(p, "train", method), scenario, method, seed)
 

@@ -4,6 +4,7 @@ keys, and command-line overrides layered on top."""
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -30,12 +31,13 @@ class Params:
     @classmethod
     def load(cls, path: str | Path = "params.yaml") -> "Params":
         path = Path(path)
-        if not path.exists():
-            raise MolereError(f"params file {path} not found (run from the project root)")
+        if not path.is_file():
+            what = "is a directory, not a file" if path.is_dir() else "not found (run from the project root)"
+            raise MolereError(f"params file {path} {what}")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise MolereError(f"malformed {path}: {str(err).splitlines()[0]}") from None
+            data = parse_yaml(path.read_text(), str(path)) or {}
+        except UnicodeDecodeError:
+            raise MolereError(f"params file {path} is not text") from None
         if not isinstance(data, dict):
             raise MolereError(f"malformed {path}: expected a mapping at the top level")
         return cls(data, str(path))
@@ -77,17 +79,53 @@ class Params:
             raise MolereError(f"{self.owner} reads params key {key!r} but declares only {', '.join(self.declared)}")
 
     def override(self, key: str, value: Any) -> "Params":
-        """Set `key` (dotted) in place when `value` is not None; CLI options use this."""
-        if value is not None:
-            _set(self.data, key, value)
+        """Set `key` (dotted) in place, null included (`-S key=null`)."""
+        _set(self.data, key, value, self.source)
         return self
 
 
-def _set(data: dict, key: str, value: Any) -> None:
+def _set(data: dict, key: str, value: Any, source: str = "params") -> None:
     *parents, leaf = key.split(".")
-    for part in parents:
+    for depth, part in enumerate(parents):
         data = data.setdefault(part, {})
+        if not isinstance(data, dict):
+            parent = ".".join(parents[: depth + 1])
+            raise MolereError(f"cannot set {key}: {source} has {parent} = {data!r}, not a mapping of keys")
     data[leaf] = value
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML as people write params: `1e-3` is a float (YAML 1.1 reads it as a string), and a key
+    written twice in one mapping is an error, not the last one silently winning."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)?(?:\.\d*)?[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str, source: str):
+    """`text` parsed by `_Loader`; a syntax error is one line with its line and column."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise MolereError(f"malformed {source}{where}: {err.problem or err.context}") from None
+    except yaml.YAMLError as err:
+        raise MolereError(f"malformed {source}: {str(err).splitlines()[0]}") from None
 
 
 def _nested(key: str, outer: str) -> bool:

@@ -1,0 +1,123 @@
+"""What params.yaml may hold: every section's keys, types and allowed values, checked when the
+params are loaded (before any stage runs), so an unknown key (`trian:`, `train.epoch`) or a bad
+value is a one-line error that names it, never silently ignored.
+
+Each section is a typed dataclass of `molere.hparams` fields. The shared training knobs are
+`TrainConfig`; a method's own section is its `Config`, checked by the stages that read it (the
+method registry imports torch; the CLI's start-up must not). Names that end up in `dvc.yaml`'s
+shell commands (scenarios, methods) are checked against their grammar here, so a value with
+shell metacharacters never reaches a shell."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from molere.errors import MolereError
+from molere.hparams import build_config, check_known, checked_value, hparam
+from molere.scenarios import parse_scenario
+from molere.train.config import TrainConfig
+from molere.trials import trial_count
+
+SEED_MAX = 2**32 - 1  # numpy's seeds
+METHOD_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+RANK_MODES = ("in-sample", "cross-fit")
+SELECTION_RULES = ("oracle", "selection")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyConfig:
+    scenarios: tuple[str, ...] = hparam(("clean",))
+    methods: tuple[str, ...] = hparam(("erm",))
+    trials: tuple[int, ...] = hparam((0,), low=0)
+    seeds: tuple[int, ...] = hparam((0,), low=0, high=SEED_MAX)
+    seed: int = hparam(0, low=0, high=SEED_MAX)
+    selection: str = hparam("selection", choices=SELECTION_RULES)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    dataset: str = hparam("mnist1d")
+    root: str | None = hparam(None)
+    download: bool = hparam(False)
+    num_samples: int = hparam(10000, low=1)
+    seed: int = hparam(0, low=0, high=SEED_MAX)
+    val_fraction: float = hparam(0.2, low=0, low_open=True, high=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoiseConfig:
+    sd: float = hparam(0.1, low=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OODConfig:
+    severities: tuple[int, ...] = hparam((1, 2, 3, 4, 5), choices=(1, 2, 3, 4, 5))
+    max_examples: int | None = hparam(500, low=1)
+    cifar10c_root: str | None = hparam(None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeedConfig:
+    seed: int = hparam(0, low=0, high=SEED_MAX)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankConfig:
+    mode: str = hparam("in-sample", choices=RANK_MODES)
+    folds: int = hparam(5, low=2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitConfig:
+    delta: float = hparam(0.1, low=0, low_open=True, high=0.5)
+    stratified: bool = hparam(False)
+    seed: int = hparam(0, low=0, high=SEED_MAX)
+
+
+# the sections with a fixed set of keys; `model` (its options depend on the model), `methods`
+# (each method's Config) and `search` are checked where they are read
+SECTIONS = {
+    "study": StudyConfig,
+    "data": DataConfig,
+    "noise": NoiseConfig,
+    "ood": OODConfig,
+    "erm": SeedConfig,
+    "rank": RankConfig,
+    "split": SplitConfig,
+    "train": TrainConfig,
+}
+OPEN_SECTIONS = ("model", "methods", "search", "execution")
+
+
+def check_choice_value(key: str, value) -> None:
+    """A command-line value for one entry of a study list (`study.scenarios`, `study.methods`,
+    `study.seeds`) or a trial id, checked as that list's entries are."""
+    field = key.removeprefix("study.")
+    if field == "trials":  # one trial id: any of 0, 1, ...
+        checked_value(value, int, {"low": 0}, "--trial")
+        return
+    validate({"study": {field: [value]}})
+
+
+def validate(data: dict) -> None:
+    """Check every section of a params mapping; a one-line error for the first problem."""
+    check_known(data, [*SECTIONS, *OPEN_SECTIONS], "")
+    configs = {name: build_config(schema, data.get(name), f"{name}.") for name, schema in SECTIONS.items() if name in data}
+    study = configs.get("study")
+    if study is not None:
+        for name in ("scenarios", "methods", "seeds"):
+            if not getattr(study, name):
+                raise MolereError(f"study.{name} is empty; list at least one")
+        trial_count(list(study.trials))
+        for scenario in study.scenarios:
+            parse_scenario(scenario)
+        for method in study.methods:
+            if not METHOD_NAME.match(method):
+                raise MolereError(f"study.methods: {method!r} is not a method name (lower-case letters, digits and '-')")
+        for name in ("scenarios", "methods", "seeds"):
+            if len(set(getattr(study, name))) != len(getattr(study, name)):
+                raise MolereError(f"study.{name} = {list(getattr(study, name))} repeats an entry")
+    for name in ("model", "methods", "search"):
+        if name in data and not isinstance(data[name], dict):
+            raise MolereError(f"{name} = {data[name]!r} should be a mapping of its keys")
