@@ -13,6 +13,7 @@ import yaml
 from molere.errors import MolereError
 from molere.fingerprint import declared_params
 from molere.params import Params
+from molere.portable import apply_portable, portable_setting
 
 app = typer.Typer(help="A benchmark suite for learned instance reweighting with hard validation sets.", no_args_is_help=True)
 stage_app = typer.Typer(help="Run one pipeline stage (what `dvc repro` calls).", no_args_is_help=True)
@@ -24,12 +25,15 @@ ScenarioOption = typer.Option(None, help="Scenario name, e.g. clean, idn-40, ske
 
 
 def load_params(path: str, overrides: Optional[List[str]]) -> Params:
+    """params.yaml with the -S overrides; and, before any stage imports torch or numpy, the
+    environment of `execution.portable` in this process (molere/portable.py)."""
     params = Params.load(path)
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise MolereError(f"malformed override {item!r}; expected KEY=VALUE, e.g. train.epochs=5")
         params.override(key, yaml.safe_load(value))
+    apply_portable(portable_setting(params))
     return params
 
 
@@ -72,9 +76,9 @@ def train(
     set_: Optional[List[str]] = SetOption,
 ):
     """Train one method on one scenario with one seed."""
+    p = load_params(params, set_)
     from stages import train as stage
 
-    p = load_params(params, set_)
     scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
     stage.run(declared_params(p, "train", method), scenario, method, seed)
 
@@ -82,18 +86,20 @@ def train(
 @stage_app.command()
 def report(params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
     """Write reports/: tables, figures and metrics.json over scenarios, methods and seeds."""
+    p = load_params(params, set_)
     from stages import report as stage
 
-    stage.run(declared_params(load_params(params, set_), "report"))
+    stage.run(declared_params(p, "report"))
 
 
 @stage_app.command()
 def fingerprint(params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
     """Write fingerprints/: per stage (per method for train) the SHA-256 of the code it runs and
     the values of the params keys it reads."""
+    p = load_params(params, set_)
     from stages import fingerprint as stage
 
-    stage.run(load_params(params, set_))
+    stage.run(p)
 
 
 bench_app = typer.Typer(help="Benchmarks of the LRW engine.", no_args_is_help=True)

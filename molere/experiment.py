@@ -14,7 +14,8 @@ from molere.models import MODELS
 from molere.params import Params
 from molere.train.loop import fit
 from molere.train.optim import make_optimizer, make_scheduler
-from molere.train.tensors import TensorSet, pick_device, seed_everything
+from molere.portable import portable_setting
+from molere.train.tensors import TensorSet, pick_device, reproducible_torch, seed_everything
 
 
 @dataclass
@@ -34,12 +35,20 @@ def make_model(params: Params, input_shape, num_classes: int) -> torch.nn.Module
     return MODELS.get(spec.get("name", str))(tuple(input_shape), num_classes, **options)
 
 
+def training_device(params: Params) -> torch.device:
+    """The device `train.device` names, with torch set up for `execution.portable` first."""
+    reproducible_torch(portable_setting(params))
+    return pick_device(params.get("train.device", str, "auto"))
+
+
 def to_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """`model` on `device`, laid out for its fastest kernels there."""
     model = model.to(device)
     if device.type == "cuda":  # channels-last weights to match the batches (TensorSet.features)
         model = model.to(memory_format=torch.channels_last)
-        torch.backends.cudnn.benchmark = True  # fixed batch shapes: time the kernels once, keep the fastest
+        # fixed batch shapes: time the kernels once and keep the fastest, unless the run must be
+        # deterministic (the timing picks the kernels)
+        torch.backends.cudnn.benchmark = not torch.are_deterministic_algorithms_enabled()
     return model
 
 
@@ -61,7 +70,7 @@ def train_method(
     ERM pass); otherwise the last epoch is (every compared method)."""
     method_cls = METHODS.get(name)
     train_cfg = params.section("train")
-    device = pick_device(train_cfg.get("device", str, "auto"))
+    device = training_device(params)
     epochs = train_cfg.get("epochs", int)
     seed_everything(seed)
     model = to_device(make_model(params, x.shape[1:], info["num_classes"]), device)

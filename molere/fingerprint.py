@@ -21,14 +21,17 @@ from molere.errors import MolereError, check_choice
 from molere.params import Params
 
 # The params keys each stage reads; `{method}` is the train stage's method.
+# Every stage also reads `execution.portable`: it picks the kernels of torch, numpy and their
+# BLAS libraries (molere/portable.py), and so the bits of every float a stage computes.
+PORTABLE = "execution.portable"
 STAGE_PARAMS = {
-    "prepare": ("data", "noise", "ood"),
-    "erm": ("model", "train", "erm", "methods.erm"),
-    "rank": ("rank", "model", "train", "erm", "methods.erm"),  # cross-fit trains ERM fold models
-    "split": ("split",),
-    "train": ("model", "train", "methods.{method}"),
-    "evaluate": ("study.methods", "study.seeds"),  # not the scenarios: adding one re-runs no other
-    "report": ("study",),
+    "prepare": ("data", "noise", "ood", PORTABLE),
+    "erm": ("model", "train", "erm", "methods.erm", PORTABLE),
+    "rank": ("rank", "model", "train", "erm", "methods.erm", PORTABLE),  # cross-fit trains ERM fold models
+    "split": ("split", PORTABLE),
+    "train": ("model", "train", "methods.{method}", PORTABLE),
+    "evaluate": ("study.methods", "study.seeds", PORTABLE),  # not the scenarios: adding one re-runs no other
+    "report": ("study", PORTABLE),
 }
 PIPELINE_STAGES = tuple(STAGE_PARAMS)
 PER_METHOD_STAGES = tuple(stage for stage, keys in STAGE_PARAMS.items() if any("{method}" in key for key in keys))

@@ -44,6 +44,7 @@ def study_params(**changes) -> Params:
     params = Params(
         {
             "study": {"scenarios": ["clean"], "methods": ["erm", "focal"], "seeds": [0]},
+            "execution": {"portable": True},
             "data": {"seed": 0}, "noise": {"sd": 0.1}, "ood": {"severities": [1]},
             "model": {"name": "mlp"}, "train": {"epochs": 2}, "erm": {"seed": 0},
             "rank": {"mode": "in-sample"}, "split": {"delta": 0.1},
@@ -112,7 +113,7 @@ def test_unknown_stage_lists_the_pipeline_stages(code):
 
 
 def test_train_declares_its_own_method_section_only():
-    assert stage_params("train", "lrw-hard") == ("model", "train", "methods.lrw-hard")
+    assert stage_params("train", "lrw-hard") == ("model", "train", "methods.lrw-hard", "execution.portable")
     with pytest.raises(MolereError, match="stage train needs a method"):
         stage_params("train")
     with pytest.raises(MolereError, match="stage split takes no method"):
@@ -128,10 +129,14 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
         "stage": "train",
         "method": "focal",
         "code": code_fingerprint(code, "train"),
-        "params": {"model": {"name": "mlp"}, "train": {"epochs": 2}, "methods.focal": {"gamma": 2.0}},
+        "params": {
+            "model": {"name": "mlp"}, "train": {"epochs": 2}, "methods.focal": {"gamma": 2.0}, "execution.portable": True
+        },
     }
-    assert written["split.json"]["params"] == {"split": {"delta": 0.1}}
-    assert written["evaluate.json"]["params"] == {"study.methods": ["erm", "focal"], "study.seeds": [0]}
+    assert written["split.json"]["params"] == {"split": {"delta": 0.1}, "execution.portable": True}
+    assert written["evaluate.json"]["params"] == {
+        "study.methods": ["erm", "focal"], "study.seeds": [0], "execution.portable": True
+    }
 
 
 @pytest.mark.parametrize(
@@ -144,6 +149,10 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
         ({"data__seed": 1}, {"prepare.json"}),
         ({"study__seeds": [0, 1]}, {"evaluate.json", "report.json"}),
         ({"study__scenarios": ["clean", "idn-40"]}, {"report.json"}),
+        # the kernels of torch, numpy and BLAS: the bits of every stage's floats
+        ({"execution__portable": False}, {"prepare.json", "erm.json", "rank.json", "split.json", "train/erm.json",
+                                          "train/focal.json", "evaluate.json", "report.json"}),
+        ({"execution__workers": 4}, set()),  # another execution setting
     ],
 )
 def test_a_params_change_changes_only_the_fingerprints_of_stages_that_read_it(code, change, changed):
@@ -154,9 +163,12 @@ def test_a_params_change_changes_only_the_fingerprints_of_stages_that_read_it(co
 
 def test_a_stage_is_handed_only_the_keys_it_declares():
     params = declared_params(study_params(), "train", "focal")
-    assert params.data == {"model": {"name": "mlp"}, "train": {"epochs": 2}, "methods": {"focal": {"gamma": 2.0}}}
+    assert params.data == {
+        "model": {"name": "mlp"}, "train": {"epochs": 2}, "methods": {"focal": {"gamma": 2.0}}, "execution": {"portable": True}
+    }
     assert params.get("methods.focal.gamma", float) == 2.0
-    with pytest.raises(MolereError, match=r"^stage train reads params key 'data.seed' but declares only model, train, methods.focal$"):
+    expected = r"^stage train reads params key 'data.seed' but declares only model, train, methods.focal, execution.portable$"
+    with pytest.raises(MolereError, match=expected):
         params.get("data.seed", int, 0)  # a default is no way round the declaration
     with pytest.raises(MolereError, match=r"stage train reads params key 'methods.erm'"):
         params.get("methods.erm", dict, {})
