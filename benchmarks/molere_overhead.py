@@ -36,7 +36,7 @@ def seconds_per_epoch(method: str, params, x, y, delta: float, seed: int) -> tup
     start = time.process_time()
     outcome = train_method(method, params, x, y, np.arange(len(y)), val_mask, {"num_classes": int(y.max()) + 1}, seed)
     epochs = len(outcome.history)
-    return (time.process_time() - start) / epochs, sum(row["seconds"] for row in outcome.history) / epochs
+    return (time.process_time() - start) / epochs, sum(outcome.epoch_seconds) / epochs
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 
@@ -15,13 +16,15 @@ from molere.params import Params
 from molere.train.loop import fit
 from molere.train.optim import make_optimizer, make_scheduler
 from molere.portable import portable_setting
+from molere.timings import machine, write_timing
 from molere.train.tensors import TensorSet, pick_device, reproducible_torch, seed_everything
 
 
 @dataclass
 class Outcome:
     method: Method
-    history: list[dict]
+    history: list[dict]  # one row per epoch, without wall-clock times (molere/timings.py)
+    epoch_seconds: list[float]
     seconds: float
 
     @property
@@ -98,14 +101,25 @@ def train_method(
         seed=seed,
         select_on=data.val if select_on_val else None,
     )
-    return Outcome(method, history, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return Outcome(method, history, [row.pop("seconds") for row in history], seconds)
 
 
 def save_model(path, model: torch.nn.Module, params: Params, info: dict) -> None:
-    from molere.io import atomic_path
+    """torch.save into memory, then an atomic write: saved to a file, the archive would be named
+    after the random temporary file, and two identical runs would differ in those bytes."""
+    from molere.io import write_bytes
 
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": model.state_dict(), "model": params.get("model", dict), "info": info}, tmp)
+    buffer = io.BytesIO()
+    torch.save({"state_dict": model.state_dict(), "model": params.get("model", dict), "info": info}, buffer)
+    write_bytes(path, buffer.getvalue())
+
+
+def save_timing(path, outcome: Outcome, params: Params) -> None:
+    """The run's timing file, apart from its results (molere/timings.py)."""
+    device = next(outcome.model.parameters()).device
+    name = machine(device, torch.get_num_threads(), portable_setting(params))
+    write_timing(path, outcome.seconds, outcome.epoch_seconds, name)
 
 
 def load_model(path, input_shape) -> torch.nn.Module:

@@ -9,6 +9,9 @@ RUNS = Path("runs")
 REPORTS = Path("reports")
 EVALUATION = Path("evaluation")
 FINGERPRINTS = Path("fingerprints")
+TIMINGS = Path("timings")  # wall-clock, apart from the results: no DVC output, git-ignored
+COST_REPORT = REPORTS / "cost.md"  # the committed timing files
+COST_TABLE = REPORTS / "cost.csv"
 
 
 def data_dir(scenario: str) -> Path:
@@ -45,6 +48,14 @@ def margins(scenario: str) -> Path:
 
 def run_dir(scenario: str, method: str, seed: int) -> Path:
     return RUNS / scenario / method / f"seed{seed}"
+
+
+def run_timing(scenario: str, method: str, seed: int) -> Path:
+    return TIMINGS / scenario / method / f"seed{seed}.json"
+
+
+def erm_rank_timing(scenario: str) -> Path:
+    return TIMINGS / scenario / "erm-rank.json"
 
 
 def eval_dir(scenario: str) -> Path:

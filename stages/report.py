@@ -1,6 +1,7 @@
 """Stage `report`: over scenarios, methods and seeds, reports/{report.md, metrics.json,
 results.csv}, the figures (PNG + CSV) in reports/figures/ and the learning curves for
-`dvc plots` in reports/curves/."""
+`dvc plots` in reports/curves/; and, apart from them, the cost in reports/cost.{md,csv} from the
+runs' timing files (no DVC outputs or dependencies: molere/timings.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pandas as pd
 
 from molere.io import write_json, write_table, write_text
 from molere.params import Params
-from molere.report import aggregate, markdown
+from molere.report import aggregate, cost, markdown
 from molere.report.build import build_scenario, write_curves
 from molere.report.evaluation import read_evaluation
+from molere.timings import read_timing
 from stages import paths
 
 FIGURES = paths.REPORTS / "figures"
@@ -38,3 +40,12 @@ def run(params: Params) -> None:
     write_table(paths.REPORTS / "results.csv", results[["scenario", *results.columns.drop("scenario")]])
     write_json(paths.REPORTS / "metrics.json", {r.name: aggregate.metrics_json(r.summary) for r in reports})
     write_text(paths.REPORTS / "report.md", markdown.render(reports, seeds, paths.REPORTS))
+    timings = {
+        (scenario, method, seed): read_timing(paths.run_timing(scenario, method, seed))
+        for scenario in tables
+        for method in methods
+        for seed in seeds
+    }
+    costs = cost.cost_table(timings)
+    write_table(paths.COST_TABLE, costs)
+    write_text(paths.COST_REPORT, cost.render(costs, methods))

@@ -1,5 +1,5 @@
 """Stage `train`: one method, one scenario, one seed; the model, its predictions on the test and
-OOD sets, its history and learned weights."""
+OOD sets, its history and learned weights; its wall-clock time apart, in timings/."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from molere.errors import MolereError
-from molere.experiment import save_model, train_method
+from molere.experiment import save_model, save_timing, train_method
 from molere.io import read_table, write_json, write_table
 from molere.margins import prediction_table
 from molere.methods import METHODS
@@ -56,11 +56,10 @@ def run(params: Params, scenario: str, method: str, seed: int) -> None:
             "id_acc": float(test["correct"].mean()),
             "ood_acc": float(ood["correct"].mean()) if len(ood) else None,
             "epochs": len(outcome.history),
-            "seconds": outcome.seconds,
-            "seconds_per_epoch": outcome.seconds / max(1, len(outcome.history)),
             "learns_weights": outcome.method.train_weights() is not None,
         },
     )
+    save_timing(paths.run_timing(scenario, method, seed), outcome, params)
 
 
 def aligned(pool: pd.DataFrame, table: pd.DataFrame, what: str) -> pd.DataFrame:

@@ -16,6 +16,8 @@ from molere.io import write_json, write_table
 from molere.margins import prediction_table
 from molere.fingerprint import declared_params
 from molere.params import Params
+from molere.report.evaluation import TABLES
+from molere.timings import write_timing
 from stages import evaluate, paths
 
 NUM_CLASSES = 3
@@ -53,7 +55,6 @@ def write_run(scenario: str, method: str, seed: int, rng: np.random.Generator, s
             "lr": 0.01,
             "train_loss": rng.uniform(0, 2, epochs),
             "train_acc": rng.uniform(0, 1, epochs),
-            "seconds": 0.5,
         }
     )
     write_table(out / "history.csv", history)
@@ -62,12 +63,15 @@ def write_run(scenario: str, method: str, seed: int, rng: np.random.Generator, s
     weights = rng.uniform(0, 1, n_train) if learns else np.ones(n_train)
     noisy = rng.uniform(size=n_train) < 0.4
     write_table(out / "weights.parquet", pd.DataFrame({"id": np.arange(n_train), "weight": weights, "is_noisy": noisy}))
-    seconds = {"erm": 1.0}.get(method, 3.0) * (1 + seed)
     write_json(
         out / "metrics.json",
         {"scenario": scenario, "method": method, "seed": seed, "id_acc": 0.0, "ood_acc": 0.0, "epochs": epochs,
-         "seconds": seconds * epochs, "seconds_per_epoch": seconds, "learns_weights": learns},
+         "learns_weights": learns},
     )
+    # the run's timing file, apart from its results: ERM 1 s per epoch with seed 0, 2 s with seed 1;
+    # the others 3 s and 6 s
+    per_epoch = {"erm": 1.0}.get(method, 3.0) * (1 + seed)
+    write_timing(paths.run_timing(scenario, method, seed), per_epoch * epochs, [per_epoch] * epochs, "a test machine")
 
 
 def write_study(root, scenarios=("idn-40",), methods=("erm", "lrw-hard", "lrw-easy", "molere"), seeds=(0, 1)) -> Params:
@@ -114,13 +118,15 @@ def test_noise_auc_only_for_weight_learners_and_oriented_low_weight_noisy(study)
     assert results.loc[("lrw-hard", 1), "noise_auc"] == pytest.approx(expected)
 
 
-def test_overhead_is_time_per_epoch_over_erm_mean(study):
+def test_the_evaluation_holds_no_timing_and_ignores_the_timing_files(study):
     evaluate.run(study, "idn-40")
-    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet").set_index(["method", "seed"])
-    # ERM: 1 s and 2 s per epoch (mean 1.5); the others 3 s and 6 s
-    assert results["overhead"].to_dict() == pytest.approx(
-        {(m, s): (1 + s) * (1.0 if m == "erm" else 3.0) / 1.5 for m, s in results.index}
-    )
+    tables = {name: (paths.eval_dir("idn-40") / f"{name}.parquet").read_bytes() for name in TABLES}
+    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet")
+    history = pd.read_parquet(paths.eval_dir("idn-40") / "history.parquet")
+    assert not {"seconds", "seconds_per_epoch", "overhead"} & (set(results.columns) | set(history.columns))
+    write_timing(paths.run_timing("idn-40", "erm", 0), 99.0, [33.0] * 3, "another machine")
+    evaluate.run(study, "idn-40")
+    assert {name: (paths.eval_dir("idn-40") / f"{name}.parquet").read_bytes() for name in TABLES} == tables
 
 
 def test_margins_are_keyed_for_pairing(study):
@@ -185,7 +191,7 @@ def test_a_table_missing_content_is_named(study, name, damage, problem):
 def test_metrics_json_missing_a_key_is_named(study):
     path = paths.run_dir("idn-40", "erm", 0) / "metrics.json"
     metrics = json.loads(path.read_text())
-    del metrics["seconds_per_epoch"]
+    del metrics["epochs"]
     path.write_text(json.dumps(metrics))
-    with pytest.raises(MolereError, match=f"corrupt file {path}: it lacks the keys seconds_per_epoch"):
+    with pytest.raises(MolereError, match=f"corrupt file {path}: it lacks the keys epochs"):
         evaluate.run(study, "idn-40")

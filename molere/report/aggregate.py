@@ -10,7 +10,7 @@ from molere.errors import MolereError
 from molere.metrics import bucket_statistics, histogram, paired_delta, spanning_edges
 from molere.report.evaluation import BASELINE, EXAMPLE_KEYS
 
-SCALARS = ["id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", "seconds", "seconds_per_epoch", "overhead"]
+SCALARS = ["id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc"]
 # accuracy -> its gain over ERM, paired by seed
 GAINS = {"id_acc": "id_gain", "ood_acc": "ood_gain", "worst_class_acc": "worst_class_gain"}
 # what `reports/metrics.json` holds per scenario and method (NaN entries are left out)
@@ -23,9 +23,6 @@ METRIC_KEYS = [
     "worst_class_acc_std",
     "ece",
     "noise_auc",
-    "seconds",
-    "seconds_per_epoch",
-    "overhead",
     "id_gain",
     "ood_gain",
 ]

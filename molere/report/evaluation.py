@@ -24,8 +24,7 @@ BASELINE = "erm"
 EXAMPLE_KEYS = ["set", "shift", "severity", "id"]
 # each evaluation table and the columns the report needs of it
 TABLE_COLUMNS = {
-    "results": ["method", "seed", "id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", "learns_weights"]
-    + ["seconds", "seconds_per_epoch", "overhead"],
+    "results": ["method", "seed", "id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", "learns_weights"],
     "per_class": ["method", "seed", "class", "count", "acc"],
     "ood": ["method", "seed", "shift", "severity", "acc"],
     "margins": ["method", "seed", *EXAMPLE_KEYS, "y", "correct", "margin"],
@@ -38,10 +37,8 @@ def evaluate_runs(runs: list[Run], num_classes: int) -> dict[str, pd.DataFrame]:
     """The tables named in `TABLES`: `results` has one row per run, the others one row per run
     and class, shift x severity, test example, or epoch."""
     examples = [example_table(run.predictions, num_classes) for run in runs]
-    results = pd.DataFrame([summary(run, frame, num_classes) for run, frame in zip(runs, examples)])
-    results["overhead"] = overhead_over_baseline(results)
     return {
-        "results": results,
+        "results": pd.DataFrame([summary(run, frame, num_classes) for run, frame in zip(runs, examples)]),
         "per_class": stacked(runs, [per_class_table(f, num_classes) for f in examples]),
         "ood": stacked(runs, [accuracy_by(f[f["set"] == "ood"], ["shift", "severity"]) for f in examples]),
         "margins": stacked(runs, examples),
@@ -82,16 +79,8 @@ def summary(run: Run, examples: pd.DataFrame, num_classes: int) -> dict:
         "ece": expected_calibration_error(test["confidence"].to_numpy(), correct),
         "noise_auc": noise_auc(run.weights["weight"], run.weights["is_noisy"]) if learns_weights else np.nan,
         "learns_weights": learns_weights,
-        "seconds": float(run.metrics["seconds"]),
-        "seconds_per_epoch": float(run.metrics["seconds_per_epoch"]),
         "epochs": int(run.metrics["epochs"]),
     }
-
-
-def overhead_over_baseline(results: pd.DataFrame) -> pd.Series:
-    """Each run's time per epoch over ERM's (mean over its seeds); NaN without ERM runs."""
-    baseline = results.loc[results["method"] == BASELINE, "seconds_per_epoch"]
-    return results["seconds_per_epoch"] / (baseline.mean() if len(baseline) else np.nan)
 
 
 def per_class_table(examples: pd.DataFrame, num_classes: int) -> pd.DataFrame:
