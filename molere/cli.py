@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -145,6 +146,28 @@ def repro(
     from molere.repro import parallel_repro
 
     parallel_repro(Params.load().get("study.scenarios", list), jobs)
+
+
+@app.command()
+def verify(
+    env: str = typer.Option("fresh", help="fresh: `make repro` in the clone, which builds its own .venv from "
+                            "requirements.lock (as a new user would; several GB, minutes); current: this Python "
+                            "environment, with the clone's code first on the path."),
+    jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel DVC processes, with --env current."),
+    keep: bool = typer.Option(False, help="Keep the clone (it is always kept when the regeneration fails)."),
+):
+    """Regenerate the study in a fresh clone of HEAD and list the committed files that differ,
+    timing files aside; exit 1 if any does. Its last line is the README's badge line."""
+    from molere.verify import badge_line, verify as run_verify
+    from stages import paths
+
+    timing_files = (paths.COST_REPORT.as_posix(), paths.COST_TABLE.as_posix(), paths.TIMINGS.as_posix())
+    verdict = run_verify(Path("."), timing_files, env, jobs, keep)
+    for what, path in verdict.differing:
+        print(f"differs: {path} ({what})")
+    print(badge_line(verdict, env))
+    if verdict.differing:
+        raise typer.Exit(1)
 
 
 def main() -> None:
