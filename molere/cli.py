@@ -120,13 +120,18 @@ def bench_meta_step(
     q: int = typer.Option(5, help="LRW's batches per meta step in the timed epoch."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads [default: torch's]."),
     clock: str = typer.Option("wall", help="wall | cpu (process CPU time: steadier on a shared CPU)."),
+    portable: bool = typer.Option(False, help="Portable mode's pinned kernels (as the study runs by default; "
+                                  "one thread) instead of this CPU's fastest."),
 ):
     """Time an ERM step, the JVP meta step and the double-backward meta step, and an LRW epoch
     against an ERM epoch; print milliseconds, ratios to ERM and (CUDA) peak memory."""
+    apply_portable(portable)
     import torch
 
     from molere import bench
+    from molere.train.tensors import reproducible_torch
 
+    reproducible_torch(portable)
     if threads is not None:
         torch.set_num_threads(threads)
     shape = bench.parse_shape(input_shape)
@@ -134,7 +139,9 @@ def bench_meta_step(
         model, batch_size, device, shape, num_classes, repeats,
         epoch_batches=epoch_batches, epoch_repeats=epoch_repeats, q=q, clock=clock,
     )
-    print(f"{model}, input {shape}, batch {batch_size}, device {device}, {torch.get_num_threads()} CPU thread(s), clock {clock}")
+    kernels = "portable" if portable else "native"
+    print(f"{model}, input {shape}, batch {batch_size}, device {device}, {torch.get_num_threads()} CPU thread(s), "
+          f"{kernels} kernels, clock {clock}")
     print(bench.format_table(rows))
 
 
