@@ -152,7 +152,9 @@ def repro(
     """`dvc repro` the whole study (params.yaml), the scenarios spread over parallel DVC processes."""
     from molere.repro import parallel_repro
 
-    parallel_repro(Params.load().get("study.scenarios", list), jobs)
+    params = Params.load()
+    portable_setting(params)  # a bad value stops here, before DVC runs any stage
+    parallel_repro(params.get("study.scenarios", list), jobs)
 
 
 @app.command()

@@ -96,14 +96,16 @@ def test_the_setting_is_a_boolean_true_by_default():
         portable_setting(Params({"execution": {"portable": "fast"}}))
 
 
-@pytest.mark.parametrize("where", ["params.yaml", "-S"])
+@pytest.mark.parametrize("where", ["params.yaml", "-S", "repro"])
 def test_an_unknown_value_is_a_one_line_error_before_anything_runs(tmp_path, where):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     args = [sys.executable, "-m", "molere.cli", "stage", "prepare", "--scenario", "clean"]
-    if where == "params.yaml":
-        params["execution"]["portable"] = "sometimes"
-    else:
+    if where == "-S":
         args += ["-S", "execution.portable=sometimes"]
+    else:
+        params["execution"]["portable"] = "sometimes"
+    if where == "repro":
+        args = [sys.executable, "-m", "molere.cli", "repro"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run(args, cwd=tmp_path, env=machine_env("avx512"), capture_output=True, text=True)
     assert result.returncode == 2
