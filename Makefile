@@ -1,18 +1,23 @@
 # Two entry points: `make repro` regenerates the default study (`dvc repro`, two scenarios at a
-# time), `make test` runs the tests.
+# time), `make test` runs the tests. Both install from requirements.lock: the exact versions, with
+# their hashes, of every package the study runs on (README, Reproducibility).
 PYTHON ?= python3.11
+UV ?= uv
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: repro test bench
+.PHONY: repro test bench verify lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+# the lock first (pip checks every file's hash), then the project itself, whose dependencies the
+# lock already holds
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 repro: $(STAMP)
@@ -23,3 +28,15 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py
+
+# regenerate the study in a fresh clone of HEAD; list the committed files that differ
+verify: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" molere-bench verify
+
+# refresh requirements.lock from pyproject.toml's ranges, for Linux x86-64 and Python 3.11: it
+# keeps the locked versions that still satisfy them (`make lock UV_FLAGS=--upgrade` moves every
+# package to its newest release, `UV_FLAGS="-P torch"` one). Needs uv (`pip install uv`).
+lock:
+	$(UV) pip compile pyproject.toml --extra test --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command "make lock" \
+		$(UV_FLAGS) -o requirements.lock

@@ -36,7 +36,7 @@ def seconds_per_epoch(method: str, params, x, y, delta: float, seed: int) -> tup
     start = time.process_time()
     outcome = train_method(method, params, x, y, np.arange(len(y)), val_mask, {"num_classes": int(y.max()) + 1}, seed)
     epochs = len(outcome.history)
-    return (time.process_time() - start) / epochs, sum(row["seconds"] for row in outcome.history) / epochs
+    return (time.process_time() - start) / epochs, sum(outcome.epoch_seconds) / epochs
 
 
 def main() -> None:
@@ -47,7 +47,10 @@ def main() -> None:
     parser.add_argument("-S", "--set", action="append", default=[], help="param override, e.g. -S methods.molere.q=1")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    fixed = [f"train.epochs={args.epochs}", "train.device=cpu", "methods.lrw-hard.warmup=0", "methods.molere.warmup=0"]
+    # native kernels: numpy and torch are loaded already, too late for portable mode's pins
+    # (benchmarks/portable_cost.py measures what they cost)
+    fixed = [f"train.epochs={args.epochs}", "train.device=cpu", "methods.lrw-hard.warmup=0", "methods.molere.warmup=0",
+             "execution.portable=false"]
     params = load_params("params.yaml", args.set + fixed + ["methods.molere.patience=1000000"])
     dataset = DATASETS.get(params.get("data.dataset", str))(params.section("data"))
     pool, x = pool_table(dataset, params.get("data.val_fraction", float), params.get("data.seed", int))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import re
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -14,6 +15,7 @@ from molere import schema
 from molere.errors import MolereError
 from molere.fingerprint import declared_params
 from molere.params import Params, parse_yaml
+from molere.portable import apply_portable, portable_setting
 
 app = typer.Typer(help="A benchmark suite for learned instance reweighting with hard validation sets.", no_args_is_help=True)
 stage_app = typer.Typer(help="Run one pipeline stage (what `dvc repro` calls).", no_args_is_help=True)
@@ -26,7 +28,8 @@ ScenarioOption = typer.Option(None, help="Scenario name, e.g. clean, idn-40, ske
 
 def load_params(path: str, overrides: Optional[List[str]]) -> Params:
     """params.yaml with the `-S KEY=VALUE` overrides on top (VALUE in YAML; empty is null),
-    checked against the schema before anything runs."""
+    checked against the schema before anything runs; and, before any stage imports torch or
+    numpy, the environment of `execution.portable` in this process (molere/portable.py)."""
     params = Params.load(path)
     for item in overrides or []:
         key, sep, value = item.partition("=")
@@ -34,6 +37,7 @@ def load_params(path: str, overrides: Optional[List[str]]) -> Params:
             raise MolereError(f"malformed override {item!r}; expected KEY=VALUE, e.g. train.epochs=5")
         params.override(key, parse_yaml(value, f"-S {item}"))
     schema.validate(params.data)
+    apply_portable(portable_setting(params))
     return params
 
 
@@ -85,11 +89,11 @@ def train(
     set_: Optional[List[str]] = SetOption,
 ):
     """Train one trial of one method on one scenario with one seed."""
-    from stages import train as stage
-
     p = load_params(params, set_)
     schema.check_choice_value("study.methods", method)
     schema.check_choice_value("study.trials", trial)
+    from stages import train as stage
+
     scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
     stage.run_trial(declared_params(p, "train", method), scenario, method, trial, seed)
 
@@ -102,10 +106,10 @@ def select(
     set_: Optional[List[str]] = SetOption,
 ):
     """Pick the method's trial by the selection rule study.selection."""
-    from stages import select as stage
-
     p = load_params(params, set_)
     schema.check_choice_value("study.methods", method)
+    from stages import select as stage
+
     stage.run(declared_params(p, "select"), first(p, "study.scenarios", scenario), method)
 
 
@@ -118,10 +122,10 @@ def replicate(
     set_: Optional[List[str]] = SetOption,
 ):
     """Train the method's selected configuration on one scenario with one seed."""
-    from stages import train as stage
-
     p = load_params(params, set_)
     schema.check_choice_value("study.methods", method)
+    from stages import train as stage
+
     scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
     stage.run_replicate(declared_params(p, "train", method), scenario, method, seed)
 
@@ -129,18 +133,20 @@ def replicate(
 @stage_app.command()
 def report(params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
     """Write reports/: tables, figures and metrics.json over scenarios, methods and seeds."""
+    p = load_params(params, set_)
     from stages import report as stage
 
-    stage.run(declared_params(load_params(params, set_), "report"))
+    stage.run(declared_params(p, "report"))
 
 
 @stage_app.command()
 def fingerprint(params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
     """Write fingerprints/: per stage (per method for train) the SHA-256 of the code it runs and
     the values of the params keys it reads."""
+    p = load_params(params, set_)
     from stages import fingerprint as stage
 
-    stage.run(load_params(params, set_))
+    stage.run(p)
 
 
 bench_app = typer.Typer(help="Benchmarks of the LRW engine.", no_args_is_help=True)
@@ -160,13 +166,18 @@ def bench_meta_step(
     q: int = typer.Option(5, help="LRW's batches per meta step in the timed epoch."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads [default: torch's]."),
     clock: str = typer.Option("wall", help="wall | cpu (process CPU time: steadier on a shared CPU)."),
+    portable: bool = typer.Option(False, help="Portable mode's pinned kernels (as the study runs by default; "
+                                  "one thread) instead of this CPU's fastest."),
 ):
     """Time an ERM step, the JVP meta step and the double-backward meta step, and an LRW epoch
     against an ERM epoch; print milliseconds, ratios to ERM and (CUDA) peak memory."""
+    apply_portable(portable)
     import torch
 
     from molere import bench
+    from molere.train.tensors import reproducible_torch
 
+    reproducible_torch(portable)
     if threads is not None:
         torch.set_num_threads(threads)
     shape = bench.parse_shape(input_shape)
@@ -174,7 +185,9 @@ def bench_meta_step(
         model, batch_size, device, shape, num_classes, repeats,
         epoch_batches=epoch_batches, epoch_repeats=epoch_repeats, q=q, clock=clock,
     )
-    print(f"{model}, input {shape}, batch {batch_size}, device {device}, {torch.get_num_threads()} CPU thread(s), clock {clock}")
+    kernels = "portable" if portable else "native"
+    print(f"{model}, input {shape}, batch {batch_size}, device {device}, {torch.get_num_threads()} CPU thread(s), "
+          f"{kernels} kernels, clock {clock}")
     print(bench.format_table(rows))
 
 
@@ -185,7 +198,31 @@ def repro(
     """`dvc repro` the whole study (params.yaml), the scenarios spread over parallel DVC processes."""
     from molere.repro import parallel_repro
 
-    parallel_repro(Params.load().get("study.scenarios", list), jobs)
+    params = Params.load()
+    portable_setting(params)  # a bad value stops here, before DVC runs any stage
+    parallel_repro(params.get("study.scenarios", list), jobs)
+
+
+@app.command()
+def verify(
+    env: str = typer.Option("fresh", help="fresh: `make repro` in the clone, which builds its own .venv from "
+                            "requirements.lock (as a new user would; several GB, minutes); current: this Python "
+                            "environment, with the clone's code first on the path."),
+    jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel DVC processes, with --env current."),
+    keep: bool = typer.Option(False, help="Keep the clone (it is always kept when the regeneration fails)."),
+):
+    """Regenerate the study in a fresh clone of HEAD and list the committed files that differ,
+    timing files aside; exit 1 if any does. Its last line is the README's badge line."""
+    from molere.verify import badge_line, verify as run_verify
+    from stages import paths
+
+    timing_files = (paths.COST_REPORT.as_posix(), paths.COST_TABLE.as_posix(), paths.TIMINGS.as_posix())
+    verdict = run_verify(Path("."), timing_files, env, jobs, keep)
+    for what, path in verdict.differing:
+        print(f"differs: {path} ({what})")
+    print(badge_line(verdict, env))
+    if verdict.differing:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 
@@ -16,13 +17,16 @@ from molere.params import Params
 from molere.train.loop import fit
 from molere.train.config import TrainConfig
 from molere.train.optim import make_optimizer, make_scheduler
-from molere.train.tensors import TensorSet, pick_device, seed_everything
+from molere.portable import portable_setting
+from molere.timings import machine, write_timing
+from molere.train.tensors import TensorSet, pick_device, reproducible_torch, seed_everything
 
 
 @dataclass
 class Outcome:
     method: Method
-    history: list[dict]
+    history: list[dict]  # one row per epoch, without wall-clock times (molere/timings.py)
+    epoch_seconds: list[float]
     seconds: float
 
     @property
@@ -46,12 +50,20 @@ def method_config(params: Params, name: str):
     return build_config(METHODS.get(name).Config, params.get(f"methods.{name}", (dict, type(None)), None), f"methods.{name}.")
 
 
+def training_device(params: Params) -> torch.device:
+    """The device `train.device` names, with torch set up for `execution.portable` first."""
+    reproducible_torch(portable_setting(params))
+    return pick_device(train_config(params).device)
+
+
 def to_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """`model` on `device`, laid out for its fastest kernels there."""
     model = model.to(device)
     if device.type == "cuda":  # channels-last weights to match the batches (TensorSet.features)
         model = model.to(memory_format=torch.channels_last)
-        torch.backends.cudnn.benchmark = True  # fixed batch shapes: time the kernels once, keep the fastest
+        # fixed batch shapes: time the kernels once and keep the fastest, unless the run must be
+        # deterministic (the timing picks the kernels)
+        torch.backends.cudnn.benchmark = not torch.are_deterministic_algorithms_enabled()
     return model
 
 
@@ -74,7 +86,7 @@ def train_method(
     method_cls = METHODS.get(name)
     train_cfg = train_config(params)
     config = method_config(params, name)
-    device = pick_device(train_cfg.device)
+    device = training_device(params)
     seed_everything(seed)
     model = to_device(make_model(params, x.shape[1:], info["num_classes"]), device)
 
@@ -100,14 +112,25 @@ def train_method(
         seed=seed,
         select_on=data.val if select_on_val else None,
     )
-    return Outcome(method, history, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return Outcome(method, history, [row.pop("seconds") for row in history], seconds)
 
 
 def save_model(path, model: torch.nn.Module, params: Params, info: dict) -> None:
-    from molere.io import atomic_path
+    """torch.save into memory, then an atomic write: saved to a file, the archive would be named
+    after the random temporary file, and two identical runs would differ in those bytes."""
+    from molere.io import write_bytes
 
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": model.state_dict(), "model": params.get("model", dict), "info": info}, tmp)
+    buffer = io.BytesIO()
+    torch.save({"state_dict": model.state_dict(), "model": params.get("model", dict), "info": info}, buffer)
+    write_bytes(path, buffer.getvalue())
+
+
+def save_timing(path, outcome: Outcome, params: Params) -> None:
+    """The run's timing file, apart from its results (molere/timings.py)."""
+    device = next(outcome.model.parameters()).device
+    name = machine(device, torch.get_num_threads(), portable_setting(params))
+    write_timing(path, outcome.seconds, outcome.epoch_seconds, name)
 
 
 def load_model(path, input_shape) -> torch.nn.Module:

@@ -52,17 +52,20 @@ from molere.methods import METHODS
 from molere.params import Params
 
 # The params keys each stage reads; `{method}` is the train stage's method.
+# Every stage also reads `execution.portable`: it picks the kernels of torch, numpy and their
+# BLAS libraries (molere/portable.py), and so the bits of every float a stage computes.
+PORTABLE = "execution.portable"
 STAGE_PARAMS = {
-    "prepare": ("data", "noise", "ood"),
-    "erm": ("model", "train", "erm", "methods.erm"),
-    "rank": ("rank", "model", "train", "erm", "methods.erm"),  # cross-fit trains ERM fold models
-    "split": ("split",),
+    "prepare": ("data", "noise", "ood", PORTABLE),
+    "erm": ("model", "train", "erm", "methods.erm", PORTABLE),
+    "rank": ("rank", "model", "train", "erm", "methods.erm", PORTABLE),  # cross-fit trains ERM fold models
+    "split": ("split", PORTABLE),
     # a trial draws from the search spaces with study.seed; `replicate` runs the same code on the
     # same keys (the values it trains with come from selected.json), so it shares this fingerprint
-    "train": ("model", "train", "methods.{method}", "search.train", "search.methods.{method}", "study.seed"),
-    "select": ("study.trials", "study.selection"),
-    "evaluate": ("study.methods", "study.seeds", "study.trials", "study.selection"),  # not the scenarios
-    "report": ("study",),
+    "train": ("model", "train", "methods.{method}", "search.train", "search.methods.{method}", "study.seed", PORTABLE),
+    "select": ("study.trials", "study.selection", PORTABLE),
+    "evaluate": ("study.methods", "study.seeds", "study.trials", "study.selection", PORTABLE),  # not the scenarios
+    "report": ("study", PORTABLE),
 }
 PIPELINE_STAGES = tuple(STAGE_PARAMS)
 # DVC stages that run another stage's code on its keys, so they share its fingerprint

@@ -31,11 +31,12 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from molere.errors import MolereError
+
+if TYPE_CHECKING:  # no numpy at import: the CLI checks params.yaml before portable mode's pins
+    import numpy as np
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,11 @@ def write_text(path, text: str) -> None:
         tmp.write_text(text)
 
 
+def write_bytes(path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_table(path, frame: pd.DataFrame) -> None:
     """Write a plain table: Parquet by suffix `.parquet`, otherwise CSV."""
     with atomic_path(path) as tmp:

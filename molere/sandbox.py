@@ -20,10 +20,11 @@ def study_env() -> dict:
 
 
 def make_study_repo(dest: Path, params: dict) -> Path:
-    """Copy the code and `dvc.yaml` into `dest` with `params` as params.yaml, then commit."""
+    """Copy the code, `dvc.yaml` and the ignore files into `dest` with `params` as params.yaml,
+    then commit."""
     for name in ["molere", "stages"]:
         shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ["dvc.yaml", ".dvcignore"]:
+    for name in ["dvc.yaml", ".dvcignore", ".gitignore"]:
         shutil.copy(ROOT / name, dest / name)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     setup = (

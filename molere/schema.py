@@ -17,7 +17,6 @@ from molere.errors import MolereError
 from molere.hparams import build_config, check_known, checked_value, hparam
 from molere.scenarios import parse_scenario
 from molere.train.config import TrainConfig
-from molere.trials import trial_count
 
 SEED_MAX = 2**32 - 1  # numpy's seeds
 METHOD_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -88,6 +87,15 @@ SECTIONS = {
     "train": TrainConfig,
 }
 OPEN_SECTIONS = ("model", "methods", "search", "execution")
+
+
+def trial_count(trials) -> int:
+    """K from `study.trials`, the list of trial ids, which must be 0, 1, ..., K-1 (K >= 1)."""
+    if not isinstance(trials, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in trials):
+        raise MolereError(f"study.trials = {trials!r} should be a list of trial ids, e.g. [0, 1, 2, 3] for K = 4")
+    if not trials or trials != list(range(len(trials))):
+        raise MolereError(f"study.trials = {trials!r} should be 0, 1, ..., K-1 with K >= 1, e.g. [0, 1, 2, 3] for K = 4")
+    return len(trials)
 
 
 def check_choice_value(key: str, value) -> None:

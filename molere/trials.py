@@ -19,15 +19,6 @@ from molere.train.config import TrainConfig
 SEARCH_SECTIONS = ("train", "methods")
 
 
-def trial_count(trials) -> int:
-    """K from `study.trials`, the list of trial ids, which must be 0, 1, ..., K-1 (K >= 1)."""
-    if not isinstance(trials, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in trials):
-        raise MolereError(f"study.trials = {trials!r} should be a list of trial ids, e.g. [0, 1, 2, 3] for K = 4")
-    if not trials or trials != list(range(len(trials))):
-        raise MolereError(f"study.trials = {trials!r} should be 0, 1, ..., K-1 with K >= 1, e.g. [0, 1, 2, 3] for K = 4")
-    return len(trials)
-
-
 def method_spaces(params: Params, method_cls) -> dict[str, Space]:
     """The searched keys (dotted) of one method's trials and their distributions: the shared
     training knobs', then the method's own; each checked to contain its trial-0 value."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from molere.experiment import save_model, train_method
+from molere.experiment import save_model, save_timing, train_method
 from molere.io import write_table
 from molere.params import Params
 from stages import paths
@@ -29,3 +29,4 @@ def run(params: Params, scenario: str) -> None:
     out = paths.erm_rank_dir(scenario)
     save_model(out / "model.pt", outcome.model, params, info)
     write_table(out / "history.csv", pd.DataFrame(outcome.history))
+    save_timing(paths.timing(out), outcome, params)

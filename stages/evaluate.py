@@ -7,7 +7,7 @@ from __future__ import annotations
 from molere.params import Params
 from molere.report.evaluation import evaluate_runs, write_evaluation
 from molere.report.runs import load_run
-from molere.trials import trial_count
+from molere.schema import trial_count
 from stages import paths
 from stages.common import load_info
 

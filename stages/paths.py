@@ -9,6 +9,9 @@ RUNS = Path("runs")
 REPORTS = Path("reports")
 EVALUATION = Path("evaluation")
 FINGERPRINTS = Path("fingerprints")
+TIMINGS = Path("timings")  # wall-clock, apart from the results: no DVC output, git-ignored
+COST_REPORT = REPORTS / "cost.md"  # the committed timing files
+COST_TABLE = REPORTS / "cost.csv"
 
 
 def data_dir(scenario: str) -> Path:
@@ -64,6 +67,11 @@ def selected(scenario: str, method: str) -> Path:
 def run_dir(scenario: str, method: str, seed: int) -> Path:
     """The selected configuration trained with `seed`."""
     return method_dir(scenario, method) / "seeds" / str(seed)
+
+
+def timing(run: Path) -> Path:
+    """The timing file of the training run whose outputs are in `run` (a folder under runs/)."""
+    return TIMINGS / Path(run).relative_to(RUNS).with_suffix(".json")
 
 
 def eval_dir(scenario: str) -> Path:

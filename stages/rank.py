@@ -5,13 +5,13 @@ trains `rank.folds` ERM models here and scores each fold with the one that never
 from __future__ import annotations
 
 from molere.errors import check_choice
-from molere.experiment import load_model, to_device, train_config
+from molere.experiment import load_model, to_device, training_device
 from molere.io import write_table
 from molere.margins import probabilistic_margin
 from molere.params import Params
 from molere.ranking import RANK_MODES, cross_fit_folds, cross_fit_probabilities
 from molere.train.loop import predict_proba
-from molere.train.tensors import TensorSet, pick_device
+from molere.train.tensors import TensorSet
 from stages import paths
 from stages.common import load_examples, load_info
 
@@ -23,7 +23,7 @@ def run(params: Params, scenario: str) -> None:
     frame = pool[["id", "y", "y_clean", "is_noisy", "in_selection"]].copy()
     mode = check_choice("rank.mode", params.get("rank.mode", str), RANK_MODES)
     if mode == "in-sample":
-        device = pick_device(train_config(params).device)
+        device = training_device(params)
         model = to_device(load_model(paths.erm_rank_dir(scenario) / "model.pt", x.shape[1:]), device)
         probs = predict_proba(model, TensorSet.from_numpy(x, y, ids, device, info.get("normalization")))
     else:

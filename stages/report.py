@@ -1,7 +1,8 @@
 """Stage `report`: over scenarios, methods and seeds, reports/{report.md, metrics.json,
 results.csv}, the paper's claims tested (reports/{claims.json, claim_comparisons.csv}), the
 figures (PNG + CSV) in reports/figures/ and the learning curves for `dvc plots` in
-reports/curves/."""
+reports/curves/; and, apart from them, the cost in reports/cost.{md,csv} from the runs' timing
+files (no DVC outputs or dependencies: molere/timings.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pandas as pd
 
 from molere.io import write_json, write_table, write_text
 from molere.params import Params
-from molere.report import aggregate, claims, figures, markdown
+from molere.report import aggregate, claims, cost, figures, markdown
 from molere.report.build import build_scenario, drawn, write_curves
 from molere.report.evaluation import read_evaluation
+from molere.timings import read_timing
 from stages import paths
 
 FIGURES = paths.REPORTS / "figures"
@@ -52,3 +54,12 @@ def run(params: Params) -> None:
         figures.claims_heatmap,
     )
     write_text(paths.REPORTS / "report.md", markdown.render(reports, judgement, heatmap, seeds, paths.REPORTS, rule))
+    timings = {
+        (scenario, method, seed): read_timing(paths.timing(paths.run_dir(scenario, method, seed)))
+        for scenario in tables
+        for method in methods
+        for seed in seeds
+    }
+    costs = cost.cost_table(timings)
+    write_table(paths.COST_TABLE, costs)
+    write_text(paths.COST_REPORT, cost.render(costs, methods))

@@ -13,7 +13,7 @@ from molere.errors import MolereError
 from molere.io import read_json, write_json
 from molere.params import Params
 from molere.selection import choose
-from molere.trials import trial_count
+from molere.schema import trial_count
 from stages import paths
 
 # what a trial's metrics.json must hold for the rules

@@ -2,7 +2,7 @@
 pool's training part (its selection split held out): a trial of the method's search
 (`run_trial`), or the configuration the selection rule chose (`run_replicate`). A run writes the
 model, its predictions on the test and OOD sets, its accuracy on the selection split, its history,
-learned weights, validation side and configuration."""
+learned weights, validation side and configuration; its wall-clock time apart, in timings/."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from molere.errors import MolereError
-from molere.experiment import method_config, save_model, train_config, train_method
+from molere.experiment import method_config, save_model, save_timing, train_config, train_method
 from molere.hparams import as_dict
 from molere.io import atomic_path, read_json, read_table, require, write_json, write_table
 from molere.margins import prediction_table
@@ -41,7 +41,10 @@ def run_replicate(params: Params, scenario: str, method: str, seed: int) -> None
     out = paths.run_dir(scenario, method, seed)
     if seed == chosen["seed"]:
         trial_run = f"train --scenario {scenario} --method {method} --trial {chosen['trial']} --seed {seed}"
-        copy_tree(paths.trial_dir(scenario, method, chosen["trial"]), out, trial_run)
+        trial_dir = paths.trial_dir(scenario, method, chosen["trial"])
+        copy_tree(trial_dir, out, trial_run)
+        if paths.timing(trial_dir).exists():  # the cost of the run it is
+            copy_file(paths.timing(trial_dir), paths.timing(out))
     else:
         train_run(with_values(params, chosen["values"]), scenario, method, seed, out, chosen["trial"], chosen["values"])
 
@@ -95,18 +98,21 @@ def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, 
             "ood_acc": float(ood["correct"].mean()) if len(ood) else None,
             "select_acc": accuracy(outcome.model, selection) if len(selection) else None,
             "epochs": len(outcome.history),
-            "seconds": outcome.seconds,
-            "seconds_per_epoch": outcome.seconds / max(1, len(outcome.history)),
             "learns_weights": outcome.method.train_weights() is not None,
         },
     )
+    save_timing(paths.timing(out), outcome, params)
 
 
 def copy_tree(source: Path, out: Path, made_by: str) -> None:
     """The files of the run in `source`, copied into `out` (each written atomically)."""
     for path in sorted(require(source, made_by).iterdir()):
-        with atomic_path(out / path.name) as tmp:
-            shutil.copyfile(path, tmp)
+        copy_file(path, out / path.name)
+
+
+def copy_file(source: Path, target: Path) -> None:
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def aligned(pool: pd.DataFrame, table: pd.DataFrame, what: str) -> pd.DataFrame:

@@ -1,7 +1,11 @@
 import os
 
+from molere.portable import apply_portable
+
 # DVC must never phone home from tests.
 os.environ["DVC_NO_ANALYTICS"] = "1"
-# One thread per process: on a 2-core machine, torch's default of one thread per core makes the
-# test processes (pytest and the `dvc repro` it starts) fight for the cores.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# The tests run as the study does by default, in portable mode, whose variables torch and numpy
+# read when they load: so here, before any test module imports them. It also sets one thread per
+# process: on a 2-core machine, torch's default of one thread per core makes the test processes
+# (pytest and the `dvc repro` it starts) fight for the cores.
+apply_portable(True)

@@ -35,14 +35,15 @@ def test_markdown_table():
     assert format_table(rows[:1]).splitlines()[0] == "| what | ms | x ERM |"
 
 
-def test_cli_prints_the_table():
+@pytest.mark.parametrize("kernels", ["native", "portable"])
+def test_cli_prints_the_table(kernels):
     result = CliRunner().invoke(
         app,
         ["bench", "meta-step", "--model", "cnn1d", "--batch-size", "4", "--input-shape", "16", "--repeats", "1",
-         "--epoch-batches", "2", "--q", "2", "--threads", "1", "--clock", "cpu"],
+         "--epoch-batches", "2", "--q", "2", "--threads", "1", "--clock", "cpu", f"--{'no-' * (kernels == 'native')}portable"],
     )
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("cnn1d, input (16,), batch 4, device cpu, 1 CPU thread(s), clock cpu")
+    assert result.output.startswith(f"cnn1d, input (16,), batch 4, device cpu, 1 CPU thread(s), {kernels} kernels, clock cpu")
     assert "| meta step, JVP (real step reuses its gradient) |" in result.output
 
 

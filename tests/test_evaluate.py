@@ -18,7 +18,10 @@ from molere.io import write_json, write_table
 from molere.margins import prediction_table
 from molere.fingerprint import declared_params
 from molere.params import Params
+from molere.report.evaluation import TABLES
+from molere.timings import write_timing
 from stages import evaluate, paths
+from stages.train import copy_file
 
 NUM_CLASSES = 3
 N_TEST = 60
@@ -54,7 +57,6 @@ def write_run(out, method: str, trial: int, seed: int, rng: np.random.Generator,
             "lr": 0.01,
             "train_loss": rng.uniform(0, 2, epochs),
             "train_acc": rng.uniform(0, 1, epochs),
-            "seconds": 0.5,
         }
     )
     if method in WEIGHT_LEARNERS:
@@ -79,13 +81,16 @@ def write_run(out, method: str, trial: int, seed: int, rng: np.random.Generator,
         }
     )
     write_table(out / "validation.parquet", validation)
-    seconds = {"erm": 1.0}.get(method, 3.0) * (1 + seed)
     write_json(
         out / "metrics.json",
         {"method": method, "trial": trial, "seed": seed, "id_acc": 0.0, "ood_acc": 0.0, "select_acc": select_acc,
-         "epochs": epochs, "seconds": seconds * epochs, "seconds_per_epoch": seconds, "learns_weights": learns},
+         "epochs": epochs, "learns_weights": learns},
     )
     write_json(out / "config.json", {"trial": trial, "seed": seed, "values": {"train.lr": 0.01 * (trial + 1)} if trial else {}})
+    # the run's timing file, apart from its results: ERM 1 s per epoch with seed 0, 2 s with seed 1;
+    # the others 3 s and 6 s
+    per_epoch = {"erm": 1.0}.get(method, 3.0) * (1 + seed)
+    write_timing(paths.timing(out), per_epoch * epochs, [per_epoch] * epochs, "a test machine")
 
 
 def chosen_trial(m: int) -> int:
@@ -110,6 +115,7 @@ def write_study(
                 select_acc = 0.6 if trial == chosen else 0.5
                 write_run(paths.trial_dir(scenario, method, trial), method, trial, seeds[0], rng, 1.0 + m + trial, select_acc)
             shutil.copytree(paths.trial_dir(scenario, method, chosen), paths.run_dir(scenario, method, seeds[0]))
+            copy_file(paths.timing(paths.trial_dir(scenario, method, chosen)), paths.timing(paths.run_dir(scenario, method, seeds[0])))
             for seed in seeds[1:]:
                 rng = np.random.default_rng([s, m, seed, chosen])
                 write_run(paths.run_dir(scenario, method, seed), method, chosen, seed, rng, 1.0 + m + chosen, 0.6)
@@ -200,13 +206,15 @@ def test_the_gap_rules_epoch_is_the_first_it_fired(study):
     assert results.loc[("molere", 1), "gap_stop_epoch"] == 1.0 and np.isnan(results.loc[("molere", 0), "gap_stop_epoch"])
 
 
-def test_overhead_is_time_per_epoch_over_erm_mean(study):
+def test_the_evaluation_holds_no_timing_and_ignores_the_timing_files(study):
     evaluate.run(study, "idn-40")
-    results = headline_results()
-    # ERM: 1 s and 2 s per epoch (mean 1.5); the others 3 s and 6 s
-    assert results["overhead"].to_dict() == pytest.approx(
-        {(m, s): (1 + s) * (1.0 if m == "erm" else 3.0) / 1.5 for m, s in results.index}
-    )
+    tables = {name: (paths.eval_dir("idn-40") / f"{name}.parquet").read_bytes() for name in TABLES}
+    results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet")
+    history = pd.read_parquet(paths.eval_dir("idn-40") / "history.parquet")
+    assert not {"seconds", "seconds_per_epoch", "overhead"} & (set(results.columns) | set(history.columns))
+    write_timing(paths.timing(paths.trial_dir("idn-40", "erm", 0)), 99.0, [33.0] * 3, "another machine")
+    evaluate.run(study, "idn-40")
+    assert {name: (paths.eval_dir("idn-40") / f"{name}.parquet").read_bytes() for name in TABLES} == tables
 
 
 def test_margins_are_keyed_for_pairing(study):
@@ -275,7 +283,7 @@ def test_a_table_missing_content_is_named(study, name, damage, problem):
 def test_metrics_json_missing_a_key_is_named(study):
     path = paths.trial_dir("idn-40", "erm", 0) / "metrics.json"
     metrics = json.loads(path.read_text())
-    del metrics["seconds_per_epoch"]
+    del metrics["epochs"]
     path.write_text(json.dumps(metrics))
-    with pytest.raises(MolereError, match=f"corrupt file {path}: it lacks the keys seconds_per_epoch"):
+    with pytest.raises(MolereError, match=f"corrupt file {path}: it lacks the keys epochs"):
         evaluate.run(study, "idn-40")

@@ -244,6 +244,7 @@ def study_params(**changes) -> Params:
     params = Params(
         {
             "study": {"scenarios": ["clean"], "methods": ["erm", "focal"], "seeds": [0], "trials": [0, 1], "seed": 0, "selection": "selection"},
+            "execution": {"portable": True},
             "data": {"seed": 0}, "noise": {"sd": 0.1}, "ood": {"severities": [1]},
             "model": {"name": "mlp"}, "train": {"epochs": 2}, "erm": {"seed": 0},
             "rank": {"mode": "in-sample"}, "split": {"delta": 0.1},
@@ -277,13 +278,15 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
             "search.train": None,
             "search.methods.focal": {"gamma": {"distribution": "uniform", "low": 0, "high": 3}},
             "study.seed": 0,
+            "execution.portable": True,
         },
     }
-    assert written["select.json"]["params"] == {"study.trials": [0, 1], "study.selection": "selection"}
+    assert written["select.json"]["params"] == {"study.trials": [0, 1], "study.selection": "selection", "execution.portable": True}
     assert written["train/erm.json"]["code"] == CodeGraph(code).fingerprint("train", "erm") != written["train/focal.json"]["code"]
-    assert written["split.json"]["params"] == {"split": {"delta": 0.1}}
+    assert written["split.json"]["params"] == {"split": {"delta": 0.1}, "execution.portable": True}
     assert written["evaluate.json"]["params"] == {
-        "study.methods": ["erm", "focal"], "study.seeds": [0], "study.trials": [0, 1], "study.selection": "selection"
+        "study.methods": ["erm", "focal"], "study.seeds": [0], "study.trials": [0, 1], "study.selection": "selection",
+        "execution.portable": True,
     }
 
 
@@ -294,7 +297,7 @@ def test_a_study_method_nothing_registers_stops_the_stage(code):
 
 def test_train_declares_its_own_method_section_only():
     assert stage_params("train", "lrw-hard") == (
-        "model", "train", "methods.lrw-hard", "search.train", "search.methods.lrw-hard", "study.seed"
+        "model", "train", "methods.lrw-hard", "search.train", "search.methods.lrw-hard", "study.seed", "execution.portable"
     )
     with pytest.raises(MolereError, match="stage train needs a method"):
         stage_params("train")
@@ -312,6 +315,13 @@ def test_train_declares_its_own_method_section_only():
         ({"data__seed": 1}, {"prepare.json"}),
         ({"study__seeds": [0, 1]}, {"evaluate.json", "report.json"}),
         ({"study__scenarios": ["clean", "idn-40"]}, {"report.json"}),
+        ({"study__trials": [0, 1, 2]}, {"select.json", "evaluate.json", "report.json"}),
+        ({"study__seed": 1}, {"train/erm.json", "train/focal.json", "report.json"}),  # the trials' draws
+        ({"search__methods__focal__gamma": {"distribution": "fixed"}}, {"train/focal.json"}),
+        # the kernels of torch, numpy and BLAS: the bits of every stage's floats
+        ({"execution__portable": False}, {"prepare.json", "erm.json", "rank.json", "split.json", "train/erm.json",
+                                          "train/focal.json", "select.json", "evaluate.json", "report.json"}),
+        ({"execution__workers": 4}, set()),  # another execution setting
     ],
 )
 def test_a_params_change_changes_only_the_fingerprints_of_stages_that_read_it(code, change, changed):
@@ -328,12 +338,13 @@ def test_a_stage_is_handed_only_the_keys_it_declares():
         "methods": {"focal": {"gamma": 2.0}},
         "search": {"methods": {"focal": {"gamma": {"distribution": "uniform", "low": 0, "high": 3}}}},
         "study": {"seed": 0},
+        "execution": {"portable": True},
     }
     assert params.get("methods.focal.gamma", float) == 2.0
     with pytest.raises(
         MolereError,
         match=r"^stage train reads params key 'data.seed' but declares only model, train, methods.focal, search.train, "
-        r"search.methods.focal, study.seed$",
+        r"search.methods.focal, study.seed, execution.portable$",
     ):
         params.get("data.seed", int, 0)  # a default is no way round the declaration
     with pytest.raises(MolereError, match=r"stage train reads params key 'methods.erm'"):

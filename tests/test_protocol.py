@@ -13,7 +13,8 @@ from molere.errors import MolereError
 from molere.methods import METHODS
 from molere.params import Params
 from molere.selection import RULES, choose
-from molere.trials import check_search_section, method_spaces, trial_count, trial_values, with_values
+from molere.schema import trial_count
+from molere.trials import check_search_section, method_spaces, trial_values, with_values
 
 
 def trials(select, test) -> pd.DataFrame:

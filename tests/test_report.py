@@ -16,6 +16,7 @@ from molere.fingerprint import declared_params
 from molere.params import Params
 from molere.report import aggregate, markdown
 from molere.report.diagnostics import DIAGNOSTICS
+from molere.timings import write_timing
 from stages import evaluate, paths, report
 from test_evaluate import N_TEST, SEVERITIES, SHIFTS, headline_results, write_study
 
@@ -36,9 +37,6 @@ def hand_results() -> pd.DataFrame:
             "noise_auc": [np.nan, np.nan, 0.7, 0.9],
             **{key: [np.nan] * 4 for key in DIAGNOSTICS},
             "meta_steps": [np.nan, np.nan, 600.0, 500.0],
-            "seconds": [10.0, 12.0, 30.0, 34.0],
-            "seconds_per_epoch": [1.0, 1.2, 3.0, 3.4],
-            "overhead": [1.0 / 1.1, 1.2 / 1.1, 3.0 / 1.1, 3.4 / 1.1],
         }
     )
 
@@ -53,7 +51,6 @@ def test_summary_mean_std_and_paired_gain():
     assert hard["ood_gain"] == pytest.approx(0.03)  # +0.05, +0.01
     assert hard["worst_class_gain"] == pytest.approx(0.1)
     assert hard["noise_auc"] == pytest.approx(0.8) and hard["seeds"] == 2 and hard["meta_steps"] == 550
-    assert hard["overhead"] == pytest.approx(3.2 / 1.1)
     erm = summary.loc["erm"]
     assert erm["id_gain"] == 0 and np.isnan(erm["noise_auc"])
     assert list(summary.index) == ["erm", "lrw-hard"]
@@ -407,6 +404,47 @@ def test_report_is_deterministic(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     report.run(declared_params(params, "report"))
     assert (tmp_path / "reports" / "report.md").read_text() == first
+
+
+# --- the cost: timing files apart from the results ------------------------------------------------
+
+
+def test_cost_csv_has_each_runs_time_per_epoch_and_its_ratio_to_erm(built):
+    costs = pd.read_csv(built / paths.COST_TABLE).set_index(["method", "seed"])
+    assert len(costs) == len(METHODS) * 2 and set(costs["scenario"]) == {SCENARIO}
+    # write_study: ERM 1 s and 2 s per epoch (mean 1.5); the others 3 s and 6 s
+    assert costs["seconds_per_epoch"].to_dict() == {(m, s): (1 + s) * (1.0 if m == "erm" else 3.0) for m, s in costs.index}
+    assert costs["overhead"].to_dict() == pytest.approx({(m, s): (1 + s) * (1.0 if m == "erm" else 3.0) / 1.5 for m, s in costs.index})
+    assert set(costs["machine"]) == {"a test machine"}
+
+
+def test_cost_md_is_linked_from_the_report_which_has_no_timing(built):
+    cost_md = (built / paths.COST_REPORT).read_text()
+    assert "| erm | 3 | 1.500 ± 0.707 | 1.00 ± 0.47 | 4.5 ± 2.1 |" in cost_md
+    assert "| lrw-hard | 3 | 4.500 ± 2.121 | 3.00 ± 1.41 | 13.5 ± 6.4 |" in cost_md
+    assert "The costliest per epoch is lrw-hard, at 3.00× ERM's time (4.500 s)." in cost_md
+    assert "Measured on: a test machine." in cost_md and "No timing for" not in cost_md
+    text = (built / "reports" / "report.md").read_text()
+    assert "[cost.md](cost.md)" in text
+    assert "s / epoch" not in text and "costliest" not in text
+    metrics = json.loads((built / "reports" / "metrics.json").read_text())
+    assert not {"seconds", "seconds_per_epoch", "overhead"} & set(metrics[SCENARIO]["erm"])
+    assert "seconds" not in pd.read_csv(built / "reports" / "results.csv").columns
+
+
+def test_other_timings_change_the_cost_files_only(tmp_path, monkeypatch):
+    params = run_study(tmp_path, methods=("erm", "molere"))
+    monkeypatch.chdir(tmp_path)
+    reports = {p: p.read_bytes() for p in sorted(paths.REPORTS.rglob("*")) if p.is_file()}
+    write_timing(paths.timing(paths.run_dir("idn-40", "molere", 1)), 60.0, [20.0] * 3, "a slower machine")
+    paths.timing(paths.run_dir("idn-40", "erm", 0)).unlink()  # as after a stage restored from DVC's cache
+    report.run(declared_params(params, "report"))
+    changed = {p for p in reports if p.read_bytes() != reports[p]}
+    assert changed == {paths.COST_REPORT, paths.COST_TABLE}
+    cost_md = paths.COST_REPORT.read_text()
+    assert "No timing for: idn-40 erm seed 0:" in cost_md
+    assert "| molere | 3 | 11.500 ± 12.021 | 5.75 ± 6.01 | 34.5 ± 36.1 |" in cost_md  # 3 s and 20 s over ERM's 2 s
+    assert "Measured on: a slower machine; a test machine." in cost_md
 
 
 @pytest.fixture

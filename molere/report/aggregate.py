@@ -13,7 +13,7 @@ from molere.report.diagnostics import DIAGNOSTICS
 from molere.report.evaluation import BASELINE, EXAMPLE_KEYS
 from molere.selection import RULES
 
-SCALARS = ["id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", *DIAGNOSTICS, "seconds", "seconds_per_epoch", "overhead"]
+SCALARS = ["id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", *DIAGNOSTICS]
 # accuracy -> its gain over ERM, paired by seed
 GAINS = {"id_acc": "id_gain", "ood_acc": "ood_gain", "worst_class_acc": "worst_class_gain"}
 # what `reports/metrics.json` holds per scenario and method (NaN entries are left out)
@@ -26,9 +26,6 @@ METRIC_KEYS = [
     "worst_class_acc_std",
     "ece",
     "noise_auc",
-    "seconds",
-    "seconds_per_epoch",
-    "overhead",
     "id_gain",
     "ood_gain",
     "meta_steps",

@@ -30,7 +30,7 @@ EXAMPLE_KEYS = ["set", "shift", "severity", "id"]
 # each evaluation table and the columns the report needs of it
 TABLE_COLUMNS = {
     "results": ["method", "trial", "seed", "select_acc", "id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc"]
-    + ["learns_weights", *DIAGNOSTICS, "seconds", "seconds_per_epoch", "overhead"],
+    + ["learns_weights", *DIAGNOSTICS],
     "per_class": ["method", "seed", "class", "count", "acc"],
     "ood": ["method", "seed", "shift", "severity", "acc"],
     "margins": ["method", "seed", *EXAMPLE_KEYS, "y", "correct", "margin"],
@@ -50,7 +50,6 @@ def evaluate_runs(runs: list[Run], num_classes: int, search_seed: int, rule: str
     results = flag_selected(results, search_seed)
     headline = results[f"selected_by_{rule}"].to_numpy()
     runs, examples = [r for r, keep in zip(runs, headline) if keep], [e for e, keep in zip(examples, headline) if keep]
-    results["overhead"] = overhead_over_baseline(results[headline])
     learners = [run for run in runs if run.metrics["learns_weights"]]
     return {
         "results": results,
@@ -101,8 +100,6 @@ def summary(run: Run, examples: pd.DataFrame, num_classes: int) -> dict:
         "noise_auc": noise_auc(run.weights["weight"], run.weights["is_noisy"]) if learns_weights else np.nan,
         "learns_weights": learns_weights,
         **diagnostics(run, learns_weights),
-        "seconds": float(run.metrics["seconds"]),
-        "seconds_per_epoch": float(run.metrics["seconds_per_epoch"]),
         "epochs": int(run.metrics["epochs"]),
     }
 
@@ -116,12 +113,6 @@ def flag_selected(results: pd.DataFrame, search_seed: int) -> pd.DataFrame:
         picks = {method: choose(rule, trials) for method, trials in search.groupby("method")}
         flags[f"selected_by_{rule}"] = [picks.get(m) == t for m, t in zip(results["method"], results["trial"])]
     return results.assign(**flags)
-
-
-def overhead_over_baseline(results: pd.DataFrame) -> pd.Series:
-    """Each run's time per epoch over ERM's (mean over its seeds); NaN without ERM runs."""
-    baseline = results.loc[results["method"] == BASELINE, "seconds_per_epoch"]
-    return results["seconds_per_epoch"] / (baseline.mean() if len(baseline) else np.nan)
 
 
 def per_class_table(examples: pd.DataFrame, num_classes: int) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import pandas as pd
 from molere.errors import MolereError
 from molere.io import read_json, read_table
 
-METRIC_KEYS = ("trial", "seed", "select_acc", "seconds", "seconds_per_epoch", "epochs", "learns_weights")
+METRIC_KEYS = ("trial", "seed", "select_acc", "epochs", "learns_weights")
 PREDICTION_COLUMNS = ("set", "id", "y", "correct", "margin")
 HISTORY_COLUMNS = ("epoch", "train_loss")
 WEIGHT_COLUMNS = ("id", "weight", "is_noisy", "margin")

@@ -9,7 +9,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 import torch
 
-from molere.errors import check_choice
+from molere.errors import MolereError, check_choice
 
 
 class Batch(NamedTuple):
@@ -82,6 +82,28 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def reproducible_torch(portable: bool) -> None:
+    """What portable mode (molere/portable.py) sets once torch is imported: deterministic
+    algorithms (warn_only: on CUDA a few ops, e.g. AdaptiveAvgPool2d's backward, have no
+    deterministic kernel, and a warning beats a failed run), no cuDNN autotuning, the fixed thread
+    count; then a check that its environment was in place before torch and numpy were imported.
+    `portable` false leaves the libraries' fastest choices."""
+    from molere.portable import THREADS, unpinned_kernels
+
+    torch.use_deterministic_algorithms(portable, warn_only=True)
+    torch.backends.cudnn.deterministic = portable
+    if not portable:
+        return
+    torch.set_num_threads(THREADS)
+    problems = unpinned_kernels()
+    if problems:
+        raise MolereError(
+            f"portable mode (execution.portable: true) is not in effect: {'; '.join(problems)}. Its environment "
+            "(molere.portable.portable_environment) must be set before torch and numpy are imported, as "
+            "molere-bench does; or set execution.portable: false"
+        )
 
 
 def autocast(device: torch.device):
