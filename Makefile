@@ -1,5 +1,5 @@
-# Two entry points: `make repro` regenerates the default study (`dvc repro`, two scenarios at a
-# time), `make test` runs the tests.
+# Two entry points: `make repro` regenerates the default study (the DVC pipeline run in parallel on
+# Ray), `make test` runs the tests.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 repro: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" molere-bench repro --jobs 2
+	PATH="$(CURDIR)/$(BIN):$$PATH" molere-bench repro
 
 test: $(STAMP)
 	$(BIN)/pytest

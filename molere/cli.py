@@ -133,12 +133,22 @@ def bench_meta_step(
 
 @app.command()
 def repro(
-    jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel DVC processes (scenarios are dealt among them)."),
+    address: Optional[str] = typer.Option(
+        None, "--address", envvar="RAY_ADDRESS",
+        help="The Ray cluster to run on: HOST:PORT, ray://HOST:PORT or auto [default: a private local Ray instance].",
+    ),
+    exp: Optional[str] = typer.Option(None, "--exp", help="Save the run as DVC experiment NAME (`dvc exp save`), so `dvc exp show` lists it."),
+    set_param: Optional[List[str]] = typer.Option(
+        None, "--set-param", "-S", help="Set a param in params.yaml first, as `dvc exp run -S` does: -S methods.focal.gamma=1 (repeatable).",
+    ),
 ):
-    """`dvc repro` the whole study (params.yaml), the scenarios spread over parallel DVC processes."""
-    from molere.repro import parallel_repro
+    """Run the out-of-date stages of the DVC pipeline in parallel on Ray (params.yaml's
+    `execution` says what each stage reserves) and record each in dvc.lock as `dvc repro` does."""
+    from molere.executor.scheduler import reproduce
 
-    parallel_repro(Params.load().get("study.scenarios", list), jobs)
+    code = reproduce(address, exp, set_param or [])
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:

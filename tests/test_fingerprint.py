@@ -144,6 +144,7 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
         ({"data__seed": 1}, {"prepare.json"}),
         ({"study__seeds": [0, 1]}, {"evaluate.json", "report.json"}),
         ({"study__scenarios": ["clean", "idn-40"]}, {"report.json"}),
+        ({"execution__cpus_per_stage": 2, "execution__gpus_per_train": 0.5}, set()),  # how, not what
     ],
 )
 def test_a_params_change_changes_only_the_fingerprints_of_stages_that_read_it(code, change, changed):
