@@ -41,7 +41,9 @@ def row(label: str, seconds: float, digits: int = 2) -> str:
 
 def timed(cmd: str, cwd: Path, env: dict) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, shell=True, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run(cmd, cwd=cwd, env=env, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise SystemExit(f"`{cmd}` failed in {cwd}:\n{done.stderr[-3000:]}")
     return time.perf_counter() - start
 
 

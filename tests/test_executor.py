@@ -10,12 +10,19 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import pytest
 import torch
 import yaml
 
+from molere.errors import MolereError
+from molere.executor.cluster import Cluster, check_reachable
+from molere.executor.scheduler import unlock_priority
+from molere.executor.settings import Execution, load_execution, worker_env
+from molere.executor.worker import run_stage
+from molere.params import Params
 from molere.sandbox import ROOT, make_study_repo, study_env
 
 SCENARIOS = ["clean", "idn-40"]
@@ -71,6 +78,95 @@ def study_repo(dest: Path, **own_stages) -> Path:
 def locked_stages(repo: Path) -> dict:
     lock = repo / "dvc.lock"
     return yaml.safe_load(lock.read_text())["stages"] if lock.exists() else {}
+
+
+# Units first: no Ray, no DVC.
+
+
+def test_training_stages_reserve_gpus_the_others_cpus_only():
+    execution = load_execution(Params({"execution": {"cpus_per_stage": 2, "gpus_per_train": 0.25}}))
+    assert execution == Execution(cpus_per_stage=2.0, gpus_per_train=0.25, retries=1)
+    for name in ["erm@clean", "rank@idn-40", "train@clean-erm-0"]:
+        assert execution.resources(name) == {"num_cpus": 2.0, "num_gpus": 0.25}, name
+    for name in ["fingerprint", "prepare@clean", "evaluate@clean", "report", "trainer"]:
+        assert execution.resources(name) == {"num_cpus": 2.0, "num_gpus": 0.0}, name
+    assert worker_env(execution) == {"OMP_NUM_THREADS": "2"}
+    assert load_execution(Params({})) == Execution()  # no execution section: the defaults
+    assert worker_env(Execution(cpus_per_stage=0.5)) == {"OMP_NUM_THREADS": "1"}
+
+
+class Stage(NamedTuple):
+    addressing: str
+
+
+def test_stages_that_unlock_more_stages_go_first():
+    fp, prep, split, erm, focal, evaluate, report = (Stage(n) for n in ["fp", "prep", "split", "erm", "focal", "evaluate", "report"])
+    order = [fp, prep, split, erm, focal, evaluate, report]  # dvc repro's order: dependencies first
+    upstream = {fp: [], prep: [fp], split: [prep], erm: [split], focal: [split], evaluate: [erm, focal], report: [evaluate]}
+    priority = unlock_priority(order, upstream)
+    assert priority == {fp: (-6, 0), prep: (-5, 1), split: (-4, 2), erm: (-2, 3), focal: (-2, 4), evaluate: (-1, 5), report: (0, 6)}
+
+
+def node(cpus: float, gpus: float = 0.0, alive: bool = True) -> dict:
+    return {"Alive": alive, "Resources": {"CPU": cpus, **({"GPU": gpus} if gpus else {})}}
+
+
+def test_the_capacity_is_the_live_nodes_total_and_a_stage_must_fit_on_one():
+    cluster = Cluster(None, Execution(cpus_per_stage=4, gpus_per_train=0.5))
+    assert cluster.check_capacity([node(8, 1), node(4), node(64, 8, alive=False)]) == {"CPU": 12.0, "GPU": 1.0}
+    with pytest.raises(MolereError, match=r"^execution.gpus_per_train = 0.5 but the Ray cluster has no GPU; set it to 0$"):
+        cluster.check_capacity([node(8), node(4)])
+    with pytest.raises(MolereError, match=r"^execution.cpus_per_stage = 4 but the largest Ray node has 3 CPUs$"):
+        cluster.check_capacity([node(3, 1), node(2)])
+    with pytest.raises(MolereError, match=r"^execution.gpus_per_train = 2 but the largest Ray node has 1 GPUs$"):
+        Cluster(None, Execution(gpus_per_train=2)).check_capacity([node(8, 1), node(8, 1)])
+
+
+@pytest.mark.parametrize("address", ["localhost", "ray://:10001", "host:port"])
+def test_an_address_that_is_not_host_and_port_is_a_one_line_error(address):
+    with pytest.raises(MolereError, match=rf"^--address '{re.escape(address)}' is not HOST:PORT, ray://HOST:PORT or auto$"):
+        check_reachable(address)
+
+
+def test_auto_and_local_are_left_to_ray():
+    for address in ["auto", "local"]:
+        check_reachable(address)  # no host to reach: Ray finds (or starts) the cluster
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A folder for run_stage, which changes into it and sets DVC's variables (both undone)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ["DVC_ROOT", "DVC_STAGE"]:
+        monkeypatch.setenv(name, "")
+    return tmp_path
+
+
+def test_a_molere_bench_stage_runs_in_this_process_through_the_cli(workdir, monkeypatch):
+    monkeypatch.setattr(subprocess, "Popen", None)  # a subprocess would fail
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    result = run_stage(str(workdir), str(workdir), "train@clean-sgd-0", ["molere-bench stage train --method sgd-magic"])
+    assert result.error.startswith("error: unknown method 'sgd-magic'; allowed: ") and "lrw-hard" in result.error
+    assert os.environ["DVC_STAGE"] == "train@clean-sgd-0" and Path.cwd() == workdir
+    help = run_stage(str(workdir), str(workdir), "help", ["molere-bench stage split --help"])
+    assert help.error is None and "Write the hard / easy / random validation sets." in help.output
+    usage = run_stage(str(workdir), str(workdir), "usage", ["molere-bench stage split --sceanrio clean"])
+    assert usage.error.startswith("NoSuchOption: ") and "--sceanrio" in usage.error
+
+
+def test_other_commands_run_in_a_shell_and_stop_at_the_first_failure(workdir):
+    result = run_stage(str(workdir), str(workdir), "mine", ["echo one > one.txt", "echo two; echo bad >&2; exit 3", "echo three > three.txt"])
+    assert result.error == "`echo two; echo bad >&2; exit 3` exited with code 3: bad"
+    assert result.output == "two\nbad\n"
+    assert (workdir / "one.txt").read_text() == "one\n" and not (workdir / "three.txt").exists()
+    # shell syntax sends even a molere-bench command to the shell
+    redirected = run_stage(str(workdir), str(workdir), "mine", ["molere-bench stage split --help > help.txt"])
+    assert redirected.error is None and redirected.output == "" and "validation sets" in (workdir / "help.txt").read_text()
+
+
+def test_a_project_folder_missing_on_the_worker_is_named(tmp_path):
+    result = run_stage(str(tmp_path), str(tmp_path / "elsewhere"), "report", ["true"])
+    assert result.error.startswith(f"project folder {tmp_path / 'elsewhere'} not found on ") and "same path" in result.error
 
 
 @pytest.fixture(scope="module")
