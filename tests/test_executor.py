@@ -362,3 +362,11 @@ def test_ctrl_c_stops_the_running_stages_and_keeps_the_finished_ones(tmp_path):
         os.kill(int((repo / "wait.pid").read_text()), 0)
     assert set(locked_stages(repo)) == stages_that("ran", log)  # what finished is recorded
     assert not [p for p in repo.rglob("*.tmp") if ".dvc" not in p.parts]
+
+
+def test_a_bad_set_param_is_a_one_line_error_and_leaves_params_alone(fresh):
+    before = (fresh / "params.yaml").read_text()
+    result = run("molere-bench repro -S nope.key=1", fresh)
+    assert_one_line_error(result, "-S nope.key=1: Could not override 'nope.key'. To append to your config use +nope.key=1")
+    assert (fresh / "params.yaml").read_text() == before
+    assert_nothing_ran(fresh)

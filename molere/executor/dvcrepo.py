@@ -117,8 +117,9 @@ def apply_overrides(repo: "Repo", overrides: list[str]) -> None:
 
     try:
         dvc_apply_overrides(Path(repo.root_dir, "params.yaml"), overrides)
-    except DvcException as err:
-        raise MolereError(f"-S {' '.join(overrides)}: {str(err).splitlines()[0]}") from None
+    except DvcException as err:  # Hydra's reason is the cause; its first line names the bad override
+        reason = " ".join(str(err.__cause__ or err).splitlines()[:2])
+        raise MolereError(f"-S {' '.join(overrides)}: {reason}") from None
 
 
 def save_experiment(repo: "Repo", name: str, stages: list["Stage"]) -> None:
