@@ -364,9 +364,15 @@ def test_ctrl_c_stops_the_running_stages_and_keeps_the_finished_ones(tmp_path):
     assert not [p for p in repo.rglob("*.tmp") if ".dvc" not in p.parts]
 
 
-def test_a_bad_set_param_is_a_one_line_error_and_leaves_params_alone(fresh):
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("nope.key=1", "-S nope.key=1: Could not override 'nope.key'. To append to your config use +nope.key=1"),
+        ("execution.cpus_per_stage=0", "execution.cpus_per_stage = 0 is outside the allowed range (0, inf]"),
+    ],
+)
+def test_a_bad_set_param_is_a_one_line_error_and_leaves_params_alone(fresh, override, message):
     before = (fresh / "params.yaml").read_text()
-    result = run("molere-bench repro -S nope.key=1", fresh)
-    assert_one_line_error(result, "-S nope.key=1: Could not override 'nope.key'. To append to your config use +nope.key=1")
+    assert_one_line_error(run(f"molere-bench repro -S {override}", fresh), message)
     assert (fresh / "params.yaml").read_text() == before
     assert_nothing_ran(fresh)

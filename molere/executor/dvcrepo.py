@@ -110,16 +110,27 @@ def log_path(repo: "Repo", stage: "Stage") -> Path:
     return Path(repo.tmp_dir, "molere-logs", f"{stage.addressing}.log")
 
 
-def apply_overrides(repo: "Repo", overrides: list[str]) -> None:
-    """`-S key=value` into params.yaml, as `dvc exp run -S` writes it (Hydra's override syntax)."""
+@contextlib.contextmanager
+def params_with(repo: "Repo", overrides: list[str]):
+    """The path of params.yaml with `-S key=value` applied as `dvc exp run -S` writes them (Hydra's
+    override syntax); put back as it was if the block raises a MolereError (a bad value)."""
     from dvc.exceptions import DvcException
-    from dvc.utils.hydra import apply_overrides as dvc_apply_overrides
+    from dvc.utils.hydra import apply_overrides
 
+    path = Path(repo.root_dir, "params.yaml")
+    before = path.read_bytes() if path.exists() else None
+    if overrides:
+        try:
+            apply_overrides(path, overrides)
+        except DvcException as err:  # Hydra's reason is the cause; its first line names the bad override
+            reason = " ".join(str(err.__cause__ or err).splitlines()[:2])
+            raise MolereError(f"-S {' '.join(overrides)}: {reason}") from None
     try:
-        dvc_apply_overrides(Path(repo.root_dir, "params.yaml"), overrides)
-    except DvcException as err:  # Hydra's reason is the cause; its first line names the bad override
-        reason = " ".join(str(err.__cause__ or err).splitlines()[:2])
-        raise MolereError(f"-S {' '.join(overrides)}: {reason}") from None
+        yield path
+    except MolereError:
+        if before is not None:
+            path.write_bytes(before)
+        raise
 
 
 def save_experiment(repo: "Repo", name: str, stages: list["Stage"]) -> None:

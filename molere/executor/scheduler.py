@@ -10,7 +10,6 @@ lock is free while the stages run, as under `dvc repro`."""
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from molere.executor import dvcrepo
@@ -35,10 +34,8 @@ def reproduce(address: str | None, experiment: str | None, overrides: list[str])
     if address:
         check_reachable(address)
     with dvcrepo.open_repo() as repo:
-        if overrides:
-            dvcrepo.apply_overrides(repo, overrides)
-        params = Path(repo.root_dir, "params.yaml")
-        execution = load_execution(Params.load(params) if params.exists() else Params({}))
+        with dvcrepo.params_with(repo, overrides) as params:
+            execution = load_execution(Params.load(params) if params.exists() else Params({}))
         scheduler = Scheduler(repo, execution, Cluster(address, execution))
         with repo.scm_context(), dvcrepo.quiet():  # DVC's note of the files to `git add` comes after
             scheduler.run()
@@ -155,7 +152,7 @@ class Scheduler:
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(result.output)
         if result.error:
-            where = f" (log: {Path(log).relative_to(self.repo.root_dir)})" if result.output else ""
+            where = f" (log: {log.relative_to(self.repo.root_dir)})" if result.output else ""
             self.fail(stage, result.error + where, result.seconds)
             return
         with dvcrepo.locked(self.repo):
