@@ -38,11 +38,12 @@ class Cluster:
         self.address = address
         self.execution = execution
         self.free: dict[str, float] = {}
-        self.tasks = None  # (CPU task, GPU task) once Ray runs
+        self.ray = None  # the ray module, once Ray runs
+        self.tasks = ()  # (CPU stage task, GPU stage task)
 
     @property
     def started(self) -> bool:
-        return self.tasks is not None
+        return self.ray is not None
 
     def start(self) -> None:
         import ray
@@ -61,6 +62,7 @@ class Cluster:
         # A worker keeps torch and the library loaded between CPU stages. A GPU stage gets a
         # fresh worker (Ray's default for GPU tasks): its CUDA memory is freed when it ends, and a
         # worker's CUDA device cannot change once torch has initialised it.
+        self.ray = ray
         self.tasks = (ray.remote(run_stage), ray.remote(max_calls=1)(run_stage))
         self.free = self.check_capacity(ray.nodes())
 
@@ -99,8 +101,7 @@ class Cluster:
     def result(self, ref) -> StageResult:
         """The stage's result, or its one-line error when Ray lost it (its worker died more often
         than execution.retries allows, or its node went away)."""
-        import ray
-
+        ray = self.ray
         try:
             return ray.get(ref)
         except ray.exceptions.WorkerCrashedError:
@@ -110,21 +111,15 @@ class Cluster:
             return StageResult(f"Ray: {str(err).strip().splitlines()[0]}", str(err), 0.0)
 
     def wait(self, refs: list, timeout: float) -> list:
-        import ray
-
-        return ray.wait(refs, num_returns=1, timeout=timeout)[0] if refs else []
+        return self.ray.wait(refs, num_returns=1, timeout=timeout)[0] if refs else []
 
     def cancel(self, refs: list, grace: float) -> list:
         """Interrupt the running stages (KeyboardInterrupt in the worker: a stage's atomic writes
         clean up); the ones that ended within `grace` seconds."""
-        import ray
-
         for ref in refs:
-            ray.cancel(ref)
-        return ray.wait(refs, num_returns=len(refs), timeout=grace)[0] if refs else []
+            self.ray.cancel(ref)
+        return self.ray.wait(refs, num_returns=len(refs), timeout=grace)[0] if refs else []
 
     def shutdown(self) -> None:
         if self.started:
-            import ray
-
-            ray.shutdown()
+            self.ray.shutdown()
