@@ -1,5 +1,5 @@
-# Two entry points: `make repro` regenerates the default study (`dvc repro`, two scenarios at a
-# time), `make test` runs the tests. Both install from requirements.lock: the exact versions, with
+# Two entry points: `make repro` regenerates the default study (the DVC pipeline run in parallel on
+# Ray), `make test` runs the tests. Both install from requirements.lock: the exact versions, with
 # their hashes, of every package the study runs on (README, Reproducibility).
 PYTHON ?= python3.11
 UV ?= uv
@@ -21,7 +21,7 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 repro: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" molere-bench repro --jobs 2
+	PATH="$(CURDIR)/$(BIN):$$PATH" molere-bench repro
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -1,15 +1,21 @@
-"""Wall time of the default study: a cold `molere-bench repro --jobs 2` (what `make repro` runs) in
-a fresh copy of the project, then `dvc repro` with nothing changed, and `molere-bench --help`.
+"""Wall time of the default study built cold three ways in one sitting, each in a fresh copy of
+the project: `molere-bench repro` (the Ray executor, what `make repro` runs), the scenario dealer
+it replaced (`molere-bench repro --jobs 2` of commit 615d0c4) and plain serial `dvc repro`; then
+`molere-bench repro` and `dvc repro` with nothing changed, and `molere-bench --help`.
 
-    python benchmarks/pipeline.py [-S train.epochs=2 ...]
-    python benchmarks/pipeline.py --here      # only the no-op `dvc repro`, in this (built) project
+    python benchmarks/pipeline.py                                # all three (about 40 min on 2 cores)
+    python benchmarks/pipeline.py --runs executor,dvc            # some of them
+    python benchmarks/pipeline.py -S study.seeds=[0] -S train.epochs=2   # a smaller study
+    python benchmarks/pipeline.py --here       # only the runs with nothing changed, in this (built) project
 
-Run it from the project root with the virtual environment's bin/ on PATH (`make bench` does).
-Times on a shared CPU wander by +-20% between runs, so the no-op repro is timed several times."""
+Run it from the project root with the virtual environment's bin/ on PATH (`make bench` does), on
+an otherwise idle machine. Each build runs the code it was copied from (PYTHONPATH). Times on a
+shared CPU wander by +-20% between runs, so the runs with nothing changed are timed several times."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import tempfile
@@ -20,41 +26,82 @@ from molere.cli import load_params
 from molere.sandbox import ROOT, make_study_repo, study_env
 
 REPEATS = 5
+DEALER_COMMIT = "615d0c4"  # the last commit with molere/repro.py's dealer
+COLD = {
+    "executor": ("molere-bench repro", "molere-bench repro (Ray executor), cold"),
+    "dealer": ("molere-bench repro --jobs 2", f"dealer of {DEALER_COMMIT} (--jobs 2), cold"),
+    "dvc": ("dvc repro", "dvc repro (serial), cold"),
+}
+WIDTH = 48
+
+
+def row(label: str, seconds: float, digits: int = 2) -> str:
+    return f"{label:<{WIDTH}}{seconds:>10.{digits}f}"
 
 
 def timed(cmd: str, cwd: Path, env: dict) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, shell=True, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run(cmd, cwd=cwd, env=env, shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise SystemExit(f"`{cmd}` failed in {cwd}:\n{done.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
-def no_op_repro(repo: Path, env: dict) -> list[str]:
+def code_at(commit: str, dest: Path) -> Path:
+    """This project's code and pipeline as of `commit` (git archive), in `dest`."""
+    dest.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "molere", "stages", "dvc.yaml", ".dvcignore"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def cold_build(kind: str, params: dict, tmp: Path) -> float:
+    """Seconds to build the study from nothing the `kind` way, in `tmp/<kind>`."""
+    code = code_at(DEALER_COMMIT, tmp / "dealer-code") if kind == "dealer" else ROOT
+    repo = make_study_repo(tmp / kind, params, code)
+    return timed(COLD[kind][0], repo, {**study_env(), "PYTHONPATH": str(code)})
+
+
+def no_op_repros(repo: Path, env: dict) -> list[str]:
     status = subprocess.run("dvc status", cwd=repo, env=env, shell=True, check=True, capture_output=True, text=True)
     if "up to date" not in status.stdout:
         raise SystemExit(f"{repo} is not up to date; run `make repro` first:\n{status.stdout}")
-    times = [timed("dvc repro", repo, env) for _ in range(REPEATS)]
-    return [
-        f"{f'dvc repro, nothing changed (median of {REPEATS})':<40}{statistics.median(times):>10.2f}",
-        f"{f'dvc repro, nothing changed (best of {REPEATS})':<40}{min(times):>10.2f}",
-    ]
+    rows = []
+    for cmd in ["molere-bench repro", "dvc repro"]:
+        times = [timed(cmd, repo, env) for _ in range(REPEATS)]
+        rows += [
+            row(f"{cmd}, nothing changed (median of {REPEATS})", statistics.median(times)),
+            row(f"{cmd}, nothing changed (best of {REPEATS})", min(times)),
+        ]
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-S", "--set", action="append", default=[], help="param override for the study")
-    parser.add_argument("--here", action="store_true", help="time only the no-op repro, in the current project")
+    parser.add_argument("-S", "--set", action="append", default=[], help="param override for the study, e.g. study.seeds=[0]")
+    parser.add_argument("--runs", default=",".join(COLD), help=f"which cold builds, of {','.join(COLD)}")
+    parser.add_argument("--here", action="store_true", help="time only the runs with nothing changed, in the current project")
     args = parser.parse_args()
-    env = study_env()
-    rows = [f"{'measure':<40}{'seconds':>10}"]
+    kinds = args.runs.split(",")
+    if set(kinds) - set(COLD):
+        parser.error(f"--runs {args.runs}: choose from {','.join(COLD)}")
+    print(f"{os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    rows = [f"{'measure':<{WIDTH}}{'seconds':>10}"]
+    env = {**study_env(), "PYTHONPATH": str(ROOT)}
     if args.here:
-        rows += no_op_repro(Path.cwd(), env)
+        rows += no_op_repros(Path.cwd(), env)
     else:
+        params = load_params(str(ROOT / "params.yaml"), args.set).data
         with tempfile.TemporaryDirectory(prefix="molere-bench-") as tmp:
-            repo = make_study_repo(Path(tmp), load_params(str(ROOT / "params.yaml"), args.set).data)
-            rows.append(f"{'molere-bench repro -j 2, cold':<40}{timed('molere-bench repro --jobs 2', repo, env):>10.1f}")
-            rows += no_op_repro(repo, env)
-            helps = [timed("molere-bench --help", repo, env) for _ in range(REPEATS)]
-        rows.append(f"{f'molere-bench --help (best of {REPEATS})':<40}{min(helps):>10.2f}")
+            cold = {kind: cold_build(kind, params, Path(tmp)) for kind in kinds}
+            rows += [row(COLD[kind][1], seconds, 1) for kind, seconds in cold.items()]
+            if {"executor", "dealer"} <= set(cold):
+                rows.append(row("executor / dealer (target: at most 0.6)", cold["executor"] / cold["dealer"]))
+            ours = [kind for kind in kinds if kind != "dealer"]  # built by this code
+            if ours:
+                rows += no_op_repros(Path(tmp, ours[0]), env)
+    helps = [timed("molere-bench --help", ROOT, env) for _ in range(REPEATS)]
+    rows.append(row(f"molere-bench --help (best of {REPEATS})", min(helps)))
     print("\n".join(rows))
 
 

@@ -36,8 +36,9 @@ def load_params(path: str, overrides: Optional[List[str]]) -> Params:
         if not sep or not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", key):
             raise MolereError(f"malformed override {item!r}; expected KEY=VALUE, e.g. train.epochs=5")
         params.override(key, parse_yaml(value, f"-S {item}"))
+    portable = portable_setting(params)
     schema.validate(params.data)
-    apply_portable(portable_setting(params))
+    apply_portable(portable)
     return params
 
 
@@ -193,14 +194,22 @@ def bench_meta_step(
 
 @app.command()
 def repro(
-    jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel DVC processes (scenarios are dealt among them)."),
+    address: Optional[str] = typer.Option(
+        None, "--address", envvar="RAY_ADDRESS",
+        help="The Ray cluster to run on: HOST:PORT, ray://HOST:PORT or auto [default: a private local Ray instance].",
+    ),
+    exp: Optional[str] = typer.Option(None, "--exp", help="Save the run as DVC experiment NAME (`dvc exp save`), so `dvc exp show` lists it."),
+    set_param: Optional[List[str]] = typer.Option(
+        None, "--set-param", "-S", help="Set a param in params.yaml first, as `dvc exp run -S` does: -S methods.focal.gamma=1 (repeatable).",
+    ),
 ):
-    """`dvc repro` the whole study (params.yaml), the scenarios spread over parallel DVC processes."""
-    from molere.repro import parallel_repro
+    """Run the out-of-date stages of the DVC pipeline in parallel on Ray (params.yaml's
+    `execution` says what each stage reserves) and record each in dvc.lock as `dvc repro` does."""
+    from molere.executor.scheduler import reproduce
 
-    params = Params.load()
-    portable_setting(params)  # a bad value stops here, before DVC runs any stage
-    parallel_repro(params.get("study.scenarios", list), jobs)
+    code = reproduce(address, exp, set_param or [])
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -208,7 +217,6 @@ def verify(
     env: str = typer.Option("fresh", help="fresh: `make repro` in the clone, which builds its own .venv from "
                             "requirements.lock (as a new user would; several GB, minutes); current: this Python "
                             "environment, with the clone's code first on the path."),
-    jobs: int = typer.Option(2, "--jobs", "-j", help="Parallel DVC processes, with --env current."),
     keep: bool = typer.Option(False, help="Keep the clone (it is always kept when the regeneration fails)."),
 ):
     """Regenerate the study in a fresh clone of HEAD and list the committed files that differ,
@@ -217,7 +225,7 @@ def verify(
     from stages import paths
 
     timing_files = (paths.COST_REPORT.as_posix(), paths.COST_TABLE.as_posix(), paths.TIMINGS.as_posix())
-    verdict = run_verify(Path("."), timing_files, env, jobs, keep)
+    verdict = run_verify(Path("."), timing_files, env, keep)
     for what, path in verdict.differing:
         print(f"differs: {path} ({what})")
     print(badge_line(verdict, env))

@@ -19,13 +19,14 @@ def study_env() -> dict:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
 
 
-def make_study_repo(dest: Path, params: dict) -> Path:
-    """Copy the code, `dvc.yaml` and the ignore files into `dest` with `params` as params.yaml,
-    then commit."""
+def make_study_repo(dest: Path, params: dict, code: Path = ROOT) -> Path:
+    """Copy the code, `dvc.yaml` and the ignore files (of this project, or of another version of
+    it at `code`) into `dest` with `params` as params.yaml, then commit."""
     for name in ["molere", "stages"]:
-        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(code / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ["dvc.yaml", ".dvcignore", ".gitignore"]:
-        shutil.copy(ROOT / name, dest / name)
+        if (code / name).exists():  # an older version may lack one
+            shutil.copy(code / name, dest / name)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     setup = (
         "git init -q && git config user.email study@molere && git config user.name study"

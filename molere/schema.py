@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from molere.errors import MolereError
+from molere.executor.settings import Execution
 from molere.hparams import build_config, check_known, checked_value, hparam
 from molere.scenarios import parse_scenario
 from molere.train.config import TrainConfig
@@ -75,7 +76,8 @@ class SplitConfig:
 
 
 # the sections with a fixed set of keys; `model` (its options depend on the model), `methods`
-# (each method's Config) and `search` are checked where they are read
+# (each method's Config) and `search` are checked where they are read (the method registry
+# imports torch)
 SECTIONS = {
     "study": StudyConfig,
     "data": DataConfig,
@@ -85,8 +87,9 @@ SECTIONS = {
     "rank": RankConfig,
     "split": SplitConfig,
     "train": TrainConfig,
+    "execution": Execution,
 }
-OPEN_SECTIONS = ("model", "methods", "search", "execution")
+OPEN_SECTIONS = ("model", "methods", "search")
 
 
 def trial_count(trials) -> int:

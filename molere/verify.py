@@ -59,11 +59,11 @@ def differing_files(clone: Path, timing_files: tuple[str, ...]) -> list[tuple[st
     return found
 
 
-def regenerate_command(env: str, jobs: int) -> list[str]:
+def regenerate_command(env: str) -> list[str]:
     check_choice("--env", env, ENVS)
     if env == "fresh":
         return ["make", "repro"]
-    return [sys.executable, "-m", "molere.cli", "repro", "--jobs", str(jobs)]
+    return [sys.executable, "-m", "molere.cli", "repro"]
 
 
 def regenerate_env(env: str, clone: Path) -> dict:
@@ -76,11 +76,11 @@ def regenerate_env(env: str, clone: Path) -> dict:
     return {**base, "PYTHONPATH": str(clone), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 
 
-def verify(root: Path, timing_files: tuple[str, ...], env: str = "fresh", jobs: int = 2, keep: bool = False) -> Verdict:
+def verify(root: Path, timing_files: tuple[str, ...], env: str = "fresh", keep: bool = False) -> Verdict:
     """Clone the commit checked out in `root` into a temporary folder, regenerate the study there
     and compare (see the module's doc). The clone is removed afterwards unless `keep`, or the
     regeneration failed (it is kept to look into)."""
-    command = regenerate_command(env, jobs)
+    command = regenerate_command(env)
     commit = git(["rev-parse", "HEAD"], root).strip()
     work = Path(tempfile.mkdtemp(prefix="molere-verify-"))
     clone = work / "study"

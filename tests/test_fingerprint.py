@@ -321,7 +321,7 @@ def test_train_declares_its_own_method_section_only():
         # the kernels of torch, numpy and BLAS: the bits of every stage's floats
         ({"execution__portable": False}, {"prepare.json", "erm.json", "rank.json", "split.json", "train/erm.json",
                                           "train/focal.json", "select.json", "evaluate.json", "report.json"}),
-        ({"execution__workers": 4}, set()),  # another execution setting
+        ({"execution__cpus_per_stage": 2, "execution__gpus_per_train": 0.5}, set()),  # how, not what
     ],
 )
 def test_a_params_change_changes_only_the_fingerprints_of_stages_that_read_it(code, change, changed):

@@ -37,7 +37,7 @@ def sh(cmd, cwd, env):
 def study(tmp_path_factory):
     repo = make_study_repo(tmp_path_factory.mktemp("study"), tiny_params())
     env = study_env()
-    log = sh("molere-bench repro --jobs 2", repo, env)  # what `make repro` runs: one DVC process per scenario
+    log = sh("molere-bench repro", repo, env)  # what `make repro` runs: the stages in parallel on Ray
     return repo, env, log
 
 

@@ -55,4 +55,4 @@ def test_the_badge_line_says_what_differed():
 
 def test_an_unknown_environment_is_refused_before_anything_runs():
     with pytest.raises(MolereError, match=r"^unknown --env 'conda'; allowed: current, fresh$"):
-        regenerate_command("conda", 2)
+        regenerate_command("conda")

@@ -1,0 +1,125 @@
+"""The Ray side of the executor: a private local Ray instance (dashboard off, quiet), or the
+cluster at --address / RAY_ADDRESS, started only once a stage has to run (a run with nothing to
+do never starts Ray), checked against what the `execution` params ask for."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from molere.errors import MolereError
+from molere.executor.settings import Execution, worker_env
+from molere.executor.worker import StageResult, run_stage
+
+CONNECT_TIMEOUT_S = 5.0
+# Ray's address forms that name no host to reach: a running local cluster, or a new one.
+NO_HOST = ("auto", "local")
+
+
+def check_reachable(address: str) -> None:
+    """A one-line error unless something listens at `address` (HOST:PORT or ray://HOST:PORT):
+    `ray.init` would otherwise retry for minutes."""
+    if address in NO_HOST:
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise MolereError(f"--address {address!r} is not HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise MolereError(f"--address {address}: no Ray cluster answers there ({reason}); start one with `ray start --head` or drop --address to run locally") from None
+
+
+class Cluster:
+    """Ray, started on the first `submit`; `free` counts the CPUs and GPUs no stage holds."""
+
+    def __init__(self, address: str | None, execution: Execution):
+        self.address = address
+        self.execution = execution
+        self.free: dict[str, float] = {}
+        self.ray = None  # the ray module, once Ray runs
+        self.tasks = ()  # (CPU stage task, GPU stage task)
+
+    @property
+    def started(self) -> bool:
+        return self.ray is not None
+
+    def start(self) -> None:
+        import ray
+
+        options = {"include_dashboard": False} if self.address is None else {}
+        try:
+            ray.init(
+                address=self.address or "local",
+                runtime_env={"env_vars": worker_env(self.execution)},
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                **options,
+            )
+        except ConnectionError as err:
+            raise MolereError(f"--address {self.address}: {err}") from None
+        # A worker keeps torch and the library loaded between CPU stages. A GPU stage gets a
+        # fresh worker (Ray's default for GPU tasks): its CUDA memory is freed when it ends, and a
+        # worker's CUDA device cannot change once torch has initialised it.
+        self.ray = ray
+        self.tasks = (ray.remote(run_stage), ray.remote(max_calls=1)(run_stage))
+        self.free = self.check_capacity(ray.nodes())
+
+    def check_capacity(self, nodes: list[dict]) -> dict[str, float]:
+        """The cluster's CPUs and GPUs, after checking that one stage fits on some node."""
+        resources = [node["Resources"] for node in nodes if node["Alive"]]
+        total = {kind: sum(r.get(kind, 0.0) for r in resources) for kind in ("CPU", "GPU")}
+        most = {kind: max(r.get(kind, 0.0) for r in resources) for kind in ("CPU", "GPU")}
+        cpus, gpus = self.execution.cpus_per_stage, self.execution.gpus_per_train
+        if gpus > 0 and total["GPU"] == 0:
+            raise MolereError(f"execution.gpus_per_train = {gpus:g} but the Ray cluster has no GPU; set it to 0")
+        for key, asked, kind in [("cpus_per_stage", cpus, "CPU"), ("gpus_per_train", gpus, "GPU")]:
+            if asked > most[kind]:
+                raise MolereError(f"execution.{key} = {asked:g} but the largest Ray node has {most[kind]:g} {kind}s")
+        return total
+
+    def fits(self, resources: dict) -> bool:
+        return resources["num_cpus"] <= self.free["CPU"] + 1e-9 and resources["num_gpus"] <= self.free["GPU"] + 1e-9
+
+    def submit(self, name: str, resources: dict, root: str, wdir: str, commands: list[str]):
+        """Hand a stage to Ray, holding its resources until `release`; Ray re-runs it on a new
+        worker if its worker dies (execution.retries times), not when its command fails."""
+        cpu_task, gpu_task = self.tasks
+        task = gpu_task if resources["num_gpus"] else cpu_task
+        self.hold(resources, -1)
+        options = dict(name=name, max_retries=self.execution.retries, retry_exceptions=False, **resources)
+        return task.options(**options).remote(root, wdir, name, commands)
+
+    def release(self, resources: dict) -> None:
+        self.hold(resources, +1)
+
+    def hold(self, resources: dict, sign: int) -> None:
+        self.free["CPU"] += sign * resources["num_cpus"]
+        self.free["GPU"] += sign * resources["num_gpus"]
+
+    def result(self, ref) -> StageResult:
+        """The stage's result, or its one-line error when Ray lost it (its worker died more often
+        than execution.retries allows, or its node went away)."""
+        ray = self.ray
+        try:
+            return ray.get(ref)
+        except ray.exceptions.WorkerCrashedError:
+            tries = self.execution.retries + 1
+            return StageResult(f"its worker died (killed or out of memory) on all {tries} tries", "", 0.0)
+        except ray.exceptions.RayError as err:
+            return StageResult(f"Ray: {str(err).strip().splitlines()[0]}", str(err), 0.0)
+
+    def wait(self, refs: list, timeout: float) -> list:
+        return self.ray.wait(refs, num_returns=1, timeout=timeout)[0] if refs else []
+
+    def cancel(self, refs: list, grace: float) -> list:
+        """Interrupt the running stages (KeyboardInterrupt in the worker: a stage's atomic writes
+        clean up); the ones that ended within `grace` seconds."""
+        for ref in refs:
+            self.ray.cancel(ref)
+        return self.ray.wait(refs, num_returns=len(refs), timeout=grace)[0] if refs else []
+
+    def shutdown(self) -> None:
+        if self.started:
+            self.ray.shutdown()

@@ -1,0 +1,148 @@
+"""DVC's side of the executor: which stages are out of date, and recording a finished one. Each is
+made of DVC's own calls in the order `dvc repro` makes them (`dvc.repo.reproduce`,
+`dvc.stage.Stage.reproduce` and `Stage.run`), only split where `dvc repro` runs the command, so a
+stage is skipped, restored from the run cache and written to dvc.lock exactly as there.
+
+Every call here needs the repository lock (`locked`); the commands run without it, as under
+`dvc repro`, which releases it while a command runs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from molere.errors import MolereError
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+    from dvc.stage import Stage
+
+
+def open_repo() -> "Repo":
+    from dvc.exceptions import NotDvcRepoError
+    from dvc.repo import Repo
+
+    try:
+        return Repo()
+    except NotDvcRepoError:
+        raise MolereError("not inside a DVC project (no .dvc folder above the current one); run from the project root") from None
+
+
+def locked(repo: "Repo"):
+    from dvc.repo import lock_repo
+
+    return lock_repo(repo)
+
+
+@contextlib.contextmanager
+def quiet():
+    """DVC's per-stage lines off while the display shows the run; its warnings stay on."""
+    logger = logging.getLogger("dvc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def plan(repo: "Repo") -> tuple[list["Stage"], dict["Stage", list["Stage"]]]:
+    """Every stage of the project in `dvc repro`'s order (dependencies first), and the stages
+    each depends on (frozen stages depend on none, as in `dvc repro`)."""
+    from dvc.repo.reproduce import get_active_graph, plan_repro
+
+    with locked(repo):
+        graph = get_active_graph(repo.index.graph)
+        order = plan_repro(graph)
+    return order, {stage: list(graph.successors(stage)) for stage in order}
+
+
+def runs_command(stage: "Stage") -> bool:
+    """Whether `dvc repro` would run this stage's command; the others (data sources, imports,
+    frozen stages) are checked and recorded in the driver, by DVC itself."""
+    return bool(stage.cmd) and not stage.frozen and not stage.is_import
+
+
+def commands(stage: "Stage") -> list[str]:
+    return stage.cmd if isinstance(stage.cmd, list) else stage.cmd.splitlines()
+
+
+def reproduce_here(stage: "Stage", upstream: list["Stage"]) -> bool:
+    """`dvc repro`'s step for a stage without a command to run; whether it did anything."""
+    from dvc.repo.reproduce import _reproduce_stage
+
+    return _reproduce_stage(stage, upstream=upstream) is not None
+
+
+def changed(stage: "Stage", upstream: list["Stage"]) -> bool:
+    """Whether `dvc repro` would run the stage now (its upstream stages have finished)."""
+    return stage.changed(upstream=upstream)
+
+
+def prepare(stage: "Stage") -> bool:
+    """Before the command: remove the stage's outputs, then restore them from the run cache if
+    DVC has this very run cached (and record the stage); whether the command must still run."""
+    from dvc.stage.cache import RunCacheNotFoundError
+
+    stage.remove_outs(ignore_remove=False, force=False)
+    try:
+        stage.repo.stage_cache.restore(stage)
+    except RunCacheNotFoundError:
+        stage.save_deps()
+        return True
+    record(stage)
+    return False
+
+
+def record(stage: "Stage") -> None:
+    """After the command: hash the outputs, commit them to the cache and write the stage's entry
+    in dvc.lock, as `Stage.run` and `dvc repro` do."""
+    uncached = any(not out.use_cache for out in stage.outs if not (out.is_metric or out.is_plot))
+    stage.save(run_cache=not uncached)
+    stage.commit()
+    stage.dump(update_pipeline=False)
+
+
+def log_path(repo: "Repo", stage: "Stage") -> Path:
+    """Where a stage's output goes (overwritten by the next run of the stage)."""
+    return Path(repo.tmp_dir, "molere-logs", f"{stage.addressing}.log")
+
+
+@contextlib.contextmanager
+def params_with(repo: "Repo", overrides: list[str]):
+    """The path of params.yaml with `-S key=value` applied as `dvc exp run -S` writes them (Hydra's
+    override syntax); put back as it was if the block raises a MolereError (a bad value)."""
+    from dvc.exceptions import DvcException
+    from dvc.utils.hydra import apply_overrides
+
+    path = Path(repo.root_dir, "params.yaml")
+    before = path.read_bytes() if path.exists() else None
+    if overrides:
+        try:
+            apply_overrides(path, overrides)
+        except DvcException as err:  # Hydra's reason is the cause; its first line names the bad override
+            reason = " ".join(str(err.__cause__ or err).splitlines()[:2])
+            raise MolereError(f"-S {' '.join(overrides)}: {reason}") from None
+    try:
+        yield path
+    except MolereError:
+        if before is not None:
+            path.write_bytes(before)
+        raise
+
+
+def save_experiment(repo: "Repo", name: str, stages: list["Stage"]) -> None:
+    """`dvc exp save --name NAME`, staging first the files `dvc exp run` would stage (dvc.lock and
+    the outputs kept in git, such as reports/), so `dvc exp show` lists the run's metrics."""
+    from dvc.exceptions import DvcException
+    from dvc.stage.utils import _get_stage_files
+
+    paths = sorted({path for stage in stages for path in _get_stage_files(stage) if Path(repo.root_dir, path).exists()})
+    try:
+        repo.scm.add(paths)
+        repo.experiments.save(name=name)
+    except DvcException as err:
+        raise MolereError(f"dvc exp save --name {name} failed: {str(err).splitlines()[0]}") from None
+

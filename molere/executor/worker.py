@@ -1,0 +1,127 @@
+"""What a Ray worker does with one stage: run its commands in the project folder and report the
+first failure in one line.
+
+A `molere-bench stage ...` command runs in the worker's own process, through the same Typer app
+as the command line, so a worker imports torch and the library once and keeps them for every
+stage it runs after. Any other command runs in a shell, as `dvc repro` runs it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from molere.errors import MolereError
+
+IN_PROCESS = ["molere-bench", "stage"]
+# A command using any of these needs a shell: it runs as a subprocess.
+SHELL_SYNTAX = frozenset(";&|<>()$`*?~\\\n")
+POLL_S = 0.2
+STOP_S = 5.0  # how long an interrupted command gets to exit
+# Fault injection for the tests: the first worker that runs this stage dies as if killed.
+KILL_ONCE = "MOLERE_KILL_ONCE"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    error: str | None  # one line; None when every command succeeded
+    output: str  # what the commands printed, stdout and stderr interleaved
+    seconds: float
+
+
+def run_stage(root: str, wdir: str, name: str, commands: list[str]) -> StageResult:
+    """Run `commands` (a stage's cmd) in `wdir` with DVC's variables set, stopping at the first
+    that fails."""
+    start = time.perf_counter()
+    if not os.path.isdir(wdir):
+        host = socket.gethostname()
+        return StageResult(f"project folder {wdir} not found on {host}: every Ray node needs it at the same path", "", 0.0)
+    kill_once(root, name)
+    os.chdir(wdir)
+    os.environ.update(DVC_ROOT=root, DVC_STAGE=name)
+    output = io.StringIO()
+    error = None
+    for command in commands:
+        args = shlex.split(command) if not SHELL_SYNTAX & set(command) else []
+        error = run_in_process(args[1:], output) if args[:2] == IN_PROCESS else run_in_shell(command, output)
+        if error:
+            break
+    return StageResult(error, output.getvalue(), time.perf_counter() - start)
+
+
+def run_in_process(args: list[str], output: io.StringIO) -> str | None:
+    """`molere-bench <args>` in this process, through the command line's Typer app; its one-line
+    error, or None."""
+    import typer
+
+    from molere.cli import app
+
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        try:
+            code = app(args=args, prog_name="molere-bench", standalone_mode=False)
+        except MolereError as err:
+            return f"error: {err}"
+        except SystemExit as err:
+            code = err.code
+        except typer.Abort:
+            raise KeyboardInterrupt from None  # click's name for an interrupt: the run was stopped
+        except Exception as err:  # a bug or a usage error in dvc.yaml: its traceback goes to the log
+            traceback.print_exc()
+            return first_line(f"{type(err).__name__}: {err}")
+    return None if code in (None, 0) else f"exited with {code}"
+
+
+def run_in_shell(command: str, output: io.StringIO) -> str | None:
+    """`command` in a shell of its own process group, its output through a file (a pipe left
+    unread while waiting could fill and block it)."""
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, shell=True, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            while process.poll() is None:
+                time.sleep(POLL_S)  # not a blocking wait, which ray.cancel's interrupt cannot cut
+        except KeyboardInterrupt:
+            stop(process)
+            raise
+        log.seek(0)
+        text = log.read()
+    output.write(text)
+    if process.returncode == 0:
+        return None
+    last = [line.strip() for line in text.splitlines() if line.strip()][-1:]
+    return first_line(f"`{command}` exited with code {process.returncode}" + "".join(f": {line}" for line in last))
+
+
+def stop(process: subprocess.Popen) -> None:
+    """SIGINT to the command's process group, as Ctrl-C under `dvc repro` would send; SIGKILL if
+    it is still there STOP_S seconds later."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=STOP_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
+
+
+def kill_once(root: str, name: str) -> None:
+    """Die by SIGKILL if $MOLERE_KILL_ONCE names this stage and no worker has died on it yet (a
+    marker file in DVC's tmp folder records that one has)."""
+    if os.environ.get(KILL_ONCE) != name:
+        return
+    marker = Path(root, ".dvc", "tmp", f"killed-{name}")
+    if not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,382 @@
+"""The Ray executor, `molere-bench repro`, end to end on a tiny study in temporary git
+repositories: it writes what plain `dvc repro` writes and records the same stages in dvc.lock;
+after a one-method params change it re-runs exactly that method's cells, evaluate and report; a
+failed stage stops its descendants only; a killed worker is retried; bad input is one line."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from molere.errors import MolereError
+from molere.executor.cluster import Cluster, check_reachable
+from molere.executor.scheduler import unlock_priority
+from molere.executor.settings import Execution, load_execution, worker_env
+from molere.portable import portable_environment
+from molere.executor.worker import run_stage
+from molere.params import Params
+from molere.sandbox import ROOT, make_study_repo, study_env
+
+SCENARIOS = ["clean", "idn-40"]
+METHODS = ["erm", "focal", "lrw-hard"]
+# a stage of the user's own, which runs in a shell: the list of scenarios in the report
+SHELL_STAGE = {
+    "cmd": "python -c \"import json; print(sorted(json.load(open('reports/metrics.json'))))\" > scenarios.txt",
+    "deps": ["reports/metrics.json"],
+    "outs": ["scenarios.txt"],
+}
+STAGES = {"fingerprint", "report", "scenarios"} | {
+    f"{stage}@{s}" for stage in ["prepare", "erm", "rank", "split", "evaluate"] for s in SCENARIOS
+} | {f"train@{s}-{m}-0" for s in SCENARIOS for m in METHODS}
+ARTIFACT_DIRS = ["fingerprints", "data", "runs", "evaluation", "reports"]
+TIMING = {"seconds", "seconds_per_epoch", "overhead"}
+# report.md's timing: the s / epoch cells and the sentence naming the costliest method
+REPORT_TIMING = re.compile(r"\d+\.\d+ \(×\d+\.\d+\)|The costliest per epoch is \S+, at \d+\.\d+× ERM's time \(\d+\.\d+ s\)\.")
+
+
+def tiny_params() -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["study"].update(scenarios=SCENARIOS, methods=METHODS, seeds=[0])
+    params["data"]["num_samples"] = 400
+    params["train"].update(epochs=2, device="cpu")
+    return params
+
+
+def run(cmd: str, repo: Path, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=repo, env={**study_env(), **env}, capture_output=True, text=True, shell=True)
+
+
+def sh(cmd: str, repo: Path, **env) -> str:
+    result = run(cmd, repo, **env)
+    assert result.returncode == 0, f"{cmd} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def stages_that(outcome: str, log: str) -> set[str]:
+    """The stages the executor's log reports as ran / failed."""
+    return set(re.findall(rf"^{outcome}\s+([^\s:]+)", log, flags=re.M))
+
+
+def study_repo(dest: Path, **own_stages) -> Path:
+    """The tiny study, with stages of the user's own added to its dvc.yaml."""
+    repo = make_study_repo(dest, tiny_params())
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
+    pipeline["stages"].update(own_stages)
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    sh("git commit -qam 'stages of my own'", repo)
+    return repo
+
+
+def locked_stages(repo: Path) -> dict:
+    lock = repo / "dvc.lock"
+    return yaml.safe_load(lock.read_text())["stages"] if lock.exists() else {}
+
+
+# Units first: no Ray, no DVC.
+
+
+def test_training_stages_reserve_gpus_the_others_cpus_only():
+    execution = load_execution(Params({"execution": {"cpus_per_stage": 2, "gpus_per_train": 0.25}}))
+    assert execution == Execution(cpus_per_stage=2.0, gpus_per_train=0.25, retries=1)
+    for name in ["erm@clean", "rank@idn-40", "train@clean-erm-0", "replicate@clean-erm-1"]:
+        assert execution.resources(name) == {"num_cpus": 2.0, "num_gpus": 0.25}, name
+    for name in ["fingerprint", "prepare@clean", "select@clean-erm", "evaluate@clean", "report", "trainer"]:
+        assert execution.resources(name) == {"num_cpus": 2.0, "num_gpus": 0.0}, name
+    assert load_execution(Params({})) == Execution()  # no execution section: the defaults
+    # native kernels: as many threads as the stage reserved CPUs; portable: its pins, one thread
+    native = load_execution(Params({"execution": {"cpus_per_stage": 2, "portable": False}}))
+    assert worker_env(native) == {"OMP_NUM_THREADS": "2"}
+    assert worker_env(Execution(cpus_per_stage=0.5, portable=False)) == {"OMP_NUM_THREADS": "1"}
+    assert worker_env(execution) == {"OMP_NUM_THREADS": "1", **portable_environment(True)}
+
+
+class Stage(NamedTuple):
+    addressing: str
+
+
+def test_stages_that_unlock_more_stages_go_first():
+    fp, prep, split, erm, focal, evaluate, report = (Stage(n) for n in ["fp", "prep", "split", "erm", "focal", "evaluate", "report"])
+    order = [fp, prep, split, erm, focal, evaluate, report]  # dvc repro's order: dependencies first
+    upstream = {fp: [], prep: [fp], split: [prep], erm: [split], focal: [split], evaluate: [erm, focal], report: [evaluate]}
+    priority = unlock_priority(order, upstream)
+    assert priority == {fp: (-6, 0), prep: (-5, 1), split: (-4, 2), erm: (-2, 3), focal: (-2, 4), evaluate: (-1, 5), report: (0, 6)}
+
+
+def node(cpus: float, gpus: float = 0.0, alive: bool = True) -> dict:
+    return {"Alive": alive, "Resources": {"CPU": cpus, **({"GPU": gpus} if gpus else {})}}
+
+
+def test_the_capacity_is_the_live_nodes_total_and_a_stage_must_fit_on_one():
+    cluster = Cluster(None, Execution(cpus_per_stage=4, gpus_per_train=0.5))
+    assert cluster.check_capacity([node(8, 1), node(4), node(64, 8, alive=False)]) == {"CPU": 12.0, "GPU": 1.0}
+    with pytest.raises(MolereError, match=r"^execution.gpus_per_train = 0.5 but the Ray cluster has no GPU; set it to 0$"):
+        cluster.check_capacity([node(8), node(4)])
+    with pytest.raises(MolereError, match=r"^execution.cpus_per_stage = 4 but the largest Ray node has 3 CPUs$"):
+        cluster.check_capacity([node(3, 1), node(2)])
+    with pytest.raises(MolereError, match=r"^execution.gpus_per_train = 2 but the largest Ray node has 1 GPUs$"):
+        Cluster(None, Execution(gpus_per_train=2)).check_capacity([node(8, 1), node(8, 1)])
+
+
+@pytest.mark.parametrize("address", ["localhost", "ray://:10001", "host:port"])
+def test_an_address_that_is_not_host_and_port_is_a_one_line_error(address):
+    with pytest.raises(MolereError, match=rf"^--address '{re.escape(address)}' is not HOST:PORT, ray://HOST:PORT or auto$"):
+        check_reachable(address)
+
+
+def test_auto_and_local_are_left_to_ray():
+    for address in ["auto", "local"]:
+        check_reachable(address)  # no host to reach: Ray finds (or starts) the cluster
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A folder for run_stage, which changes into it and sets DVC's variables (both undone)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ["DVC_ROOT", "DVC_STAGE"]:
+        monkeypatch.setenv(name, "")
+    return tmp_path
+
+
+def test_a_molere_bench_stage_runs_in_this_process_through_the_cli(workdir, monkeypatch):
+    monkeypatch.setattr(subprocess, "Popen", None)  # a subprocess would fail
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    result = run_stage(str(workdir), str(workdir), "train@clean-sgd-0", ["molere-bench stage train --method sgd-magic"])
+    assert result.error.startswith("error: unknown method 'sgd-magic'; allowed: ") and "lrw-hard" in result.error
+    assert os.environ["DVC_STAGE"] == "train@clean-sgd-0" and Path.cwd() == workdir
+    help = run_stage(str(workdir), str(workdir), "help", ["molere-bench stage split --help"])
+    assert help.error is None and "Write the hard / easy / random validation sets." in help.output
+    usage = run_stage(str(workdir), str(workdir), "usage", ["molere-bench stage split --sceanrio clean"])
+    assert usage.error.startswith("NoSuchOption: ") and "--sceanrio" in usage.error
+
+
+def test_other_commands_run_in_a_shell_and_stop_at_the_first_failure(workdir):
+    result = run_stage(str(workdir), str(workdir), "mine", ["echo one > one.txt", "echo two; echo bad >&2; exit 3", "echo three > three.txt"])
+    assert result.error == "`echo two; echo bad >&2; exit 3` exited with code 3: bad"
+    assert result.output == "two\nbad\n"
+    assert (workdir / "one.txt").read_text() == "one\n" and not (workdir / "three.txt").exists()
+    # shell syntax sends even a molere-bench command to the shell
+    redirected = run_stage(str(workdir), str(workdir), "mine", ["molere-bench stage split --help > help.txt"])
+    assert redirected.error is None and redirected.output == "" and "validation sets" in (workdir / "help.txt").read_text()
+
+
+def test_a_project_folder_missing_on_the_worker_is_named(tmp_path):
+    result = run_stage(str(tmp_path), str(tmp_path / "elsewhere"), "report", ["true"])
+    assert result.error.startswith(f"project folder {tmp_path / 'elsewhere'} not found on ") and "same path" in result.error
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    """The same tiny study, from the same code, built by the executor and by plain `dvc repro`."""
+    by_executor = study_repo(tmp_path_factory.mktemp("executor"), scenarios=SHELL_STAGE)
+    by_dvc = study_repo(tmp_path_factory.mktemp("dvc"), scenarios=SHELL_STAGE)
+    log = sh("molere-bench repro", by_executor)
+    sh("dvc repro", by_dvc)
+    return by_executor, by_dvc, log
+
+
+def artifacts(repo: Path) -> list[Path]:
+    return sorted(p.relative_to(repo) for d in ARTIFACT_DIRS for p in (repo / d).rglob("*") if p.is_file())
+
+
+def without_timing(obj):
+    if isinstance(obj, dict):
+        return {k: without_timing(v) for k, v in obj.items() if k not in TIMING}
+    if isinstance(obj, list):
+        return [without_timing(v) for v in obj]
+    return obj
+
+
+def assert_same_content(a: Path, b: Path) -> None:
+    """Equal files, timing fields aside; model.pt by its contents (torch.save's bytes depend on
+    the temporary file's name)."""
+    if a.suffix == ".json":
+        assert without_timing(json.loads(a.read_text())) == without_timing(json.loads(b.read_text())), a
+    elif a.suffix in (".csv", ".parquet"):
+        read = pd.read_parquet if a.suffix == ".parquet" else pd.read_csv
+        frames = [read(p).drop(columns=TIMING, errors="ignore") for p in (a, b)]
+        pd.testing.assert_frame_equal(*frames, check_exact=True, obj=str(a))
+    elif a.name == "model.pt":
+        saved = [torch.load(p, weights_only=True) for p in (a, b)]
+        assert saved[0]["model"] == saved[1]["model"] and saved[0]["info"] == saved[1]["info"], a
+        states = [s["state_dict"] for s in saved]
+        assert list(states[0]) == list(states[1]) and all(torch.equal(states[0][k], states[1][k]) for k in states[0]), a
+    elif a.suffix == ".md":
+        assert REPORT_TIMING.sub("T", a.read_text()) == REPORT_TIMING.sub("T", b.read_text()), a
+    else:
+        assert a.read_bytes() == b.read_bytes(), a
+
+
+def test_the_executor_writes_what_dvc_repro_writes(studies):
+    by_executor, by_dvc, log = studies
+    assert stages_that("ran", log) == STAGES
+    files = artifacts(by_executor)
+    assert files == artifacts(by_dvc)
+    assert {"runs/clean/lrw-hard/seed0/model.pt", "reports/report.md", "evaluation/idn-40/results.parquet"} <= {f.as_posix() for f in files}
+    for name in files:
+        assert_same_content(by_executor / name, by_dvc / name)
+    for repo in (by_executor, by_dvc):
+        assert (repo / "scenarios.txt").read_text() == f"{sorted(SCENARIOS)}\n"
+
+
+def test_the_timing_mask_keeps_the_rest_of_the_report():
+    line = "| erm | 25.00 | 0.071 | 0.011 (×1.00) |"
+    assert REPORT_TIMING.sub("T", line) == "| erm | 25.00 | 0.071 | T |"
+    assert REPORT_TIMING.sub("T", line) != REPORT_TIMING.sub("T", line.replace("25.00", "25.01"))
+
+
+def test_dvc_lock_records_the_same_stages_and_dvc_has_nothing_left_to_do(studies):
+    by_executor, by_dvc, _ = studies
+    mine, dvcs = locked_stages(by_executor), locked_stages(by_dvc)
+    assert set(mine) == set(dvcs) == STAGES
+    # stages whose outputs carry no timing are recorded byte for byte as `dvc repro` records them
+    for name in ["fingerprint", "prepare@clean", "prepare@idn-40"]:
+        assert mine[name] == dvcs[name], name
+    assert "Data and pipelines are up to date" in sh("dvc status", by_executor)
+    repro = sh("dvc repro", by_executor)
+    assert "Running stage" not in repro and "Data and pipelines are up to date" in repro
+
+
+def test_a_second_run_finds_everything_up_to_date(studies):
+    by_executor, _, _ = studies
+    log = sh("molere-bench repro", by_executor)
+    assert not stages_that("ran", log)
+    assert re.search(rf"^{len(STAGES)} up to date in ", log, flags=re.M), log
+
+
+def test_a_method_param_reruns_its_cells_evaluate_and_report_and_saves_the_experiment(studies):
+    by_executor, _, _ = studies
+    log = sh("molere-bench repro -S methods.focal.gamma=1 --exp focal-gamma-1", by_executor)
+    expected = {"fingerprint", "report", "scenarios"} | {f"train@{s}-focal-0" for s in SCENARIOS} | {f"evaluate@{s}" for s in SCENARIOS}
+    assert stages_that("ran", log) == expected
+    assert yaml.safe_load((by_executor / "params.yaml").read_text())["methods"]["focal"]["gamma"] == 1
+    assert "Data and pipelines are up to date" in sh("dvc status", by_executor)
+    (baseline,) = [row for row in json.loads(run("dvc exp show --json", by_executor).stdout) if row["rev"] != "workspace"]
+    (experiment,) = [exp for exp in baseline["experiments"] if exp["name"] == "focal-gamma-1"]
+    data = experiment["revs"][0]["data"]
+    assert data["params"]["params.yaml"]["data"]["methods"]["focal"]["gamma"] == 1
+    metrics = json.loads((by_executor / "reports/metrics.json").read_text())
+    assert data["metrics"]["reports/metrics.json"]["data"]["clean"]["focal"]["id_acc"] == metrics["clean"]["focal"]["id_acc"]
+
+
+def test_a_failed_stage_stops_its_descendants_and_a_killed_worker_is_retried(studies):
+    by_executor, _, _ = studies
+    killed = "train@clean-lrw-hard-0"
+    result = run("molere-bench repro -S methods.focal.gamma=lots -S methods.lrw-hard.q=3", by_executor, MOLERE_KILL_ONCE=killed)
+    log = result.stdout + result.stderr
+    assert result.returncode == 1, log
+    focal = {f"train@{s}-focal-0" for s in SCENARIOS}
+    assert stages_that("failed", log) == focal
+    assert stages_that("ran", log) == {"fingerprint"} | {f"train@{s}-lrw-hard-0" for s in SCENARIOS}
+    assert "4 skipped (an upstream stage failed)" in log
+    for name in focal:
+        assert re.search(rf"^failed {name}: error: params.yaml: methods.focal.gamma = 'lots' should be of type float", log, flags=re.M), log
+    assert (by_executor / f".dvc/tmp/killed-{killed}").exists()  # its first worker died
+    status = sh("dvc status " + " ".join(f"train@{s}-lrw-hard-0" for s in SCENARIOS), by_executor)
+    assert "up to date" in status, status
+
+
+@pytest.fixture(scope="module")
+def unbuilt(tmp_path_factory):
+    return make_study_repo(tmp_path_factory.mktemp("unbuilt"), tiny_params())
+
+
+@pytest.fixture
+def fresh(unbuilt):
+    """The tiny study, never built; its params.yaml is restored after each test."""
+    params = (unbuilt / "params.yaml").read_text()
+    yield unbuilt
+    (unbuilt / "params.yaml").write_text(params)
+
+
+def set_param(repo: Path, key: str, value) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    section, leaf = key.split(".")
+    params[section][leaf] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def assert_one_line_error(result, *fragments) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def assert_nothing_ran(repo: Path) -> None:
+    assert not (repo / "dvc.lock").exists() and not (repo / "fingerprints").exists()
+
+
+@pytest.mark.parametrize("how", ["--address 127.0.0.1:1", "RAY_ADDRESS"])
+def test_an_unreachable_cluster_is_a_one_line_error(fresh, how):
+    cmd, env = ("molere-bench repro --address 127.0.0.1:1", {}) if how != "RAY_ADDRESS" else ("molere-bench repro", {"RAY_ADDRESS": "127.0.0.1:1"})
+    assert_one_line_error(run(cmd, fresh, **env), "--address 127.0.0.1:1: no Ray cluster answers there", "ray start --head")
+    assert_nothing_ran(fresh)
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("cpus_per_stage", 0, "execution.cpus_per_stage = 0 is outside the allowed range (0, inf]"),
+        ("gpus_per_train", -0.5, "execution.gpus_per_train = -0.5 is outside the allowed range [0, inf]"),
+        ("gpus_per_train", 1.5, "execution.gpus_per_train = 1.5: a stage takes a fraction of one GPU (0 to 1) or whole GPUs"),
+        ("retries", -1, "execution.retries = -1 is outside the allowed range [0, inf]"),
+        ("retries", "twice", "execution.retries = 'twice' should be of type int"),
+    ],
+)
+def test_a_resource_value_out_of_range_is_a_one_line_error(fresh, key, value, message):
+    set_param(fresh, f"execution.{key}", value)
+    assert_one_line_error(run("molere-bench repro", fresh), message)
+    assert_nothing_ran(fresh)
+
+
+def test_what_no_node_has_is_a_one_line_error_before_anything_runs(fresh):
+    """Checked once Ray runs: GPUs on a machine with none (CUDA_VISIBLE_DEVICES hides any), more
+    CPUs per stage than a node has."""
+    set_param(fresh, "execution.gpus_per_train", 0.25)
+    result = run("molere-bench repro", fresh, CUDA_VISIBLE_DEVICES="")
+    assert_one_line_error(result, "execution.gpus_per_train = 0.25 but the Ray cluster has no GPU; set it to 0")
+    set_param(fresh, "execution.gpus_per_train", 0)
+    set_param(fresh, "execution.cpus_per_stage", 4096)
+    assert_one_line_error(run("molere-bench repro", fresh), "execution.cpus_per_stage = 4096 but the largest Ray node has")
+    assert_nothing_ran(fresh)
+
+
+def test_ctrl_c_stops_the_running_stages_and_keeps_the_finished_ones(tmp_path):
+    wait = {"cmd": "python -c \"import os, time; open('wait.pid', 'w').write(str(os.getpid())); time.sleep(600)\"", "outs": ["wait.out"]}
+    repo = study_repo(tmp_path, wait=wait)
+    # its own process group, as a terminal's foreground job, which Ctrl-C signals as a whole
+    process = subprocess.Popen(["molere-bench", "repro"], cwd=repo, env=study_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    while not (repo / "wait.pid").exists() and process.poll() is None:
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGINT)
+    log = process.communicate(timeout=120)[0]
+    assert process.returncode == 130, log
+    assert "wait" in stages_that("stopped", log)
+    assert re.search(r"^(\d+ ran, )?\d+ stopped \(interrupted\), \d+ not started in ", log, flags=re.M), log
+    with pytest.raises(ProcessLookupError):  # the interrupted command is gone
+        os.kill(int((repo / "wait.pid").read_text()), 0)
+    assert set(locked_stages(repo)) == stages_that("ran", log)  # what finished is recorded
+    assert not [p for p in repo.rglob("*.tmp") if ".dvc" not in p.parts]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("nope.key=1", "-S nope.key=1: Could not override 'nope.key'. To append to your config use +nope.key=1"),
+        ("execution.cpus_per_stage=0", "execution.cpus_per_stage = 0 is outside the allowed range (0, inf]"),
+    ],
+)
+def test_a_bad_set_param_is_a_one_line_error_and_leaves_params_alone(fresh, override, message):
+    before = (fresh / "params.yaml").read_text()
+    assert_one_line_error(run(f"molere-bench repro -S {override}", fresh), message)
+    assert (fresh / "params.yaml").read_text() == before
+    assert_nothing_ran(fresh)
