@@ -1,4 +1,6 @@
 import os
+import sys
+from pathlib import Path
 
 from molere.portable import apply_portable
 
@@ -9,3 +11,6 @@ os.environ["DVC_NO_ANALYTICS"] = "1"
 # process: on a 2-core machine, torch's default of one thread per core makes the test processes
 # (pytest and the `dvc repro` it starts) fight for the cores.
 apply_portable(True)
+# Stage commands (`molere-bench ...`, `dvc ...`) resolve as under `make repro`, whose PATH starts
+# with the environment's bin/, even when pytest is started as .venv/bin/pytest without it.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
