@@ -5,7 +5,7 @@ study's size: `lrw-random` and `mwnet` on a noisy MNIST-1D pool whose validation
     python benchmarks/clean_validation.py [--scenarios idn-40 sym-40] [--seeds 0] [-S key=value ...]
 
 Each scenario's pool is built by the prepare stage (in a temporary directory) from params.yaml;
-the validation side is the split stage's seeded random draw (`split.delta`, `split.seed`), its
+the validation side is the split stage's seeded random draw (`valsets.fraction`, `split.seed`), its
 labels replaced by the clean ones. Each method runs with its params.yaml configuration on the
 train side the train stage would give it. Printed per scenario, method and seed: meta steps, the
 5th-95th percentile of the weights normalised to mean 1, noise AUC (ROC AUC of 1 - weight against
@@ -27,10 +27,10 @@ from molere.experiment import train_method
 from molere.fingerprint import declared_params
 from molere.io import read_examples, read_json
 from molere.metrics import noise_auc
-from molere.splits import heuristic_splits
+from molere.valsets import heuristic_valsets
 from molere.train.loop import accuracy
 from molere.train.tensors import TensorSet
-from stages import paths
+from molere import paths
 from stages import prepare
 
 METHODS = ("lrw-random", "mwnet")
@@ -50,8 +50,8 @@ def build_pool(params, scenario: str, workdir: str):
 
 
 def clean_validation_run(params, method: str, pool, x, test, x_test, info, seed: int) -> dict:
-    split = params.section("split")
-    val = heuristic_splits(pool["id"], np.zeros(len(pool)), pool["y"], split.get("delta", float), split.get("seed", int))
+    split = params.section("valsets")
+    val = heuristic_valsets(pool["id"], np.zeros(len(pool)), pool["y"], split.get("fraction", float), split.get("seed", int))
     val_mask = val["random"].to_numpy()
     y = np.where(val_mask, pool["y_clean"], pool["y"])  # the validation side is clean
     start = time.perf_counter()

@@ -51,7 +51,7 @@ def check(work: Path, epochs: int, batch_size: int) -> int:
         ["prepare"],
         ["erm"],
         ["rank"],
-        ["split"],
+        ["valsets"],
         ["train", "--method", "erm", "--seed", "0"],
         ["train", "--method", "lrw-hard", "--seed", "0"],
     ]
@@ -63,7 +63,7 @@ def check(work: Path, epochs: int, batch_size: int) -> int:
 
 
 def fabricate(work: Path) -> None:
-    from molere.data.fabricate import write_cifar
+    from molere_tools.fabricate import write_cifar
 
     start = time.perf_counter()
     write_cifar(work / "root", 50_000, 10_000)

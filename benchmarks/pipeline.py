@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from molere.cli import load_params
-from molere.sandbox import ROOT, make_study_repo, study_env
+from molere_tools.sandbox import ROOT, make_study_repo, study_env
 
 REPEATS = 5
 DEALER_COMMIT = "615d0c4"  # the last commit with molere/repro.py's dealer

@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from molere.portable import portable_environment
-from molere.sandbox import ROOT, make_study_repo, study_env
+from molere_tools.sandbox import ROOT, make_study_repo, study_env
 
 MODES = {"portable": "true", "native": "false"}
 SCENARIO = "clean"
@@ -75,7 +75,7 @@ def main() -> None:
     env = bench_env()
     with tempfile.TemporaryDirectory(prefix="molere-portable-") as tmp:
         repo = make_study_repo(Path(tmp), study_params(args.methods, args.set))
-        subprocess.run(["dvc", "repro", f"split@{SCENARIO}"], cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["dvc", "repro", f"valsets@{SCENARIO}"], cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL)
         times: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for round_ in range(args.rounds):
             order = list(MODES) if round_ % 2 == 0 else list(MODES)[::-1]

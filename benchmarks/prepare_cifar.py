@@ -24,7 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from molere.data.fabricate import write_cifar  # noqa: E402
+from molere_tools.fabricate import write_cifar  # noqa: E402
 from molere.io import read_examples  # noqa: E402
 
 TARGET_SECONDS, TARGET_BYTES = 60, 2 * 1024**3

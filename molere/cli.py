@@ -55,7 +55,7 @@ SCENARIO_STAGES = {
     "prepare": "Build the scenario's pool (with its label corruption), test set and OOD shifts.",
     "erm": "Train the first ERM pass on the supplied train split (selected on the supplied val split).",
     "rank": "Score the probabilistic margin of every pool example.",
-    "split": "Write the hard / easy / random validation sets.",
+    "valsets": "Write the LRW heuristics' hard / easy / random validation sets.",
     "evaluate": "Summarise every run of a scenario: accuracies, OOD, margins, calibration, cost.",
 }
 
@@ -175,7 +175,7 @@ def bench_meta_step(
     apply_portable(portable)
     import torch
 
-    from molere import bench
+    from molere_tools import meta_step as bench
     from molere.train.tensors import reproducible_torch
 
     reproducible_torch(portable)
@@ -222,7 +222,7 @@ def verify(
     """Regenerate the study in a fresh clone of HEAD and list the committed files that differ,
     timing files aside; exit 1 if any does. Its last line is the README's badge line."""
     from molere.verify import badge_line, verify as run_verify
-    from stages import paths
+    from molere import paths
 
     timing_files = (paths.COST_REPORT.as_posix(), paths.COST_TABLE.as_posix(), paths.TIMINGS.as_posix())
     verdict = run_verify(Path("."), timing_files, env, keep)

@@ -59,7 +59,7 @@ STAGE_PARAMS = {
     "prepare": ("data", "noise", "ood", PORTABLE),
     "erm": ("model", "train", "erm", "methods.erm", PORTABLE),
     "rank": ("rank", "model", "train", "erm", "methods.erm", PORTABLE),  # cross-fit trains ERM fold models
-    "split": ("split", PORTABLE),
+    "valsets": ("valsets", PORTABLE),
     # a trial draws from the search spaces with study.seed; `replicate` runs the same code on the
     # same keys (the values it trains with come from selected.json), so it shares this fingerprint
     "train": ("model", "train", "methods.{method}", "search.train", "search.methods.{method}", "study.seed", PORTABLE),

@@ -42,7 +42,7 @@ class DataConfig:
     download: bool = hparam(False)
     num_samples: int = hparam(10000, low=1)
     seed: int = hparam(0, low=0, high=SEED_MAX)
-    val_fraction: float = hparam(0.2, low=0, low_open=True, high=1)
+    selection_fraction: float = hparam(0.2, low=0, low_open=True, high=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,8 +69,8 @@ class RankConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SplitConfig:
-    delta: float = hparam(0.1, low=0, low_open=True, high=0.5)
+class ValsetsConfig:
+    fraction: float = hparam(0.1, low=0, low_open=True, high=0.5)  # of the pool's training part
     stratified: bool = hparam(False)
     seed: int = hparam(0, low=0, high=SEED_MAX)
 
@@ -85,7 +85,7 @@ SECTIONS = {
     "ood": OODConfig,
     "erm": SeedConfig,
     "rank": RankConfig,
-    "split": SplitConfig,
+    "valsets": ValsetsConfig,
     "train": TrainConfig,
     "execution": Execution,
 }

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from molere.splits import validation_size
+from molere.valsets import validation_size
 
 
 class Splitter(nn.Module):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from molere.io import read_examples, read_json
-from stages import paths
+from molere import paths
 
 
 def load_info(scenario: str) -> dict:

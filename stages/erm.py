@@ -8,7 +8,7 @@ import pandas as pd
 from molere.experiment import save_model, save_timing, train_method
 from molere.io import write_table
 from molere.params import Params
-from stages import paths
+from molere import paths
 from stages.common import load_examples, load_info
 
 
@@ -27,6 +27,6 @@ def run(params: Params, scenario: str) -> None:
         select_on_val=True,
     )
     out = paths.erm_rank_dir(scenario)
-    save_model(out / "model.pt", outcome.model, params, info)
-    write_table(out / "history.csv", pd.DataFrame(outcome.history))
+    save_model(out / paths.MODEL, outcome.model, params, info)
+    write_table(out / paths.HISTORY, pd.DataFrame(outcome.history))
     save_timing(paths.timing(out), outcome, params)

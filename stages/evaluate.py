@@ -8,7 +8,7 @@ from molere.params import Params
 from molere.report.evaluation import evaluate_runs, write_evaluation
 from molere.report.runs import load_run
 from molere.schema import trial_count
-from stages import paths
+from molere import paths
 from stages.common import load_info
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from molere.fingerprint import PER_METHOD_STAGES, PIPELINE_STAGES, CodeGraph, stage_fingerprint
 from molere.io import write_json
 from molere.params import Params
-from stages import paths
+from molere import paths
 
 
 def run(params: Params, root: Path = Path(".")) -> None:

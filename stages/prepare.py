@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from molere.corruption import corrupt_pool
+from molere.scenarios.corrupt import corrupt_pool
 from molere.data import DATASETS
 from molere.data.pool import ood_table, pool_table, test_table
 from molere.data.sources.images import with_ood_source
 from molere.io import write_examples, write_json
-from molere.noise import noise_summary
+from molere.scenarios.noise import noise_summary
 from molere.params import Params
 from molere.scenarios import parse_scenario
-from stages import paths
+from molere import paths
 
 
 def run(params: Params, scenario_name: str) -> None:
@@ -19,7 +19,7 @@ def run(params: Params, scenario_name: str) -> None:
     ood_cfg = params.section("ood")
     dataset = with_ood_source(DATASETS.get(data_cfg.get("dataset", str))(data_cfg), ood_cfg)
     seed = data_cfg.get("seed", int)
-    pool, x = pool_table(dataset, data_cfg.get("val_fraction", float), seed)
+    pool, x = pool_table(dataset, data_cfg.get("selection_fraction", float), seed)
     keep, y_observed = corrupt_pool(
         pool["y"].to_numpy(), x, scenario, dataset.num_classes, seed, noise_sd=params.get("noise.sd", float)
     )

@@ -12,7 +12,7 @@ from molere.params import Params
 from molere.ranking import RANK_MODES, cross_fit_folds, cross_fit_probabilities
 from molere.train.loop import predict_proba
 from molere.train.tensors import TensorSet
-from stages import paths
+from molere import paths
 from stages.common import load_examples, load_info
 
 
@@ -24,7 +24,7 @@ def run(params: Params, scenario: str) -> None:
     mode = check_choice("rank.mode", params.get("rank.mode", str), RANK_MODES)
     if mode == "in-sample":
         device = training_device(params)
-        model = to_device(load_model(paths.erm_rank_dir(scenario) / "model.pt", x.shape[1:]), device)
+        model = to_device(load_model(paths.erm_rank_model(scenario), x.shape[1:]), device)
         probs = predict_proba(model, TensorSet.from_numpy(x, y, ids, device, info.get("normalization")))
     else:
         seed = params.get("erm.seed", int)

@@ -16,10 +16,8 @@ from molere.report import aggregate, claims, cost, figures, markdown
 from molere.report.build import build_scenario, drawn, write_curves
 from molere.report.evaluation import read_evaluation
 from molere.timings import read_timing
-from stages import paths
+from molere import paths
 
-FIGURES = paths.REPORTS / "figures"
-CURVES = paths.REPORTS / "curves"
 
 
 def run(params: Params) -> None:
@@ -34,26 +32,26 @@ def run(params: Params) -> None:
     judgement = claims.judge(
         {s: claims.Tables(t["results"], t["margins"], str(paths.eval_dir(s))) for s, t in tables.items()}
     )
-    for stale in (FIGURES, CURVES):  # drop the figures of scenarios no longer in the study
+    for stale in (paths.FIGURES, paths.CURVES):  # drop the figures of scenarios no longer in the study
         shutil.rmtree(stale, ignore_errors=True)
         stale.mkdir(parents=True)
     reports = [
-        build_scenario(scenario, t, methods, FIGURES, str(paths.eval_dir(scenario)), seeds[0]) for scenario, t in tables.items()
+        build_scenario(scenario, t, methods, paths.FIGURES, str(paths.eval_dir(scenario)), seeds[0]) for scenario, t in tables.items()
     ]
     for scenario, t in tables.items():
-        write_curves(scenario, t["history"], methods, CURVES)
+        write_curves(scenario, t["history"], methods, paths.CURVES)
     results = pd.concat([t["runs"].assign(scenario=s) for s, t in tables.items()], ignore_index=True)
-    write_table(paths.REPORTS / "results.csv", results[["scenario", *results.columns.drop("scenario")]])
-    write_json(paths.REPORTS / "metrics.json", {r.name: aggregate.metrics_json(r.summary) for r in reports})
-    write_json(paths.REPORTS / "claims.json", claims.claims_json(judgement))
-    write_table(paths.REPORTS / "claim_comparisons.csv", judgement.comparisons)
+    write_table(paths.RESULTS, results[["scenario", *results.columns.drop("scenario")]])
+    write_json(paths.REPORT_METRICS, {r.name: aggregate.metrics_json(r.summary) for r in reports})
+    write_json(paths.CLAIMS, claims.claims_json(judgement))
+    write_table(paths.CLAIM_COMPARISONS, judgement.comparisons)
     heatmap = drawn(
-        FIGURES / "claims.png",
+        paths.FIGURES / "claims.png",
         "The paper's claims: effect as claimed (blue) or against (red); hatched: not resolved",
         claims.heatmap_data(judgement),
         figures.claims_heatmap,
     )
-    write_text(paths.REPORTS / "report.md", markdown.render(reports, judgement, heatmap, seeds, paths.REPORTS, rule))
+    write_text(paths.REPORT, markdown.render(reports, judgement, heatmap, seeds, paths.REPORTS, rule))
     timings = {
         (scenario, method, seed): read_timing(paths.timing(paths.run_dir(scenario, method, seed)))
         for scenario in tables

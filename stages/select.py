@@ -14,7 +14,7 @@ from molere.io import read_json, write_json
 from molere.params import Params
 from molere.selection import choose
 from molere.schema import trial_count
-from stages import paths
+from molere import paths
 
 # what a trial's metrics.json must hold for the rules
 TRIAL_KEYS = ("trial", "seed", "select_acc", "id_acc")
@@ -27,7 +27,7 @@ def run(params: Params, scenario: str, method: str) -> None:
     chosen = choose(rule, table)
     row = table.set_index("trial").loc[chosen]
     directory = paths.trial_dir(scenario, method, chosen)
-    config = read_json(directory / "config.json", made_by=made_by(scenario, method, chosen))
+    config = read_json(directory / paths.CONFIG, made_by=made_by(scenario, method, chosen))
     write_json(
         paths.selected(scenario, method),
         {
@@ -43,7 +43,7 @@ def run(params: Params, scenario: str, method: str) -> None:
 
 
 def trial_metrics(scenario: str, method: str, trial: int) -> dict:
-    path = paths.trial_dir(scenario, method, trial) / "metrics.json"
+    path = paths.trial_dir(scenario, method, trial) / paths.METRICS
     metrics = read_json(path, made_by=made_by(scenario, method, trial))
     missing = [key for key in TRIAL_KEYS if metrics.get(key) is None] if isinstance(metrics, dict) else list(TRIAL_KEYS)
     if missing:

@@ -22,7 +22,7 @@ from molere.params import Params
 from molere.train.loop import accuracy, predict_proba
 from molere.train.tensors import TensorSet
 from molere.trials import trial_values, with_values
-from stages import paths
+from molere import paths
 from stages.common import load_examples, load_info
 
 
@@ -60,7 +60,7 @@ def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, 
     part, margins = pool[training].reset_index(drop=True), margins[training].reset_index(drop=True)
     val_mask = np.zeros(len(part), dtype=bool)
     if method_cls.validation is not None:
-        splits = read_table(paths.splits(scenario), made_by=f"split --scenario {scenario}")
+        splits = read_table(paths.valsets(scenario), made_by=f"valsets --scenario {scenario}")
         val_mask = aligned(part, splits, "splits")[method_cls.validation].to_numpy()
     outcome = train_method(
         method,
@@ -76,19 +76,19 @@ def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, 
     predictions = predict_sets(outcome.model, scenario, info)
     device = next(outcome.model.parameters()).device
     selection = TensorSet.from_numpy(x[~training], pool["y"][~training], pool["id"][~training], device, info.get("normalization"))
-    write_table(out / "predictions.parquet", predictions)
-    write_table(out / "history.csv", pd.DataFrame(outcome.history))
-    write_table(out / "weights.parquet", weights_table(outcome, part, margins, val_mask))
-    write_table(out / "validation.parquet", validation_table(outcome, part, val_mask))
+    write_table(out / paths.PREDICTIONS, predictions)
+    write_table(out / paths.HISTORY, pd.DataFrame(outcome.history))
+    write_table(out / paths.WEIGHTS, weights_table(outcome, part, margins, val_mask))
+    write_table(out / paths.VALIDATION, validation_table(outcome, part, val_mask))
     write_json(
-        out / "config.json",
+        out / paths.CONFIG,
         {"trial": trial, "seed": seed, "values": values, "train": as_dict(train_config(params)), "method": as_dict(method_config(params, method))},
     )
-    save_model(out / "model.pt", outcome.model, params, info)
+    save_model(out / paths.MODEL, outcome.model, params, info)
     test = predictions[predictions["set"] == "test"]
     ood = predictions[predictions["set"] == "ood"]
     write_json(
-        out / "metrics.json",
+        out / paths.METRICS,
         {
             "scenario": scenario,
             "method": method,

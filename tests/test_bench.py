@@ -3,7 +3,7 @@
 import pytest
 from typer.testing import CliRunner
 
-from molere.bench import Row, format_table, meta_step_benchmark, parse_shape
+from molere_tools.meta_step import Row, format_table, meta_step_benchmark, parse_shape
 from molere.cli import app
 from molere.errors import MolereError
 

@@ -24,7 +24,8 @@ from molere.report import claims, markdown
 from molere.report.claims import CONTRADICTED, HOLDS, NOT_RUN, UNRESOLVED
 from molere.report.diagnostics import DIAGNOSTICS
 from molere.report.evaluation import EXAMPLE_KEYS, TABLE_COLUMNS, write_evaluation
-from stages import paths, report
+from molere import paths
+from stages import report
 
 SEEDS = (0, 1, 2)
 BY_ID = {claim.id: claim for claim in claims.CLAIMS}

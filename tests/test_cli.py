@@ -25,7 +25,7 @@ def test_importing_the_cli_does_not_import_torch():
 
 
 def test_every_stage_has_help(tmp_path):
-    for stage in ["prepare", "erm", "rank", "split", "train", "evaluate", "report"]:
+    for stage in ["prepare", "erm", "rank", "valsets", "train", "select", "replicate", "evaluate", "report"]:
         result = run_cli(["stage", stage, "--help"], tmp_path)
         assert result.returncode == 0 and "--params" in result.stdout, stage
 

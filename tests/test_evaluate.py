@@ -20,7 +20,8 @@ from molere.fingerprint import declared_params
 from molere.params import Params
 from molere.report.evaluation import TABLES
 from molere.timings import write_timing
-from stages import evaluate, paths
+from molere import paths
+from stages import evaluate
 from stages.train import copy_file
 
 NUM_CLASSES = 3

@@ -23,7 +23,7 @@ from molere.executor.settings import Execution, load_execution, worker_env
 from molere.portable import portable_environment
 from molere.executor.worker import run_stage
 from molere.params import Params
-from molere.sandbox import ROOT, make_study_repo, study_env
+from molere_tools.sandbox import ROOT, make_study_repo, study_env
 
 SCENARIOS = ["clean", "idn-40"]
 METHODS = ["erm", "focal", "lrw-hard"]
@@ -34,7 +34,7 @@ SHELL_STAGE = {
     "outs": ["scenarios.txt"],
 }
 STAGES = {"fingerprint", "report", "scenarios"} | {
-    f"{stage}@{s}" for stage in ["prepare", "erm", "rank", "split", "evaluate"] for s in SCENARIOS
+    f"{stage}@{s}" for stage in ["prepare", "erm", "rank", "valsets", "evaluate"] for s in SCENARIOS
 } | {f"{stage}@{s}-{m}-0" for stage in ("train", "replicate") for s in SCENARIOS for m in METHODS} | {
     f"select@{s}-{m}" for s in SCENARIOS for m in METHODS
 }
@@ -151,9 +151,9 @@ def test_a_molere_bench_stage_runs_in_this_process_through_the_cli(workdir, monk
     result = run_stage(str(workdir), str(workdir), "train@clean-sgd-0", ["molere-bench stage train --method sgd-magic"])
     assert result.error.startswith("error: unknown method 'sgd-magic'; allowed: ") and "lrw-hard" in result.error
     assert os.environ["DVC_STAGE"] == "train@clean-sgd-0" and Path.cwd() == workdir
-    help = run_stage(str(workdir), str(workdir), "help", ["molere-bench stage split --help"])
+    help = run_stage(str(workdir), str(workdir), "help", ["molere-bench stage valsets --help"])
     assert help.error is None and "Write the hard / easy / random validation sets." in help.output
-    usage = run_stage(str(workdir), str(workdir), "usage", ["molere-bench stage split --sceanrio clean"])
+    usage = run_stage(str(workdir), str(workdir), "usage", ["molere-bench stage valsets --sceanrio clean"])
     assert usage.error.startswith("NoSuchOption: ") and "--sceanrio" in usage.error
 
 
@@ -163,7 +163,7 @@ def test_other_commands_run_in_a_shell_and_stop_at_the_first_failure(workdir):
     assert result.output == "two\nbad\n"
     assert (workdir / "one.txt").read_text() == "one\n" and not (workdir / "three.txt").exists()
     # shell syntax sends even a molere-bench command to the shell
-    redirected = run_stage(str(workdir), str(workdir), "mine", ["molere-bench stage split --help > help.txt"])
+    redirected = run_stage(str(workdir), str(workdir), "mine", ["molere-bench stage valsets --help > help.txt"])
     assert redirected.error is None and redirected.output == "" and "validation sets" in (workdir / "help.txt").read_text()
 
 

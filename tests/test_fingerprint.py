@@ -44,7 +44,7 @@ MINIATURE = {
     "stages/prepare.py": "from molere.models import zoo\n",
     "stages/erm.py": "from . import paths\nimport molere.methods\n",
     "stages/rank.py": "import molere.methods.zoo.erm\n",
-    "stages/split.py": "try:\n    pass\nexcept ImportError:\n    pass\nelse:\n    if True:\n        import molere.nested\n",
+    "stages/valsets.py": "try:\n    pass\nexcept ImportError:\n    pass\nelse:\n    if True:\n        import molere.nested\n",
     "stages/train.py": "from molere.methods import METHODS\nfrom stages import paths\n\n\ndef run():\n    from molere.models import MODELS\n",
     "stages/select.py": "from stages import paths\n",
     "stages/evaluate.py": "class Reader:\n    def read(self):\n        from molere.report import tables\n",
@@ -100,7 +100,7 @@ def add(path: str, text: str):
 @pytest.mark.parametrize(
     "stage, method, files",
     [
-        ("split", None, ["molere/nested.py", "stages/split.py"]),
+        ("valsets", None, ["molere/nested.py", "stages/valsets.py"]),
         ("prepare", None, [*MODEL_REGISTRY, "stages/prepare.py"]),  # `from molere.models import zoo`
         ("erm", None, [*METHOD_REGISTRY, "molere/methods/zoo/erm.py", "stages/erm.py", "stages/paths.py"]),
         ("rank", None, [*METHOD_REGISTRY, "molere/methods/zoo/erm.py", "stages/rank.py"]),
@@ -118,24 +118,24 @@ def test_a_stage_runs_the_closure_of_its_imports(code, stage, method, files):
 
 def test_fingerprint_is_sha256_over_paths_and_contents(tmp_path):
     (tmp_path / "stages").mkdir()
-    (tmp_path / "stages/split.py").write_bytes(b"x = 1\n")
-    expected = hashlib.sha256(b"stages/split.py\0" + hashlib.sha256(b"x = 1\n").digest()).hexdigest()
-    assert CodeGraph(tmp_path).fingerprint("split") == expected
+    (tmp_path / "stages/valsets.py").write_bytes(b"x = 1\n")
+    expected = hashlib.sha256(b"stages/valsets.py\0" + hashlib.sha256(b"x = 1\n").digest()).hexdigest()
+    assert CodeGraph(tmp_path).fingerprint("valsets") == expected
 
 
-EVERY_PIPELINE_STAGE = {"prepare", "erm", "rank", "split", "train/erm", "train/focal", "select", "evaluate", "report"}
+EVERY_PIPELINE_STAGE = {"prepare", "erm", "rank", "valsets", "train/erm", "train/focal", "select", "evaluate", "report"}
 
 
 @pytest.mark.parametrize(
     "edit, changed",
     [
-        (append("stages/split.py"), {"split"}),
+        (append("stages/valsets.py"), {"valsets"}),
         (append("molere/methods/zoo/focal.py"), {"train/focal"}),
         (append("molere/methods/shared.py"), {"train/focal"}),
         (append("molere/methods/zoo/erm.py"), {"erm", "rank", "train/erm"}),
         (append("molere/report/markdown.py"), {"report"}),
         (append("molere/report/tables.py"), {"evaluate", "report"}),
-        (append("molere/nested.py"), {"split"}),
+        (append("molere/nested.py"), {"valsets"}),
         (append("molere/params.py"), EVERY_PIPELINE_STAGE),  # the entry point imports it at its top
         (append("molere/cli.py"), EVERY_PIPELINE_STAGE),
         (append("stages/__init__.py"), EVERY_PIPELINE_STAGE),
@@ -184,7 +184,7 @@ def test_unknown_stage_or_method_lists_the_choices(code):
 def project(tmp_path_factory):
     """A copy of the project's code, to edit."""
     root = tmp_path_factory.mktemp("project")
-    for name in ["molere", "stages"]:
+    for name in ["molere", "stages", "molere_tools"]:
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
@@ -203,7 +203,6 @@ from molere.methods.lrw import LRW
 
 @METHODS.register("lrw-new")
 class LRWNew(LRW):
-    name = "lrw-new"
     validation = "hard"
 """
 
@@ -215,7 +214,7 @@ class LRWNew(LRW):
         (append("molere/methods/zoo/focal.py"), {"train/focal"}),
         (append("molere/report/markdown.py"), {"report"}),
         (append("molere/hypergrad.py"), BUILT_ON_HYPERGRAD),
-        (append("molere/bench.py"), set()),
+        (append("molere_tools/meta_step.py"), set()),
         (append("stages/report.py"), {"report"}),
     ],
 )
@@ -236,7 +235,7 @@ def test_the_project_registries_and_entry_point_are_found(project):
     assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["molere-bench"] == f"{ENTRY_POINT}:main"
     focal = {p.as_posix() for p in graph.files("train", "focal")}
     assert {"molere/cli.py", "molere/methods/zoo/focal.py", "molere/train/loop.py", "stages/common.py", "stages/train.py"} <= focal
-    assert not {"molere/methods/lrw.py", "molere/methods/zoo/erm.py", "molere/bench.py", "stages/report.py"} & focal
+    assert not {"molere/methods/lrw.py", "molere/methods/zoo/erm.py", "molere_tools/meta_step.py", "stages/report.py"} & focal
 
 
 def study_params(**changes) -> Params:
@@ -247,7 +246,7 @@ def study_params(**changes) -> Params:
             "execution": {"portable": True},
             "data": {"seed": 0}, "noise": {"sd": 0.1}, "ood": {"severities": [1]},
             "model": {"name": "mlp"}, "train": {"epochs": 2}, "erm": {"seed": 0},
-            "rank": {"mode": "in-sample"}, "split": {"delta": 0.1},
+            "rank": {"mode": "in-sample"}, "valsets": {"fraction": 0.1},
             "methods": {"erm": {}, "focal": {"gamma": 2.0}, "jtt": {"upweight": 6.0}},
             "search": {"methods": {"focal": {"gamma": {"distribution": "uniform", "low": 0, "high": 3}}}},
         }
@@ -266,7 +265,7 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
     params = study_params()
     written = written_fingerprints(code, params)
     assert sorted(written) == ["erm.json", "evaluate.json", "prepare.json", "rank.json", "report.json",
-                               "select.json", "split.json", "train/erm.json", "train/focal.json"]
+                               "select.json", "train/erm.json", "train/focal.json", "valsets.json"]
     assert written["train/focal.json"] == {
         "stage": "train",
         "method": "focal",
@@ -283,7 +282,7 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
     }
     assert written["select.json"]["params"] == {"study.trials": [0, 1], "study.selection": "selection", "execution.portable": True}
     assert written["train/erm.json"]["code"] == CodeGraph(code).fingerprint("train", "erm") != written["train/focal.json"]["code"]
-    assert written["split.json"]["params"] == {"split": {"delta": 0.1}, "execution.portable": True}
+    assert written["valsets.json"]["params"] == {"valsets": {"fraction": 0.1}, "execution.portable": True}
     assert written["evaluate.json"]["params"] == {
         "study.methods": ["erm", "focal"], "study.seeds": [0], "study.trials": [0, 1], "study.selection": "selection",
         "execution.portable": True,
@@ -301,8 +300,8 @@ def test_train_declares_its_own_method_section_only():
     )
     with pytest.raises(MolereError, match="stage train needs a method"):
         stage_params("train")
-    with pytest.raises(MolereError, match="stage split takes no method"):
-        stage_params("split", "erm")
+    with pytest.raises(MolereError, match="stage valsets takes no method"):
+        stage_params("valsets", "erm")
 
 
 @pytest.mark.parametrize(
@@ -319,7 +318,7 @@ def test_train_declares_its_own_method_section_only():
         ({"study__seed": 1}, {"train/erm.json", "train/focal.json", "report.json"}),  # the trials' draws
         ({"search__methods__focal__gamma": {"distribution": "fixed"}}, {"train/focal.json"}),
         # the kernels of torch, numpy and BLAS: the bits of every stage's floats
-        ({"execution__portable": False}, {"prepare.json", "erm.json", "rank.json", "split.json", "train/erm.json",
+        ({"execution__portable": False}, {"prepare.json", "erm.json", "rank.json", "valsets.json", "train/erm.json",
                                           "train/focal.json", "select.json", "evaluate.json", "report.json"}),
         ({"execution__cpus_per_stage": 2, "execution__gpus_per_train": 0.5}, set()),  # how, not what
     ],

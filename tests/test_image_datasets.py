@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from molere.cli import app
 from molere.data import DATASETS
-from molere.data.corruptions import SEVERITY_PARAMETERS
-from molere.data.fabricate import write_cifar, write_cifar10c, write_mnist
+from molere.data.image_shifts import SEVERITY_PARAMETERS
+from molere_tools.fabricate import write_cifar, write_cifar10c, write_mnist
 from molere.data.pool import labelled
 from molere.errors import MolereError
 from molere.io import read_examples, write_examples

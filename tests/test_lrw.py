@@ -19,7 +19,7 @@ from molere.methods import METHODS
 from molere.methods.base import RunData
 from molere.methods.lrw import LRW, LRWConfig
 from molere.params import Params
-from molere.splits import heuristic_splits
+from molere.valsets import heuristic_valsets
 from molere.train.steps import weighted_step
 from molere.train.tensors import TensorSet
 from stages.train import aligned
@@ -176,8 +176,8 @@ def test_empty_validation_side():
 
 @pytest.mark.parametrize("delta", [0.0, -0.1, 0.51, 1.0])
 def test_validation_fraction_outside_range(delta):
-    with pytest.raises(MolereError, match=rf"split.delta = {delta} is outside the allowed range \(0, 0.5\]"):
-        heuristic_splits(np.arange(10), np.linspace(-1, 1, 10), np.zeros(10, int), delta=delta, seed=0)
+    with pytest.raises(MolereError, match=rf"valsets.fraction = {delta} is outside the allowed range \(0, 0.5\]"):
+        heuristic_valsets(np.arange(10), np.linspace(-1, 1, 10), np.zeros(10, int), delta=delta, seed=0)
 
 
 def test_split_file_missing_pool_ids():

@@ -20,7 +20,7 @@ from molere.hparams import build_config
 from molere.methods import METHODS
 from molere.methods.base import RunData
 from molere.params import Params
-from molere.splits import validation_size
+from molere.valsets import validation_size
 from molere.splitter import GapStop, Splitter, generate_split, label_penalty, size_penalty, splitter_objective
 from molere.train.steps import weighted_step
 from molere.train.tensors import Batch, TensorSet
@@ -143,7 +143,7 @@ def molere_params(epochs=6, **cfg) -> Params:
         {
             "model": {"name": "mlp", "depth": 0},  # a linear classifier
             "train": {"epochs": epochs, "batch_size": 50, "optimizer": "sgd", "lr": 0.1, "schedule": "cosine", "device": "cpu"},
-            "methods": {"molere": {"delta": 0.2, "q": 2, "patience": 100, **cfg}},
+            "methods": {"molere": {"val_fraction": 0.2, "q": 2, "patience": 100, **cfg}},
         }
     )
 
@@ -225,7 +225,7 @@ def make_molere(n=20, delta=0.25, **cfg):
     x = np.arange(n, dtype=np.float32).reshape(n, 1)
     pool = TensorSet.from_numpy(x, np.arange(n) % 2, np.arange(n) * 10, "cpu")
     model = torch.nn.Linear(1, 2)
-    config = build_config(METHODS.get("molere").Config, {"delta": delta, **cfg}, "methods.molere.")
+    config = build_config(METHODS.get("molere").Config, {"val_fraction": delta, **cfg}, "methods.molere.")
     data = RunData(train=pool, val=None, num_classes=2)
     return METHODS.get("molere")(model, torch.optim.SGD(model.parameters(), lr=0.01), config, data, seed=0)
 
@@ -252,7 +252,7 @@ def test_classifier_steps_only_on_the_train_side():
 
 
 def test_bad_delta_is_a_one_line_error():
-    with pytest.raises(MolereError, match=r"methods.molere.delta = 0.7"):
+    with pytest.raises(MolereError, match=r"methods.molere.val_fraction = 0.7 is outside the allowed range \(0, 0.5\]"):
         make_molere(delta=0.7)
 
 

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_score
 
 from molere.errors import MolereError
-from molere.noise import NOISE_KINDS, add_label_noise, noise_summary
+from molere.scenarios.noise import NOISE_KINDS, add_label_noise, noise_summary
 
 
 def pool(n, num_classes=10, dim=20, seed=0):

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from molere.io import read_examples
-from molere.sandbox import ROOT, make_study_repo, study_env
-from molere.splits import validation_size
+from molere_tools.sandbox import ROOT, make_study_repo, study_env
+from molere.valsets import validation_size
 
 SCENARIOS = ["clean", "idn-40+skew-5"]
 METHODS = ["erm", "lrw-hard", "molere", "focal"]
@@ -52,11 +52,11 @@ def test_artifacts_have_the_configured_sizes(study):
         assert set(pool.columns) >= {"id", "y", "y_clean", "is_noisy", "in_selection"}
         assert pool["id"].is_unique
         margins = pd.read_parquet(repo / f"runs/{scenario}/rank/margins.parquet")
-        splits = pd.read_parquet(repo / f"data/{scenario}/splits.parquet")
+        splits = pd.read_parquet(repo / f"data/{scenario}/valsets.parquet")
         merged = splits.merge(margins, on="id")
         training = pool[~pool["in_selection"]]  # the validation sets come from the training part only
         assert 0 < len(training) < len(pool) and sorted(merged["id"]) == sorted(training["id"])
-        k = validation_size(len(training), params["split"]["delta"])
+        k = validation_size(len(training), params["valsets"]["fraction"])
         for name in ["hard", "easy", "random"]:
             assert merged[name].sum() == k
         hard, easy = merged["hard"], merged["easy"]

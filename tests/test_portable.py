@@ -20,7 +20,7 @@ import yaml
 from molere.errors import MolereError
 from molere.params import Params
 from molere.portable import apply_portable, is_x86, portable_environment, portable_setting
-from molere.sandbox import ROOT, make_study_repo, study_env
+from molere_tools.sandbox import ROOT, make_study_repo, study_env
 
 MACHINES = {
     "avx512": {"ATEN_CPU_CAPABILITY": "avx512"},
@@ -241,7 +241,7 @@ def test_portable_mode_gives_the_same_bits_on_the_other_machine(study):
         assert [name for name in mine if mine[name] != theirs[name]] == []
         stages = lock_stages(study)
         assert sorted(stages) == sorted(
-            ["fingerprint", "report", *(f"{s}@{SCENARIO}" for s in ("prepare", "erm", "rank", "split", "evaluate")),
+            ["fingerprint", "report", *(f"{s}@{SCENARIO}" for s in ("prepare", "erm", "rank", "valsets", "evaluate")),
              *(f"{s}@{SCENARIO}-{m}-0" for s in ("train", "replicate") for m in METHODS),
              *(f"select@{SCENARIO}-{m}" for m in METHODS)]
         )

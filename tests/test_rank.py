@@ -12,7 +12,8 @@ from molere.fingerprint import declared_params
 from molere.io import read_table, write_examples, write_json
 from molere.params import Params
 from molere.ranking import cross_fit_folds
-from stages import erm, paths, rank
+from molere import paths
+from stages import erm, rank
 
 SCENARIO = "clean"
 

@@ -17,7 +17,8 @@ from molere.params import Params
 from molere.report import aggregate, markdown
 from molere.report.diagnostics import DIAGNOSTICS
 from molere.timings import write_timing
-from stages import evaluate, paths, report
+from molere import paths
+from stages import evaluate, report
 from test_evaluate import N_TEST, SEVERITIES, SHIFTS, headline_results, write_study
 
 METHODS = ["erm", "lrw-hard", "lrw-easy", "molere"]

@@ -14,7 +14,7 @@ from molere.io import read_examples
 from molere.fingerprint import declared_params
 from molere.params import Params
 from molere.scenarios import Scenario, parse_scenario
-from molere.skew import long_tail_counts
+from molere.scenarios.skew import long_tail_counts
 from stages import prepare
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,20 +11,20 @@ from molere.data.base import Dataset, Shift, Split
 from molere.errors import check_range
 
 
-def pool_table(dataset: Dataset, val_fraction: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+def pool_table(dataset: Dataset, selection_fraction: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     """The pool with its `in_selection` column: the selection split, which every model choice
     uses and no method trains on (the first ERM pass's best epoch, the protocol's trials). It is
-    the dataset's own validation split, or a seeded holdout of `val_fraction` of its train split
+    the dataset's own validation split, or a seeded holdout of `selection_fraction` of its train split
     when it has none."""
     train, val = dataset.train, dataset.val
     if val is not None:
         x, y = np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y])
         in_selection = np.arange(len(y)) >= len(train)
     else:
-        check_range("data.val_fraction", val_fraction, 0, 1, low_open=True, high_open=True)
+        check_range("data.selection_fraction", selection_fraction, 0, 1, low_open=True, high_open=True)
         x, y = train.x, train.y
         in_selection = np.zeros(len(train), dtype=bool)
-        in_selection[np.random.default_rng(seed).choice(len(train), int(round(val_fraction * len(train))), replace=False)] = True
+        in_selection[np.random.default_rng(seed).choice(len(train), int(round(selection_fraction * len(train))), replace=False)] = True
     return labelled(np.arange(len(y)), y).assign(in_selection=in_selection), x
 
 

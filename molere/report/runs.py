@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from molere.errors import MolereError
+from molere import paths
 from molere.io import read_json, read_table
 
 METRIC_KEYS = ("trial", "seed", "select_acc", "epochs", "learns_weights")
@@ -40,25 +41,25 @@ def probability_columns(num_classes: int) -> list[str]:
 def load_run(directory: Path, method: str, num_classes: int, made_by: str) -> Run:
     """Read and check a run's files; `made_by` is the stage command that writes them."""
     directory = Path(directory)
-    path = directory / "metrics.json"
+    path = directory / paths.METRICS
     metrics = read_json(path, made_by)
     missing = [key for key in METRIC_KEYS if key not in metrics] if isinstance(metrics, dict) else list(METRIC_KEYS)
     check(not missing, path, f"lacks the keys {', '.join(missing)}", made_by)
 
-    path = directory / "predictions.parquet"
+    path = directory / paths.PREDICTIONS
     predictions = checked_table(path, (*PREDICTION_COLUMNS, *probability_columns(num_classes)), made_by)
     check((predictions["set"] == "test").any(), path, "has no test rows", made_by)
     check(np.isfinite(predictions["margin"].to_numpy(dtype=float)).all(), path, "has non-finite margins", made_by)
 
-    history = checked_table(directory / "history.csv", HISTORY_COLUMNS, made_by)
+    history = checked_table(directory / paths.HISTORY, HISTORY_COLUMNS, made_by)
 
-    path = directory / "weights.parquet"
+    path = directory / paths.WEIGHTS
     weights = checked_table(path, WEIGHT_COLUMNS, made_by)
     check(np.isfinite(weights["weight"].to_numpy(dtype=float)).all(), path, "has non-finite weights", made_by)
 
-    validation = checked_table(directory / "validation.parquet", VALIDATION_COLUMNS, made_by)
+    validation = checked_table(directory / paths.VALIDATION, VALIDATION_COLUMNS, made_by)
 
-    path = directory / "config.json"
+    path = directory / paths.CONFIG
     config = read_json(path, made_by)
     check(isinstance(config, dict) and isinstance(config.get("values"), dict), path, "lacks its trial's values", made_by)
     return Run(method, int(metrics["trial"]), int(metrics["seed"]), metrics, predictions, history, weights, validation, config["values"])

@@ -4,7 +4,7 @@
 Images stay uint8 (N, C, H, W) (CIFAR-10's 60,000 are 180 MB) and are normalised per batch on the
 training device with the per-channel mean and std of the train split (`Dataset.normalization`).
 The datasets have no validation split of their own: the pool's is a seeded holdout. Their OOD
-shifts are the CIFAR-C corruptions of the test split (molere.data.corruptions), or, for CIFAR-10
+shifts are the CIFAR-C corruptions of the test split (molere.data.image_shifts), or, for CIFAR-10
 with `ood.cifar10c_root` set, the released CIFAR-10-C arrays (`with_ood_source`).
 """
 
@@ -64,7 +64,7 @@ def image_dataset(source: ImageSource, cfg: Params) -> Dataset:
                 f"{source.name} not found under data.root = {root}: {Path(root) / source.folder} lacks "
                 f"{', '.join(missing)}; get them from {source.url}, or set data.download: true"
             )
-    from molere.data.corruptions import corruption_shifts  # torch: after the checks, so errors come fast
+    from molere.data.image_shifts import corruption_shifts  # torch: after the checks, so errors come fast
 
     train, test = (Split(*read_split(source, root, part, download)) for part in (True, False))
     return Dataset(

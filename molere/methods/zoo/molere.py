@@ -3,7 +3,7 @@ pool, to make validation as hard as possible, while LRW's meta-network reweights
 well on it.
 
 The method trains on the whole pool (`validation = None`) and keeps its own split: each epoch the
-validation side is the `delta` fraction of the pool with the lowest P(train) (GenerateSplit); during
+validation side is the `val_fraction` (the paper's delta) of the pool with the lowest P(train) (GenerateSplit); during
 LRW's warm-up it is a seeded random split. The loop serves minibatches of the pool; each one's
 train-side part is an LRW step (a weighted step on theta, and every q-th batch the JVP meta step
 on phi against the next validation minibatch). On that q-th batch the splitter takes its step
@@ -50,7 +50,7 @@ class SplitterOptimizerConfig(OptimizerConfig):
 class MolereConfig(LRWConfig):
     """LRW's keys, plus the splitter s(x, y) -> P(train)."""
 
-    delta: float = hparam(0.1, low=0, low_open=True, high=0.5)  # the validation side's fraction of the pool
+    val_fraction: float = hparam(0.1, low=0, low_open=True, high=0.5)  # delta: the validation side's share of the pool
     splitter_hidden: int = hparam(64, low=1)
     splitter_optimizer: SplitterOptimizerConfig = nested(SplitterOptimizerConfig)
     size_weight: float = hparam(10.0, low=0)  # of KL(mean P(train) || 1 - delta)
@@ -65,7 +65,7 @@ class Molere(LRW):
     Config = MolereConfig
 
     def __init__(self, model, optimizer, config: MolereConfig, data, seed: int):
-        self.delta = config.delta
+        self.delta = config.val_fraction
         self.pool = data.train
         # warm-up split: a seeded random draw of the same size as the splitter's
         self.in_val = generate_split(np.random.default_rng(seed).random(len(self.pool)), self.delta)

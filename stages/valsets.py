@@ -6,20 +6,20 @@ from __future__ import annotations
 
 from molere.io import read_table, write_table
 from molere.params import Params
-from molere.splits import heuristic_splits
-from stages import paths
+from molere.valsets import heuristic_valsets
+from molere import paths
 
 
 def run(params: Params, scenario: str) -> None:
     margins = read_table(paths.margins(scenario), made_by=f"rank --scenario {scenario}")
     margins = margins[~margins["in_selection"].astype(bool)]
-    cfg = params.section("split")
-    splits = heuristic_splits(
+    cfg = params.section("valsets")
+    splits = heuristic_valsets(
         margins["id"].to_numpy(),
         margins["margin"].to_numpy(),
         margins["y"].to_numpy(),
-        delta=cfg.get("delta", float),
+        delta=cfg.get("fraction", float),
         seed=cfg.get("seed", int),
         stratified=cfg.get("stratified", bool),
     )
-    write_table(paths.splits(scenario), splits)
+    write_table(paths.valsets(scenario), splits)

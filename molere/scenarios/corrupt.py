@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from molere.noise import add_label_noise
+from molere.scenarios.noise import add_label_noise
 from molere.scenarios import Scenario
-from molere.skew import skew_positions
+from molere.scenarios.skew import skew_positions
 
 
 def corrupt_pool(

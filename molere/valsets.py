@@ -12,11 +12,11 @@ HEURISTICS = ("hard", "easy", "random")
 
 
 def validation_size(n: int, delta: float) -> int:
-    check_range("split.delta", delta, 0, 0.5, low_open=True)
+    check_range("valsets.fraction", delta, 0, 0.5, low_open=True)
     return max(1, int(round(delta * n)))
 
 
-def heuristic_splits(
+def heuristic_valsets(
     ids: np.ndarray,
     margin: np.ndarray,
     y: np.ndarray,

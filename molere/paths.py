@@ -1,4 +1,6 @@
-"""Where each stage's artifacts live (the layout `dvc.yaml` declares)."""
+"""Where every artifact lives: the layout `dvc.yaml` declares (tests/test_layout.py checks each
+stage's outs against it), each training run's files, and the timing files apart from them. The one
+module that names artifact paths: the stages write there, the evaluation and report read there."""
 
 from __future__ import annotations
 
@@ -10,8 +12,26 @@ REPORTS = Path("reports")
 EVALUATION = Path("evaluation")
 FINGERPRINTS = Path("fingerprints")
 TIMINGS = Path("timings")  # wall-clock, apart from the results: no DVC output, git-ignored
-COST_REPORT = REPORTS / "cost.md"  # the committed timing files
+# the report stage's outputs
+REPORT = REPORTS / "report.md"
+REPORT_METRICS = REPORTS / "metrics.json"
+CLAIMS = REPORTS / "claims.json"
+CLAIM_COMPARISONS = REPORTS / "claim_comparisons.csv"
+RESULTS = REPORTS / "results.csv"
+FIGURES = REPORTS / "figures"
+CURVES = REPORTS / "curves"
+COST_REPORT = REPORTS / "cost.md"  # the committed timing files, no DVC outputs
 COST_TABLE = REPORTS / "cost.csv"
+
+# the files of a training run's folder (`run_dir`, `trial_dir`, `erm_rank_dir`)
+MODEL = "model.pt"
+PREDICTIONS = "predictions.parquet"  # test and OOD
+METRICS = "metrics.json"
+CONFIG = "config.json"  # its trial's values and its whole configuration
+HISTORY = "history.csv"  # one row per epoch
+WEIGHTS = "weights.parquet"  # the learned weight of each train-side example
+VALIDATION = "validation.parquet"  # which side of the pool each example was on
+RUN_FILES = (MODEL, PREDICTIONS, METRICS, CONFIG, HISTORY, WEIGHTS, VALIDATION)
 
 
 def data_dir(scenario: str) -> Path:
@@ -34,12 +54,16 @@ def info(scenario: str) -> Path:
     return data_dir(scenario) / "info.json"
 
 
-def splits(scenario: str) -> Path:
-    return data_dir(scenario) / "splits.parquet"
+def valsets(scenario: str) -> Path:
+    return data_dir(scenario) / "valsets.parquet"
 
 
 def erm_rank_dir(scenario: str) -> Path:
     return RUNS / scenario / "erm-rank"
+
+
+def erm_rank_model(scenario: str) -> Path:
+    return erm_rank_dir(scenario) / MODEL
 
 
 def margins(scenario: str) -> Path:
@@ -76,6 +100,7 @@ def timing(run: Path) -> Path:
 
 def eval_dir(scenario: str) -> Path:
     return EVALUATION / scenario
+
 
 
 def fingerprint(stage: str, method: str | None = None) -> Path:

@@ -11,7 +11,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter1d
 
 from molere.data.base import Dataset, Split
-from molere.data.corruptions import (
+from molere.data.image_shifts import (
     CORRUPTIONS,
     SEVERITY_PARAMETERS,
     Corrupted,
@@ -22,7 +22,7 @@ from molere.data.corruptions import (
     elastic_transform,
     gaussian_matrix,
 )
-from molere.data.fabricate import fake_images
+from molere_tools.fabricate import fake_images
 from molere.data.pool import ood_table
 from molere.errors import MolereError
 
