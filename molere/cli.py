@@ -233,6 +233,28 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command("params")
+def show_params(params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
+    """Print the study's params with every default filled in: the shared training knobs, each
+    study method's hyperparameters, and the distributions its trials draw from."""
+    p = load_params(params, set_)
+    import yaml
+
+    from molere.experiment import method_config, train_config
+    from molere.hparams import as_dict
+    from molere.methods import METHODS
+    from molere.trials import method_spaces
+
+    methods = p.get("study.methods", list)
+    resolved = {
+        **p.data,
+        "train": as_dict(train_config(p)),
+        "methods": {m: as_dict(method_config(p, m)) for m in methods},
+        "search": {m: {key: str(space) for key, space in method_spaces(p, METHODS.get(m)).items()} for m in methods},
+    }
+    print(yaml.safe_dump(resolved, sort_keys=False), end="")
+
+
 def main() -> None:
     try:
         app()

@@ -90,3 +90,13 @@ def test_missing_input_artifact_names_it_and_writes_nothing(project):
 def test_malformed_override(project):
     result = run_cli(["stage", "prepare", "-S", "train.epochs"], project)
     assert_one_line_error(result, "malformed override 'train.epochs'")
+
+
+def test_params_prints_every_default_and_the_overrides(project):
+    result = run_cli(["params", "-S", "methods.focal.gamma=1.5", "-S", "study.methods=[erm,focal,lrw-hard]"], project)
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)
+    assert resolved["methods"]["focal"] == {"gamma": 1.5}  # the override
+    assert resolved["methods"]["lrw-hard"]["meta_net"]["inputs"] == ["probs", "label", "loss"]  # a declared default
+    assert resolved["train"]["momentum"] == 0.9 and resolved["search"]["focal"]["methods.focal.gamma"] == "uniform(0, 5)"
+    assert list(resolved["search"]["erm"]) == ["train.lr", "train.weight_decay"]
