@@ -50,7 +50,8 @@ class MetaStepConfig:
     """What every method that learns weights by LRW's meta step shares."""
 
     q: int = hparam(1, low=1)  # train batches per meta step (the q-th has it)
-    warmup: float = hparam(0.25, low=0, high=1, search=Uniform(0.1, 0.5))  # fraction of epochs of ERM first
+    # fraction of epochs of ERM first; searched up to 0.4, so a 20-epoch run keeps over 500 meta steps
+    warmup: float = hparam(0.25, low=0, high=1, search=Uniform(0.1, 0.4))
     normalize: bool = hparam(True)  # per-batch weights rescaled to mean 1
     reuse_gradient: bool = hparam(True)  # false: the real step recomputed with the updated weights
     lookahead_lr: float | None = hparam(None, low=0, low_open=True)  # None: the optimiser's current lr
