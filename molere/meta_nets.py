@@ -58,17 +58,22 @@ class MetaNet(nn.Module):
         nn.init.zeros_(self.head[-1].bias)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.head(torch.cat([self._input(name, x, y, logits) for name in self.inputs], dim=1))
+        h = self.head(self.input_columns(x, y, logits))
         # at least float32 under CUDA's bf16 autocast: bf16 resolves only 2^-9 around 1/2
         return torch.sigmoid(h.to(torch.promote_types(h.dtype, torch.float32))).squeeze(1)
 
-    def _input(self, name: str, x, y, logits) -> torch.Tensor:
+    def input_columns(self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None) -> torch.Tensor:
+        """What the head sees: the chosen inputs side by side, one row per example."""
         dtype = self.head[0].weight.dtype
+        # the classifier's log-probabilities, once, for every input read off them
+        log_p = None if logits is None else F.log_softmax(logits.detach().to(dtype), dim=1)
+        return torch.cat([self._input(name, x, y, log_p, dtype) for name in self.inputs], dim=1)
+
+    def _input(self, name: str, x, y, log_p, dtype) -> torch.Tensor:
         if name == "x":
             return self.features(x).to(dtype)
         if name == "label":
             return F.one_hot(y, self.num_classes).to(dtype)
-        log_p = F.log_softmax(logits.detach().to(dtype), dim=1)
         if name == "probs":
             return log_p.exp()
         if name == "loss":

@@ -202,7 +202,7 @@ def test_meta_net_inputs_exact():
     net = make_meta_net((1,), 2, inputs=["probs", "label", "loss", "margin"]).double()
     logits = torch.tensor([[0.0, math.log(3)]], dtype=torch.float64)
     y = torch.tensor([0])
-    columns = torch.cat([net._input(name, None, y, logits) for name in net.inputs], dim=1)
+    columns = net.input_columns(None, y, logits)
     expected = torch.tensor([[0.25, 0.75, 1.0, 0.0, math.log(4), -0.5]], dtype=torch.float64)
     assert torch.allclose(columns, expected, atol=1e-12)
 
