@@ -75,12 +75,26 @@ def ood_by_severity(data: pd.DataFrame, path: Path, title: str) -> None:
     save(figure, path)
 
 
+def method_panels(data: pd.DataFrame, width: float, height: float, **options) -> tuple[Figure, list]:
+    """A figure with one panel per method of `data` (in order of appearance), side by side."""
+    methods = list(dict.fromkeys(data["method"]))
+    figure = Figure(figsize=(width * len(methods), height), layout="constrained")
+    panels = np.atleast_1d(figure.subplots(1, len(methods), squeeze=False, **options)).ravel()
+    return figure, list(zip(panels, methods))
+
+
+def finish_panel(axes, title: str, xlabel: str, ylabel: str) -> None:
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.legend()
+    axes.grid(alpha=0.3)
+
+
 def margin_delta_histograms(data: pd.DataFrame, path: Path, title: str) -> None:
     """One panel per method: histogram of the paired per-example margin delta, mean and median marked."""
-    methods = list(dict.fromkeys(data["method"]))
-    figure = Figure(figsize=(5 * len(methods), 3.8), layout="constrained")
-    panels = np.atleast_1d(figure.subplots(1, len(methods), squeeze=False)).ravel()
-    for axes, method in zip(panels, methods):
+    figure, panels = method_panels(data, 5, 3.8)
+    for axes, method in panels:
         part = data[data["method"] == method]
         widths = part["bin_hi"] - part["bin_lo"]
         axes.bar(part["bin_lo"], part["count"], width=widths, align="edge", color="C0", alpha=0.8)
@@ -88,11 +102,7 @@ def margin_delta_histograms(data: pd.DataFrame, path: Path, title: str) -> None:
         axes.axvline(mean, color="C3", linewidth=1.5, label=f"mean {mean:+.3f}")
         axes.axvline(median, color="black", linestyle="--", linewidth=1.5, label=f"median {median:+.3f}")
         axes.axvline(0, color="grey", linewidth=0.8)  # no change
-        axes.set_title(f"{method} - ERM")
-        axes.set_xlabel("test margin delta (method - ERM, paired by example and seed)")
-        axes.set_ylabel("examples x seeds")
-        axes.legend()
-        axes.grid(alpha=0.3)
+        finish_panel(axes, f"{method} - ERM", "test margin delta (method - ERM, paired by example and seed)", "examples x seeds")
     figure.suptitle(title, wrap=True)
     save(figure, path)
 
@@ -119,20 +129,14 @@ def weight_distributions(data: pd.DataFrame, path: Path, title: str) -> None:
     """One panel per method: the distribution of the normalised learned weights of clean and of
     mislabelled training examples (share of each kind per bin), so a reader sees at a glance
     whether reweighting separated them."""
-    methods = list(dict.fromkeys(data["method"]))
-    figure = Figure(figsize=(4.5 * len(methods), 3.6), layout="constrained")
-    panels = np.atleast_1d(figure.subplots(1, len(methods), squeeze=False, sharey=True)).ravel()
-    for axes, method in zip(panels, methods):
+    figure, panels = method_panels(data, 4.5, 3.6, sharey=True)
+    for axes, method in panels:
         for colour, kind in zip(("C0", "C3"), ("clean", "mislabelled")):
             part = data[(data["method"] == method) & (data["kind"] == kind)]
             edges = np.r_[part["bin_lo"].to_numpy(), part["bin_hi"].iloc[-1]]
             axes.stairs(100 * part["share"].to_numpy(), edges, color=colour, label=kind, linewidth=1.5)
         axes.axvline(1.0, color="grey", linewidth=0.8)  # the uniform weight
-        axes.set_title(method)
-        axes.set_xlabel("learned weight / mean weight")
-        axes.set_ylabel("% of its kind of training examples")
-        axes.legend()
-        axes.grid(alpha=0.3)
+        finish_panel(axes, method, "learned weight / mean weight", "% of its kind of training examples")
     figure.suptitle(title, wrap=True)
     save(figure, path)
 
