@@ -9,7 +9,8 @@ machine's load hits every contender alike), the median of:
 - the same with the real step recomputed with the updated weights (Meta-Weight-Net's order);
 - the usual double-backward meta step (`create_graph=True`), real step recomputed, as public
   MetaModule implementations run it;
-- a whole epoch of ERM and of LRW with a meta step every `q`-th batch (`fit`).
+- a whole epoch of ERM, of LRW with a meta step every `q`-th batch and every batch (the default),
+  and of Meta-Weight-Net with its defaults, whose meta-network also reads every batch's losses (`fit`).
 
 Each contender trains its own copy of the model (SGD, momentum 0.9). On CUDA it also reports the
 peak memory a step adds to what is resident (the models, optimiser states and data). `--clock cpu`
@@ -34,6 +35,7 @@ from molere.errors import MolereError, check_choice, check_range
 from molere.experiment import to_device
 from molere.hypergrad import lookahead_val_loss
 from molere.methods.base import Method, RunData
+from molere.methods import METHODS
 from molere.methods.lrw import LRW, LRWConfig
 from molere.models import MODELS
 from molere.train.loop import fit
@@ -106,6 +108,10 @@ def meta_step_benchmark(
     epochs = {
         f"ERM epoch ({epoch_batches} batches)": _epoch(_erm_method(base, data), data, batch_size),
         f"LRW epoch, q = {q}": _epoch(_lrw(base, data, q=q, reuse_gradient=True), data, batch_size),
+        "LRW epoch, q = 1 (the default)": _epoch(_lrw(base, data, q=1, reuse_gradient=True), data, batch_size),
+        # its meta-network also reads every batch's losses: the yardstick for one that reads the
+        # classifier's output (q = 1, the real step recomputed, as in its paper)
+        "Meta-Weight-Net epoch (its defaults)": _epoch(_mwnet(base, data), data, batch_size),
     }
     epoch_ms, _ = timer.interleaved(epochs, epoch_repeats, warmup=1)
     return _rows(step_ms, peaks) + _rows(epoch_ms, {})
@@ -215,6 +221,12 @@ def _lrw(base, data: RunData, q: int, reuse_gradient: bool) -> LRW:
     lrw = LRW(model, optimizer, config, data, seed=0)
     lrw.begin_epoch(0, 1)
     return lrw
+
+
+def _mwnet(base, data: RunData) -> LRW:
+    model, optimizer = _copy(base)
+    mwnet = METHODS.get("mwnet")
+    return mwnet(model, optimizer, mwnet.Config(), data, seed=0)
 
 
 def _epoch(method: Method, data: RunData, batch_size: int) -> Callable:
