@@ -85,7 +85,10 @@ def write_params(work: Path, epochs: int, batch_size: int) -> None:
 def run_stage(work: Path, stage: list[str]) -> bool:
     command = [sys.executable, "-m", "molere.cli", "stage", *stage, "--scenario", "clean"]
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=work, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+    from molere_tools.fabricate import trust_fabricated
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **trust_fabricated(work / "root")}
+    result = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
     print(f"  {' '.join(stage):32s} {time.perf_counter() - start:6.1f} s", flush=True)
     if result.returncode != 0:
         print(result.stdout[-3000:], result.stderr[-3000:], sep="\n")
@@ -97,11 +100,13 @@ def report(work: Path) -> None:
 
     import pandas as pd
 
+    from molere import paths
+
     rates = {}
     for method, target in TARGETS.items():
-        run = work / "runs" / "clean" / method / "seed0"
-        images = len(pd.read_parquet(run / "weights.parquet"))  # the train side
-        epoch_seconds = json.loads((work / "timings" / "clean" / method / "seed0.json").read_text())["epoch_seconds"]
+        run = paths.trial_dir("clean", method, 0)  # what `train --method M --seed 0` writes
+        images = len(pd.read_parquet(work / run / paths.WEIGHTS))  # the train side
+        epoch_seconds = json.loads((work / paths.timing(run)).read_text())["epoch_seconds"]
         per_epoch = ", ".join(f"{images / s:,.0f}" for s in epoch_seconds)
         rates[method] = images / epoch_seconds[-1]
         verdict = "ok" if rates[method] >= target else "MISSED"

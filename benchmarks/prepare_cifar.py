@@ -24,7 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from molere_tools.fabricate import write_cifar  # noqa: E402
+from molere_tools.fabricate import trust_fabricated, write_cifar  # noqa: E402
 from molere.io import read_examples  # noqa: E402
 
 TARGET_SECONDS, TARGET_BYTES = 60, 2 * 1024**3
@@ -49,7 +49,8 @@ def benchmark(work: Path, scenario: str) -> None:
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     command = [sys.executable, "-m", "molere.cli", "stage", "prepare", "--scenario", scenario]
     start = time.perf_counter()
-    subprocess.run(command, cwd=work, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **trust_fabricated(work / "root")}
+    subprocess.run(command, cwd=work, check=True, env=env)
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak = usage.ru_maxrss * 1024  # Linux reports KiB

@@ -66,7 +66,8 @@ def add_scenario_stage(name: str, doc: str) -> None:
 
     def command(scenario: Optional[str] = ScenarioOption, params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
         p = load_params(params, set_)
-        importlib.import_module(f"stages.{name}").run(declared_params(p, name), first(p, "study.scenarios", scenario))
+        scenario = first(p, "study.scenarios", scenario)
+        importlib.import_module(f"stages.{name}").run(declared_params(p, name), scenario)
 
     command.__doc__ = doc
     stage_app.command(name)(command)
@@ -93,9 +94,9 @@ def train(
     p = load_params(params, set_)
     schema.check_choice_value("study.methods", method)
     schema.check_choice_value("study.trials", trial)
-    from stages import train as stage
-
     scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
+    from stages import train as stage  # torch: after the checks, so errors come fast
+
     stage.run_trial(declared_params(p, "train", method), scenario, method, trial, seed)
 
 
@@ -109,9 +110,10 @@ def select(
     """Pick the method's trial by the selection rule study.selection."""
     p = load_params(params, set_)
     schema.check_choice_value("study.methods", method)
+    scenario = first(p, "study.scenarios", scenario)
     from stages import select as stage
 
-    stage.run(declared_params(p, "select"), first(p, "study.scenarios", scenario), method)
+    stage.run(declared_params(p, "select"), scenario, method)
 
 
 @stage_app.command()
@@ -125,9 +127,9 @@ def replicate(
     """Train the method's selected configuration on one scenario with one seed."""
     p = load_params(params, set_)
     schema.check_choice_value("study.methods", method)
+    scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
     from stages import train as stage
 
-    scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
     stage.run_replicate(declared_params(p, "train", method), scenario, method, seed)
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import time
+import typing
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from molere.hparams import build_config
+from molere.hparams import build_config, check_known, checked_value
+from molere.io import corrupt, one_line, require, write_bytes
 from molere.methods import METHODS
 from molere.methods.base import Method, RunData
 from molere.models import MODELS
@@ -35,9 +38,19 @@ class Outcome:
 
 
 def make_model(params: Params, input_shape, num_classes: int) -> torch.nn.Module:
+    """The classifier params.yaml's `model` names, with its options (the other keys there)."""
     spec = params.section("model")
+    factory = MODELS.get(spec.get("name", str))
     options = {k: v for k, v in spec.data.items() if k != "name"}
-    return MODELS.get(spec.get("name", str))(tuple(input_shape), num_classes, **options)
+    return factory(tuple(input_shape), num_classes, **model_options(factory, options))
+
+
+def model_options(factory, options: dict) -> dict:
+    """`options` checked against the model factory's keyword parameters (those after the input
+    shape and the number of classes): each a known one, of its declared type."""
+    check_known(options, ["name", *list(inspect.signature(factory).parameters)[2:]], "model.")
+    hints = typing.get_type_hints(factory)
+    return {key: checked_value(value, hints[key], {}, f"model.{key}") if key in hints else value for key, value in options.items()}
 
 
 def train_config(params: Params) -> TrainConfig:
@@ -119,8 +132,6 @@ def train_method(
 def save_model(path, model: torch.nn.Module, params: Params, info: dict) -> None:
     """torch.save into memory, then an atomic write: saved to a file, the archive would be named
     after the random temporary file, and two identical runs would differ in those bytes."""
-    from molere.io import write_bytes
-
     buffer = io.BytesIO()
     torch.save({"state_dict": model.state_dict(), "model": params.get("model", dict), "info": info}, buffer)
     write_bytes(path, buffer.getvalue())
@@ -133,10 +144,18 @@ def save_timing(path, outcome: Outcome, params: Params) -> None:
     write_timing(path, outcome.seconds, outcome.epoch_seconds, name)
 
 
-def load_model(path, input_shape) -> torch.nn.Module:
-    from molere.io import require
-
-    saved = torch.load(require(path), map_location="cpu", weights_only=True)
-    model = make_model(Params({"model": saved["model"]}), input_shape, saved["info"]["num_classes"])
-    model.load_state_dict(saved["state_dict"])
+def load_model(path, input_shape, made_by: str | None = None) -> torch.nn.Module:
+    """The model `save_model` wrote to `path`; a damaged file is a one-line error naming it and
+    `made_by`, the stage command that writes it (torch.load's own message, which suggests loading
+    with weights_only=False, is left out: only plain tensors and containers are ever loaded)."""
+    path = require(path, made_by)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # an empty, truncated or foreign file: EOFError, UnpicklingError, RuntimeError
+        raise corrupt(path, f"it is not a model archive ({type(err).__name__} from torch.load)", made_by) from None
+    try:
+        model = make_model(Params({"model": saved["model"]}), input_shape, saved["info"]["num_classes"])
+        model.load_state_dict(saved["state_dict"])
+    except Exception as err:  # other keys, another model's weights: KeyError, TypeError, RuntimeError, MolereError
+        raise corrupt(path, f"it does not hold a model as save_model writes it ({type(err).__name__}: {one_line(err)})", made_by) from None
     return model

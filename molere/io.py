@@ -1,15 +1,20 @@
-"""Atomic artifact I/O: every file is written to a temporary sibling and renamed into place,
-so an interrupted stage never leaves a half-written file and earlier artifacts stay intact."""
+"""Atomic artifact I/O. Every file is written to a temporary sibling and renamed into place, and
+a stage that writes several files writes them into a temporary sibling folder that then takes the
+old folder's place (`atomic_dir`): an interrupted stage leaves its complete previous outputs or
+none, never a half-written file or a mix of old and new files. Readers check what they read and
+name the file and the stage command that writes it."""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
-import tempfile
+import secrets
+import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,20 +29,85 @@ from molere.errors import MolereError
 # stage peaks where it did with raw bytes (1.8 GB), and writes no slower than with bigger groups.
 ROW_GROUP_VALUES = 2**20
 
+# Fault injection for the tests: with MOLERE_KILL_AT=N a process ends at once (os._exit, no
+# clean-up, as a kill would) just before the N-th rename that commits a write, counted per process.
+KILL_AT = "MOLERE_KILL_AT"
+KILLED = 137  # the exit status a shell gives a process killed by SIGKILL
+_commits = {"pid": 0, "count": 0}
+
+
+def _before_commit() -> None:
+    at = os.environ.get(KILL_AT)
+    if not at:
+        return
+    if _commits["pid"] != os.getpid():  # a forked child counts its own commits
+        _commits.update(pid=os.getpid(), count=0)
+    _commits["count"] += 1
+    if _commits["count"] == int(at):
+        os._exit(KILLED)
+
+
+def _temp_sibling(path: Path) -> Path:
+    """A fresh name `.NAME.XXXXXXXX.tmp` next to `path` (what `_remove_stale` removes)."""
+    return path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove the temporary files and folders that a killed write to `path` left behind (a path
+    has one writer at a time)."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.{'?' * 8}.tmp"):
+        _remove(stale)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
+    The file is created with the mode the umask gives (as `open` would), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    _remove_stale(path)
+    tmp = _temp_sibling(path)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
-        yield Path(tmp)
+        yield tmp
+        _before_commit()
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path):
+    """Yield a new empty folder next to `path` to write a stage's files into; once the block
+    succeeds it takes `path`'s place: the old folder is renamed aside, the new one renamed in, the
+    old one removed. A crash in between leaves the complete old folder or none at `path`, never a
+    mix; the leftovers are removed by the next write there. A failed block leaves `path` as it was."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path)
+    tmp = _temp_sibling(path)
+    tmp.mkdir()  # mode 0777 less the umask
+    try:
+        yield tmp
+        aside = None
+        if path.exists() or path.is_symlink():
+            aside = _temp_sibling(path)
+            _before_commit()
+            os.rename(path, aside)
+        _before_commit()
+        os.rename(tmp, path)
+        if aside is not None:
+            _remove(aside)
+    finally:
+        if tmp.exists():
+            _remove(tmp)
 
 
 def write_json(path, obj) -> None:
@@ -64,6 +134,18 @@ def write_table(path, frame: pd.DataFrame) -> None:
             frame.to_csv(tmp, index=False)
 
 
+def corrupt(path, problem: str, made_by: str | None) -> MolereError:
+    """The one-line error for a damaged input artifact: the file, what is wrong, what to re-run."""
+    hint = f"; re-run `molere-bench stage {made_by}`" if made_by else ""
+    return MolereError(f"corrupt file {path}: {problem}{hint}")
+
+
+def check(condition: bool, path, problem: str, made_by: str | None) -> None:
+    """Raise `corrupt(path, "it " + problem)` unless `condition` holds."""
+    if not condition:
+        raise corrupt(path, f"it {problem}", made_by)
+
+
 def require(path: str | Path, made_by: str | None = None) -> Path:
     """Return `path` if it exists, else a one-line error naming it (and the stage that makes it)."""
     path = Path(path)
@@ -73,22 +155,48 @@ def require(path: str | Path, made_by: str | None = None) -> Path:
     return path
 
 
-def read_json(path, made_by: str | None = None):
+def read_json(path, made_by: str | None = None, keys: Sequence[str] = ()):
+    """A JSON file's contents; with `keys`, an object that holds each of them."""
     path = require(path, made_by)
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise MolereError(f"corrupt JSON file {path}: {err}") from None
+        raise corrupt(path, f"not JSON: {err}", made_by) from None
+    if keys:
+        missing = [key for key in keys if key not in data] if isinstance(data, dict) else list(keys)
+        check(not missing, path, f"lacks the keys {', '.join(missing)}", made_by)
+    return data
 
 
-def read_table(path, made_by: str | None = None, columns=None) -> pd.DataFrame:
+# what a column must hold (numpy dtype kinds), for `read_table(columns={name: kind})`
+BOOL, INTEGER, NUMBER, TEXT = "b", "iu", "iuf", "OSU"
+KIND_NAMES = {BOOL: "booleans", INTEGER: "integers", NUMBER: "numbers", TEXT: "text"}
+
+
+def read_table(path, made_by: str | None = None, columns: Sequence[str] | Mapping[str, str] = (), allow_empty: bool = True) -> pd.DataFrame:
+    """A Parquet (by suffix `.parquet`) or CSV table holding `columns`: names, or names mapped to
+    the kind of values each must hold (`BOOL`, `INTEGER`, `NUMBER`, `TEXT`); unless `allow_empty`, rows."""
     path = require(path, made_by)
     try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path, columns=columns, engine="pyarrow")
-        return pd.read_csv(path, usecols=columns)
+        frame = pd.read_parquet(path, engine="pyarrow") if path.suffix == ".parquet" else pd.read_csv(path)
     except Exception as err:  # pyarrow and pandas raise many types for a damaged file
-        raise MolereError(f"corrupt table {path}: {type(err).__name__}: {err}") from None
+        raise corrupt(path, f"not a readable table: {type(err).__name__}: {one_line(err)}", made_by) from None
+    check_columns(frame, path, columns, made_by)
+    check(allow_empty or len(frame) > 0, path, "has no rows", made_by)
+    return frame
+
+
+def check_columns(frame: pd.DataFrame, path, columns: Sequence[str] | Mapping[str, str], made_by: str | None) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    check(not missing, path, f"lacks the columns {', '.join(missing)}", made_by)
+    kinds = columns if isinstance(columns, Mapping) else {}
+    for name, kind in kinds.items():
+        dtype = frame[name].dtype
+        check(dtype.kind in kind, path, f"has {dtype} values in column {name}, not {KIND_NAMES[kind]}", made_by)
+
+
+def one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
 
 
 def write_examples(path, meta: pd.DataFrame, x: np.ndarray | Sequence[np.ndarray]) -> None:
@@ -124,8 +232,11 @@ def write_examples(path, meta: pd.DataFrame, x: np.ndarray | Sequence[np.ndarray
         pq.write_table(table, tmp, row_group_size=max(1, ROW_GROUP_VALUES // width))
 
 
-def read_examples(path, made_by: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Inverse of `write_examples`: (metadata frame, feature array of the stored shape)."""
+def read_examples(
+    path, made_by: str | None = None, columns: Sequence[str] | Mapping[str, str] = ()
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Inverse of `write_examples`: (metadata frame holding `columns` as `read_table` checks them,
+    feature array of the stored shape)."""
     path = require(path, made_by)
     try:
         table = pq.read_table(path)
@@ -133,6 +244,8 @@ def read_examples(path, made_by: str | None = None) -> tuple[pd.DataFrame, np.nd
         if not isinstance(column.type, pa.FixedShapeTensorType):
             raise TypeError(f"column x is {column.type}, not a fixed-shape tensor")
         x = column.combine_chunks().to_numpy_ndarray()  # read-only, backed by Arrow's buffer
+        meta = table.drop(["x"]).to_pandas()
     except Exception as err:
-        raise MolereError(f"corrupt examples file {path}: {type(err).__name__}: {err}") from None
-    return table.drop(["x"]).to_pandas(), x
+        raise corrupt(path, f"not an examples table: {type(err).__name__}: {one_line(err)}", made_by) from None
+    check_columns(meta, path, columns, made_by)
+    return meta, x

@@ -12,7 +12,7 @@ REPORTS = Path("reports")
 EVALUATION = Path("evaluation")
 FINGERPRINTS = Path("fingerprints")
 TIMINGS = Path("timings")  # wall-clock, apart from the results: no DVC output, git-ignored
-# the report stage's outputs
+# the report stage's folder, written together (molere.io.atomic_dir), the cost files included
 REPORT = REPORTS / "report.md"
 REPORT_METRICS = REPORTS / "metrics.json"
 CLAIMS = REPORTS / "claims.json"
@@ -22,6 +22,12 @@ FIGURES = REPORTS / "figures"
 CURVES = REPORTS / "curves"
 COST_REPORT = REPORTS / "cost.md"  # the committed timing files, no DVC outputs
 COST_TABLE = REPORTS / "cost.csv"
+
+# the files of a scenario's data folder (`data_dir`)
+POOL = "pool.parquet"  # the training pool: its supplied train and selection splits
+TEST = "test.parquet"
+OOD = "ood.parquet"  # the test set's shifts at every severity
+INFO = "info.json"  # the dataset's classes and normalisation, the realised corruption
 
 # the files of a training run's folder (`run_dir`, `trial_dir`, `erm_rank_dir`)
 MODEL = "model.pt"
@@ -35,27 +41,29 @@ RUN_FILES = (MODEL, PREDICTIONS, METRICS, CONFIG, HISTORY, WEIGHTS, VALIDATION)
 
 
 def data_dir(scenario: str) -> Path:
+    """The prepare stage's folder: POOL, TEST, OOD and INFO (written together, molere.io.atomic_dir)."""
     return DATA / scenario
 
 
 def pool(scenario: str) -> Path:
-    return data_dir(scenario) / "pool.parquet"
+    return data_dir(scenario) / POOL
 
 
 def test(scenario: str) -> Path:
-    return data_dir(scenario) / "test.parquet"
+    return data_dir(scenario) / TEST
 
 
 def ood(scenario: str) -> Path:
-    return data_dir(scenario) / "ood.parquet"
+    return data_dir(scenario) / OOD
 
 
 def info(scenario: str) -> Path:
-    return data_dir(scenario) / "info.json"
+    return data_dir(scenario) / INFO
 
 
 def valsets(scenario: str) -> Path:
-    return data_dir(scenario) / "valsets.parquet"
+    """The valsets stage's output, outside prepare's folder (each multi-file stage owns its folder)."""
+    return RUNS / scenario / "valsets.parquet"
 
 
 def erm_rank_dir(scenario: str) -> Path:
@@ -99,8 +107,8 @@ def timing(run: Path) -> Path:
 
 
 def eval_dir(scenario: str) -> Path:
+    """The evaluate stage's folder (molere.report.evaluation.TABLES, written together)."""
     return EVALUATION / scenario
-
 
 
 def fingerprint(stage: str, method: str | None = None) -> Path:

@@ -3,18 +3,25 @@
 benchmark and the GPU check, none of which may download anything.
 
 The images are learnable: each class has its own blocky colour pattern, and each image adds its
-own blocky pattern and pixel noise."""
+own blocky pattern and pixel noise.
+
+The CIFAR reader accepts only files with the released MD5 checksums, or with checksums listed in
+the file that MOLERE_TRUSTED_CHECKSUMS names: `write_cifar` lists its files' checksums in
+`<root>/fabricated.md5` (`trust_fabricated` gives the environment that names it)."""
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from pathlib import Path
 
 import numpy as np
 
 from molere.data.base import Split
+from molere.data.sources.images import TRUSTED_CHECKSUMS
 
 CHUNK = 5000
+CHECKSUMS = "fabricated.md5"  # under the data root: the fabricated CIFAR files' checksums
 
 
 def fake_images(n: int, channels: int, size: int, num_classes: int, seed: int) -> Split:
@@ -73,7 +80,15 @@ def write_cifar(root, n_train: int, n_test: int, *, num_classes: int = 10, seed:
             pickle.dump(entry, handle, protocol=2)
     with open(folder / meta[0], "wb") as handle:
         pickle.dump(meta[1], handle, protocol=2)
+    with open(Path(root) / CHECKSUMS, "a") as listing:  # md5sum's format
+        listing.writelines(f"{hashlib.md5((folder / name).read_bytes()).hexdigest()}  {name}\n" for name in parts)
     return test
+
+
+def trust_fabricated(root) -> dict:
+    """The environment variable under which the CIFAR reader accepts the files `write_cifar`
+    fabricated under `root`."""
+    return {TRUSTED_CHECKSUMS: str(Path(root) / CHECKSUMS)}
 
 
 def write_cifar10c(root, test: Split, corruptions=("gaussian_noise", "contrast")) -> None:

@@ -85,7 +85,7 @@ def meta_step_benchmark(
     check_range("repeats", repeats, 1, math.inf)
     check_range("epoch batches", epoch_batches, 1, math.inf)
     check_choice("clock", clock, CLOCKS)
-    target = pick_device(device)
+    target = pick_device(device, "--device")
     if target.type == "cuda" and not torch.cuda.is_available():
         raise MolereError("device 'cuda' requested but CUDA is not available here; use --device cpu")
     if target.type == "cuda" and clock == "cpu":

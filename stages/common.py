@@ -1,14 +1,49 @@
-"""Reading the artifacts that several stages share."""
+"""Reading the artifacts that several stages share, each checked for what its readers use, so a
+damaged one is a one-line error naming the file and the stage command that writes it."""
 
 from __future__ import annotations
 
-from molere.io import read_examples, read_json
+import numpy as np
+import pandas as pd
+
+from molere.io import BOOL, INTEGER, NUMBER, TEXT, check, read_examples, read_json, read_table
+from molere.valsets import HEURISTICS
 from molere import paths
+
+LABELS = {"id": INTEGER, "y": INTEGER}
+POOL_COLUMNS = {**LABELS, "y_clean": INTEGER, "is_noisy": BOOL, "in_selection": BOOL}
+MARGIN_COLUMNS = {"id": INTEGER, "y": INTEGER, "margin": NUMBER, "in_selection": BOOL}
+VALSET_COLUMNS = {"id": INTEGER, **{name: BOOL for name in HEURISTICS}}
+
+
+def made_by_prepare(scenario: str) -> str:
+    return f"prepare --scenario {scenario}"
 
 
 def load_info(scenario: str) -> dict:
-    return read_json(paths.info(scenario), made_by=f"prepare --scenario {scenario}")
+    path, made_by = paths.info(scenario), made_by_prepare(scenario)
+    info = read_json(path, made_by, keys=("num_classes",))
+    classes = info["num_classes"]
+    check(isinstance(classes, int) and not isinstance(classes, bool) and classes >= 2, path, f"has num_classes = {classes!r}, not an integer >= 2", made_by)
+    return info
 
 
-def load_examples(path, scenario: str):
-    return read_examples(path, made_by=f"prepare --scenario {scenario}")
+def load_pool(scenario: str) -> tuple[pd.DataFrame, np.ndarray]:
+    return read_examples(paths.pool(scenario), made_by_prepare(scenario), POOL_COLUMNS)
+
+
+def load_test_sets(scenario: str) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+    """The test set and its OOD shifts: set name -> (labels, features)."""
+    made_by = made_by_prepare(scenario)
+    return {
+        "test": read_examples(paths.test(scenario), made_by, LABELS),
+        "ood": read_examples(paths.ood(scenario), made_by, {**LABELS, "shift": TEXT, "severity": INTEGER}),
+    }
+
+
+def load_margins(scenario: str) -> pd.DataFrame:
+    return read_table(paths.margins(scenario), f"rank --scenario {scenario}", MARGIN_COLUMNS)
+
+
+def load_valsets(scenario: str) -> pd.DataFrame:
+    return read_table(paths.valsets(scenario), f"valsets --scenario {scenario}", VALSET_COLUMNS)

@@ -1,20 +1,21 @@
 """Stage `erm`: the first ERM pass of train-twice, on the pool's supplied train split with model
-selection on its supplied validation split; the rank stage scores the pool with it."""
+selection on its supplied validation split; the rank stage scores the pool with it. Its model and
+history are written together into its folder."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from molere.experiment import save_model, save_timing, train_method
-from molere.io import write_table
+from molere.io import atomic_dir, write_table
 from molere.params import Params
 from molere import paths
-from stages.common import load_examples, load_info
+from stages.common import load_info, load_pool
 
 
 def run(params: Params, scenario: str) -> None:
     info = load_info(scenario)
-    pool, x = load_examples(paths.pool(scenario), scenario)
+    pool, x = load_pool(scenario)
     outcome = train_method(
         "erm",
         params,
@@ -27,6 +28,7 @@ def run(params: Params, scenario: str) -> None:
         select_on_val=True,
     )
     out = paths.erm_rank_dir(scenario)
-    save_model(out / paths.MODEL, outcome.model, params, info)
-    write_table(out / paths.HISTORY, pd.DataFrame(outcome.history))
+    with atomic_dir(out) as tmp:
+        save_model(tmp / paths.MODEL, outcome.model, params, info)
+        write_table(tmp / paths.HISTORY, pd.DataFrame(outcome.history))
     save_timing(paths.timing(out), outcome, params)

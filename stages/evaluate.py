@@ -1,9 +1,11 @@
 """Stage `evaluate`: per scenario, the evaluation tables of every run of the study: each method's
 trials (on the first seed) and its selected configuration on the other seeds (see
-molere.report.evaluation): evaluation/<scenario>/{results,per_class,ood,margins,history,weights}.parquet."""
+molere.report.evaluation): evaluation/<scenario>/{results,per_class,ood,margins,history,weights}.parquet,
+written together."""
 
 from __future__ import annotations
 
+from molere.io import atomic_dir
 from molere.params import Params
 from molere.report.evaluation import evaluate_runs, write_evaluation
 from molere.report.runs import load_run
@@ -25,4 +27,5 @@ def run(params: Params, scenario: str) -> None:
             made_by = f"replicate --scenario {scenario} --method {method} --seed {seed}"
             runs.append(load_run(paths.run_dir(scenario, method, seed), method, num_classes, made_by))
     tables = evaluate_runs(runs, num_classes, search_seed, params.get("study.selection", str))
-    write_evaluation(paths.eval_dir(scenario), tables)
+    with atomic_dir(paths.eval_dir(scenario)) as out:
+        write_evaluation(out, tables)

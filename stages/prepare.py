@@ -1,4 +1,5 @@
-"""Stage `prepare`: the scenario's corrupted pool, clean test set and OOD shifts as Parquet."""
+"""Stage `prepare`: the scenario's corrupted pool, clean test set and OOD shifts as Parquet, with
+info.json, written together into the scenario's data folder (all computed first, then written)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from molere.scenarios.corrupt import corrupt_pool
 from molere.data import DATASETS
 from molere.data.pool import ood_table, pool_table, test_table
 from molere.data.sources.images import with_ood_source
-from molere.io import write_examples, write_json
+from molere.io import atomic_dir, write_examples, write_json
 from molere.scenarios.noise import noise_summary
 from molere.params import Params
 from molere.scenarios import parse_scenario
@@ -26,23 +27,23 @@ def run(params: Params, scenario_name: str) -> None:
     pool = pool.iloc[keep].reset_index(drop=True)
     pool["y"] = y_observed
     pool["is_noisy"] = pool["y"] != pool["y_clean"]
-    write_examples(paths.pool(scenario_name), pool, x[keep])
-    write_examples(paths.test(scenario_name), *test_table(dataset.test))
     max_examples = ood_cfg.get("max_examples", (int, type(None)), None)
-    write_examples(paths.ood(scenario_name), *ood_table(dataset, ood_cfg.get("severities", list), max_examples))
-    write_json(
-        paths.info(scenario_name),
-        {
-            "dataset": dataset.name,
-            "num_classes": dataset.num_classes,
-            "normalization": dataset.normalization,
-            "pool_size": len(pool),
-            "corruption": {
-                "noise_kind": scenario.noise_kind,
-                "target_noise_rate": scenario.noise_rate,
-                "imbalance": scenario.imbalance,
-            },
-            # realised: the noise rate overall and per clean class, and the class sizes after skew
-            **noise_summary(pool["y_clean"].to_numpy(), pool["y"].to_numpy(), dataset.num_classes),
+    ood = ood_table(dataset, ood_cfg.get("severities", list), max_examples)
+    info = {
+        "dataset": dataset.name,
+        "num_classes": dataset.num_classes,
+        "normalization": dataset.normalization,
+        "pool_size": len(pool),
+        "corruption": {
+            "noise_kind": scenario.noise_kind,
+            "target_noise_rate": scenario.noise_rate,
+            "imbalance": scenario.imbalance,
         },
-    )
+        # realised: the noise rate overall and per clean class, and the class sizes after skew
+        **noise_summary(pool["y_clean"].to_numpy(), pool["y"].to_numpy(), dataset.num_classes),
+    }
+    with atomic_dir(paths.data_dir(scenario_name)) as out:
+        write_examples(out / paths.POOL, pool, x[keep])
+        write_examples(out / paths.TEST, *test_table(dataset.test))
+        write_examples(out / paths.OOD, *ood)
+        write_json(out / paths.INFO, info)

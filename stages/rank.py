@@ -13,18 +13,18 @@ from molere.ranking import RANK_MODES, cross_fit_folds, cross_fit_probabilities
 from molere.train.loop import predict_proba
 from molere.train.tensors import TensorSet
 from molere import paths
-from stages.common import load_examples, load_info
+from stages.common import load_info, load_pool
 
 
 def run(params: Params, scenario: str) -> None:
     info = load_info(scenario)
-    pool, x = load_examples(paths.pool(scenario), scenario)
+    pool, x = load_pool(scenario)
     y, ids = pool["y"].to_numpy(), pool["id"].to_numpy()
     frame = pool[["id", "y", "y_clean", "is_noisy", "in_selection"]].copy()
     mode = check_choice("rank.mode", params.get("rank.mode", str), RANK_MODES)
     if mode == "in-sample":
         device = training_device(params)
-        model = to_device(load_model(paths.erm_rank_model(scenario), x.shape[1:]), device)
+        model = to_device(load_model(paths.erm_rank_model(scenario), x.shape[1:], f"erm --scenario {scenario}"), device)
         probs = predict_proba(model, TensorSet.from_numpy(x, y, ids, device, info.get("normalization")))
     else:
         seed = params.get("erm.seed", int)

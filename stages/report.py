@@ -2,22 +2,21 @@
 results.csv}, the paper's claims tested (reports/{claims.json, claim_comparisons.csv}), the
 figures (PNG + CSV) in reports/figures/ and the learning curves for `dvc plots` in
 reports/curves/; and, apart from them, the cost in reports/cost.{md,csv} from the runs' timing
-files (no DVC outputs or dependencies: molere/timings.py)."""
+files (no DVC outputs or dependencies: molere/timings.py); all written together, as one folder."""
 
 from __future__ import annotations
 
-import shutil
+from pathlib import Path
 
 import pandas as pd
 
-from molere.io import write_json, write_table, write_text
+from molere.io import atomic_dir, write_json, write_table, write_text
 from molere.params import Params
 from molere.report import aggregate, claims, cost, figures, markdown
 from molere.report.build import build_scenario, drawn, write_curves
 from molere.report.evaluation import read_evaluation
 from molere.timings import read_timing
 from molere import paths
-
 
 
 def run(params: Params) -> None:
@@ -32,32 +31,39 @@ def run(params: Params) -> None:
     judgement = claims.judge(
         {s: claims.Tables(t["results"], t["margins"], str(paths.eval_dir(s))) for s, t in tables.items()}
     )
-    for stale in (paths.FIGURES, paths.CURVES):  # drop the figures of scenarios no longer in the study
-        shutil.rmtree(stale, ignore_errors=True)
-        stale.mkdir(parents=True)
-    reports = [
-        build_scenario(scenario, t, methods, paths.FIGURES, str(paths.eval_dir(scenario)), seeds[0]) for scenario, t in tables.items()
-    ]
-    for scenario, t in tables.items():
-        write_curves(scenario, t["history"], methods, paths.CURVES)
-    results = pd.concat([t["runs"].assign(scenario=s) for s, t in tables.items()], ignore_index=True)
-    write_table(paths.RESULTS, results[["scenario", *results.columns.drop("scenario")]])
-    write_json(paths.REPORT_METRICS, {r.name: aggregate.metrics_json(r.summary) for r in reports})
-    write_json(paths.CLAIMS, claims.claims_json(judgement))
-    write_table(paths.CLAIM_COMPARISONS, judgement.comparisons)
-    heatmap = drawn(
-        paths.FIGURES / "claims.png",
-        "The paper's claims: effect as claimed (blue) or against (red); hatched: not resolved",
-        claims.heatmap_data(judgement),
-        figures.claims_heatmap,
-    )
-    write_text(paths.REPORT, markdown.render(reports, judgement, heatmap, seeds, paths.REPORTS, rule))
     timings = {
         (scenario, method, seed): read_timing(paths.timing(paths.run_dir(scenario, method, seed)))
         for scenario in tables
         for method in methods
         for seed in seeds
     }
+    with atomic_dir(paths.REPORTS) as out:  # a fresh folder: no figure of a scenario no longer in the study
+        write_reports(out, tables, judgement, timings, methods, seeds, rule)
+
+
+def write_reports(out: Path, tables: dict, judgement, timings: dict, methods: list[str], seeds: list[int], rule: str) -> None:
+    """Every file of reports/ (each path there in molere.paths) under `out` instead."""
+
+    def at(path: Path) -> Path:
+        return out / path.relative_to(paths.REPORTS)
+
+    reports = [
+        build_scenario(scenario, t, methods, at(paths.FIGURES), str(paths.eval_dir(scenario)), seeds[0]) for scenario, t in tables.items()
+    ]
+    for scenario, t in tables.items():
+        write_curves(scenario, t["history"], methods, at(paths.CURVES))
+    results = pd.concat([t["runs"].assign(scenario=s) for s, t in tables.items()], ignore_index=True)
+    write_table(at(paths.RESULTS), results[["scenario", *results.columns.drop("scenario")]])
+    write_json(at(paths.REPORT_METRICS), {r.name: aggregate.metrics_json(r.summary) for r in reports})
+    write_json(at(paths.CLAIMS), claims.claims_json(judgement))
+    write_table(at(paths.CLAIM_COMPARISONS), judgement.comparisons)
+    heatmap = drawn(
+        at(paths.FIGURES) / "claims.png",
+        "The paper's claims: effect as claimed (blue) or against (red); hatched: not resolved",
+        claims.heatmap_data(judgement),
+        figures.claims_heatmap,
+    )
+    write_text(at(paths.REPORT), markdown.render(reports, judgement, heatmap, seeds, out, rule))
     costs = cost.cost_table(timings)
-    write_table(paths.COST_TABLE, costs)
-    write_text(paths.COST_REPORT, cost.render(costs, methods))
+    write_table(at(paths.COST_TABLE), costs)
+    write_text(at(paths.COST_REPORT), cost.render(costs, methods))

@@ -9,8 +9,7 @@ import hashlib
 
 import pandas as pd
 
-from molere.errors import MolereError
-from molere.io import read_json, write_json
+from molere.io import check, read_json, write_json
 from molere.params import Params
 from molere.selection import choose
 from molere.schema import trial_count
@@ -27,7 +26,7 @@ def run(params: Params, scenario: str, method: str) -> None:
     chosen = choose(rule, table)
     row = table.set_index("trial").loc[chosen]
     directory = paths.trial_dir(scenario, method, chosen)
-    config = read_json(directory / paths.CONFIG, made_by=made_by(scenario, method, chosen))
+    config = read_json(directory / paths.CONFIG, made_by(scenario, method, chosen), keys=("values",))
     write_json(
         paths.selected(scenario, method),
         {
@@ -44,10 +43,10 @@ def run(params: Params, scenario: str, method: str) -> None:
 
 def trial_metrics(scenario: str, method: str, trial: int) -> dict:
     path = paths.trial_dir(scenario, method, trial) / paths.METRICS
-    metrics = read_json(path, made_by=made_by(scenario, method, trial))
-    missing = [key for key in TRIAL_KEYS if metrics.get(key) is None] if isinstance(metrics, dict) else list(TRIAL_KEYS)
-    if missing:
-        raise MolereError(f"corrupt file {path}: it lacks {', '.join(missing)}; re-run `molere-bench stage {made_by(scenario, method, trial)}`")
+    metrics = read_json(path, made_by(scenario, method, trial), keys=TRIAL_KEYS)
+    for key in TRIAL_KEYS:
+        value = metrics[key]
+        check(isinstance(value, (int, float)) and not isinstance(value, bool), path, f"has {key} = {value!r}, not a number", made_by(scenario, method, trial))
     return {key: metrics[key] for key in TRIAL_KEYS}
 
 

@@ -7,15 +7,15 @@ learned weights, validation side and configuration; its wall-clock time apart, i
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from molere.errors import MolereError
 from molere.experiment import method_config, save_model, save_timing, train_config, train_method
 from molere.hparams import as_dict
-from molere.io import atomic_path, read_json, read_table, require, write_json, write_table
+from molere.io import atomic_dir, atomic_path, check, read_json, require, write_json, write_table
 from molere.margins import prediction_table
 from molere.methods import METHODS
 from molere.params import Params
@@ -23,7 +23,7 @@ from molere.train.loop import accuracy, predict_proba
 from molere.train.tensors import TensorSet
 from molere.trials import trial_values, with_values
 from molere import paths
-from stages.common import load_examples, load_info
+from stages.common import load_info, load_margins, load_pool, load_test_sets, load_valsets
 
 
 def run_trial(params: Params, scenario: str, method: str, trial: int, seed: int) -> None:
@@ -37,77 +37,104 @@ def run_replicate(params: Params, scenario: str, method: str, seed: int) -> None
     """The configuration the selection rule chose, trained with `seed`. On the seed its trials
     ran on, the chosen trial already is that run (same values, seed and data), so it is copied."""
     made_by = f"select --scenario {scenario} --method {method}"
-    chosen = read_json(paths.selected(scenario, method), made_by=made_by)
+    chosen = read_json(paths.selected(scenario, method), made_by, keys=("trial", "seed", "values"))
     out = paths.run_dir(scenario, method, seed)
     if seed == chosen["seed"]:
         trial_run = f"train --scenario {scenario} --method {method} --trial {chosen['trial']} --seed {seed}"
         trial_dir = paths.trial_dir(scenario, method, chosen["trial"])
-        copy_tree(trial_dir, out, trial_run)
+        copy_run(trial_dir, out, trial_run)
         if paths.timing(trial_dir).exists():  # the cost of the run it is
             copy_file(paths.timing(trial_dir), paths.timing(out))
     else:
         train_run(with_values(params, chosen["values"]), scenario, method, seed, out, chosen["trial"], chosen["values"])
 
 
+@dataclass
+class Inputs:
+    """What a run reads, all read (and checked) before it trains: a damaged file costs no training."""
+
+    info: dict
+    pool: pd.DataFrame  # the pool's training part (its selection split held out)
+    x: np.ndarray
+    margins: np.ndarray  # each training example's margin under the first ERM pass
+    val_mask: np.ndarray  # the method's validation side (none for methods without one)
+    selection: tuple[pd.DataFrame, np.ndarray]  # the selection split
+    test_sets: dict[str, tuple[pd.DataFrame, np.ndarray]]  # test and OOD
+
+
+def read_inputs(scenario: str, validation: str | None) -> Inputs:
+    """The run's inputs; `validation` names the heuristic validation set the method holds out."""
+    info = load_info(scenario)
+    pool, x = load_pool(scenario)
+    margins = aligned(pool, load_margins(scenario), paths.margins(scenario), f"rank --scenario {scenario}")
+    training = ~pool["in_selection"].to_numpy()
+    part = pool[training].reset_index(drop=True)
+    val_mask = np.zeros(len(part), dtype=bool)
+    if validation is not None:
+        valsets = aligned(part, load_valsets(scenario), paths.valsets(scenario), f"valsets --scenario {scenario}")
+        val_mask = valsets[validation].to_numpy()
+    return Inputs(
+        info,
+        part,
+        x[training],
+        margins["margin"].to_numpy()[training],
+        val_mask,
+        (pool[~training].reset_index(drop=True), x[~training]),
+        load_test_sets(scenario),
+    )
+
+
 def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, trial: int, values: dict) -> None:
     """Train `method` on the training part of the pool (the selection split held out), then write
-    the run's files into `out`."""
-    method_cls = METHODS.get(method)
-    info = load_info(scenario)
-    pool, x = load_examples(paths.pool(scenario), scenario)
-    margins = aligned(pool, read_table(paths.margins(scenario), made_by=f"rank --scenario {scenario}"), "margins")
-    training = ~pool["in_selection"].to_numpy()
-    part, margins = pool[training].reset_index(drop=True), margins[training].reset_index(drop=True)
-    val_mask = np.zeros(len(part), dtype=bool)
-    if method_cls.validation is not None:
-        splits = read_table(paths.valsets(scenario), made_by=f"valsets --scenario {scenario}")
-        val_mask = aligned(part, splits, "splits")[method_cls.validation].to_numpy()
+    the run's files together into `out`."""
+    inputs = read_inputs(scenario, METHODS.get(method).validation)
+    part, val_mask, info = inputs.pool, inputs.val_mask, inputs.info
     outcome = train_method(
         method,
         params,
-        x[training],
+        inputs.x,
         part["y"].to_numpy(),
         part["id"].to_numpy(),
         val_mask,
         info,
         seed,
-        rank_margin=margins["margin"].to_numpy(),
+        rank_margin=inputs.margins,
     )
-    predictions = predict_sets(outcome.model, scenario, info)
+    predictions = predict_sets(outcome.model, inputs.test_sets, info)
     device = next(outcome.model.parameters()).device
-    selection = TensorSet.from_numpy(x[~training], pool["y"][~training], pool["id"][~training], device, info.get("normalization"))
-    write_table(out / paths.PREDICTIONS, predictions)
-    write_table(out / paths.HISTORY, pd.DataFrame(outcome.history))
-    write_table(out / paths.WEIGHTS, weights_table(outcome, part, margins, val_mask))
-    write_table(out / paths.VALIDATION, validation_table(outcome, part, val_mask))
-    write_json(
-        out / paths.CONFIG,
-        {"trial": trial, "seed": seed, "values": values, "train": as_dict(train_config(params)), "method": as_dict(method_config(params, method))},
-    )
-    save_model(out / paths.MODEL, outcome.model, params, info)
+    meta, x = inputs.selection
+    selection = TensorSet.from_numpy(x, meta["y"], meta["id"], device, info.get("normalization"))
     test = predictions[predictions["set"] == "test"]
     ood = predictions[predictions["set"] == "ood"]
-    write_json(
-        out / paths.METRICS,
-        {
-            "scenario": scenario,
-            "method": method,
-            "trial": trial,
-            "seed": seed,
-            "id_acc": float(test["correct"].mean()),
-            "ood_acc": float(ood["correct"].mean()) if len(ood) else None,
-            "select_acc": accuracy(outcome.model, selection) if len(selection) else None,
-            "epochs": len(outcome.history),
-            "learns_weights": outcome.method.train_weights() is not None,
-        },
-    )
+    metrics = {
+        "scenario": scenario,
+        "method": method,
+        "trial": trial,
+        "seed": seed,
+        "id_acc": float(test["correct"].mean()),
+        "ood_acc": float(ood["correct"].mean()) if len(ood) else None,
+        "select_acc": accuracy(outcome.model, selection) if len(selection) else None,
+        "epochs": len(outcome.history),
+        "learns_weights": outcome.method.train_weights() is not None,
+    }
+    config = {"trial": trial, "seed": seed, "values": values, "train": as_dict(train_config(params)), "method": as_dict(method_config(params, method))}
+    with atomic_dir(out) as tmp:
+        write_table(tmp / paths.PREDICTIONS, predictions)
+        write_table(tmp / paths.HISTORY, pd.DataFrame(outcome.history))
+        write_table(tmp / paths.WEIGHTS, weights_table(outcome, part, inputs.margins, val_mask))
+        write_table(tmp / paths.VALIDATION, validation_table(outcome, part, val_mask))
+        write_json(tmp / paths.CONFIG, config)
+        save_model(tmp / paths.MODEL, outcome.model, params, info)
+        write_json(tmp / paths.METRICS, metrics)
     save_timing(paths.timing(out), outcome, params)
 
 
-def copy_tree(source: Path, out: Path, made_by: str) -> None:
-    """The files of the run in `source`, copied into `out` (each written atomically)."""
-    for path in sorted(require(source, made_by).iterdir()):
-        copy_file(path, out / path.name)
+def copy_run(source: Path, out: Path, made_by: str) -> None:
+    """The files of the run in `source`, copied together into `out`."""
+    files = [require(source / name, made_by) for name in paths.RUN_FILES]
+    with atomic_dir(out) as tmp:
+        for path in files:
+            shutil.copyfile(path, tmp / path.name)
 
 
 def copy_file(source: Path, target: Path) -> None:
@@ -115,18 +142,18 @@ def copy_file(source: Path, target: Path) -> None:
         shutil.copyfile(source, tmp)
 
 
-def aligned(pool: pd.DataFrame, table: pd.DataFrame, what: str) -> pd.DataFrame:
-    """`table` reordered to the pool's ids; an error if it does not cover exactly those ids."""
-    if len(table) != len(pool) or not np.array_equal(np.sort(table["id"]), np.sort(pool["id"])):
-        raise MolereError(f"the {what} file does not match the pool: its ids differ; re-run the stages before train")
+def aligned(pool: pd.DataFrame, table: pd.DataFrame, path: Path, made_by: str) -> pd.DataFrame:
+    """`table` (read from `path`) reordered to the pool's ids; an error naming the file and the
+    stage that writes it if it does not cover exactly those ids."""
+    covers = len(table) == len(pool) and np.array_equal(np.sort(table["id"]), np.sort(pool["id"]))
+    check(covers, path, f"does not cover the pool's examples ({len(table)} ids, the pool {len(pool)}): it comes from other data", made_by)
     return table.set_index("id").loc[pool["id"]].reset_index()
 
 
-def predict_sets(model, scenario: str, info: dict) -> pd.DataFrame:
+def predict_sets(model, test_sets: dict[str, tuple[pd.DataFrame, np.ndarray]], info: dict) -> pd.DataFrame:
     frames = []
-    for name, path in (("test", paths.test(scenario)), ("ood", paths.ood(scenario))):
-        meta, x = load_examples(path, scenario)
-        device = next(model.parameters()).device
+    device = next(model.parameters()).device
+    for name, (meta, x) in test_sets.items():
         data = TensorSet.from_numpy(x, meta["y"], meta["id"], device, info.get("normalization"))
         probs = predict_proba(model, data)
         frame = meta[["id", "y"] + [c for c in ("shift", "severity") if c in meta]].assign(set=name)
@@ -150,7 +177,7 @@ def validation_table(outcome, pool: pd.DataFrame, val_mask: np.ndarray) -> pd.Da
     )
 
 
-def weights_table(outcome, pool: pd.DataFrame, margins: pd.DataFrame, val_mask: np.ndarray) -> pd.DataFrame:
+def weights_table(outcome, pool: pd.DataFrame, margins: np.ndarray, val_mask: np.ndarray) -> pd.DataFrame:
     """The final weight of each train-side example (1 for methods that learn none), whether it is
     mislabelled, and its margin under the first ERM pass (rank stage)."""
     train = pool[~val_mask]
@@ -160,6 +187,6 @@ def weights_table(outcome, pool: pd.DataFrame, margins: pd.DataFrame, val_mask: 
             "id": train["id"].to_numpy(),
             "weight": np.ones(len(train)) if weights is None else weights,
             "is_noisy": train["is_noisy"].to_numpy(),
-            "margin": margins["margin"].to_numpy()[~val_mask],
+            "margin": margins[~val_mask],
         }
     )

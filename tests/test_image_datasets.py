@@ -2,6 +2,7 @@
 CIFAR-10-C arrays, fabricated in the real formats, read through torchvision and run through the
 `prepare`, `erm`, `rank` and `train` stages of the CLI."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 from molere.cli import app
 from molere.data import DATASETS
 from molere.data.image_shifts import SEVERITY_PARAMETERS
-from molere_tools.fabricate import write_cifar, write_cifar10c, write_mnist
+from molere_tools.fabricate import trust_fabricated, write_cifar, write_cifar10c, write_mnist
 from molere.data.pool import labelled
 from molere.errors import MolereError
 from molere.io import read_examples, write_examples
@@ -42,6 +43,13 @@ def files(tmp_path_factory):
     }
     write_cifar10c(root / "CIFAR-10-C", tests["cifar10"], CIFAR10C)
     return root, root / "CIFAR-10-C", tests
+
+
+@pytest.fixture(autouse=True)
+def trusted(files, monkeypatch):
+    """The fabricated CIFAR files' checksums trusted, as the released files' are."""
+    for key, value in trust_fabricated(files[0]).items():
+        monkeypatch.setenv(key, value)
 
 
 def tiny_params(root, dataset: str, **ood) -> dict:
@@ -172,8 +180,35 @@ def test_uint8_images_round_trip_and_normalise_per_batch(tmp_path):
     np.testing.assert_allclose(data.features(torch.tensor([1, 0])).numpy(), expected[[1, 0]], rtol=1e-5, atol=1e-6)
 
 
-def test_a_damaged_file_is_a_one_line_error(tmp_path):
+def test_a_damaged_file_is_named_before_anything_is_unpickled(tmp_path, monkeypatch):
     write_cifar(tmp_path, 10, 5)
+    monkeypatch.setenv(*trust_fabricated(tmp_path).popitem())
+    DATASETS.get("cifar10")(Params({"root": str(tmp_path)}))  # the fabricated files, trusted
     (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"not a pickle")
-    with pytest.raises(MolereError, match=r"cannot read cifar10 from data.root = .*: UnpicklingError"):
+    with pytest.raises(MolereError) as err:
         DATASETS.get("cifar10")(Params({"root": str(tmp_path)}))
+    assert str(err.value) == (
+        f"cifar10 under data.root: test_batch in {tmp_path / 'cifar-10-batches-py'} differ from the released files "
+        "(MD5 checksum): damaged, incomplete or not cifar10; get them again from "
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (extract it), or set data.download: true"
+    )
+
+
+def test_only_the_released_or_trusted_checksums_are_read(tmp_path, monkeypatch):
+    """Without the fabricated files' checksums trusted, none of them is the released file."""
+    import torchvision.datasets
+
+    from molere.data.sources.images import checksum_mismatches
+
+    write_cifar(tmp_path, 10, 5)
+    monkeypatch.delenv("MOLERE_TRUSTED_CHECKSUMS")
+    folder = tmp_path / "cifar-10-batches-py"
+    released = torchvision.datasets.CIFAR10.train_list + torchvision.datasets.CIFAR10.test_list
+    assert checksum_mismatches(folder, released) == [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
+    with pytest.raises(MolereError, match=r"data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch in .* differ"):
+        DATASETS.get("cifar10")(Params({"root": str(tmp_path)}))
+    digest = hashlib.md5((folder / "test_batch").read_bytes()).hexdigest()
+    assert checksum_mismatches(folder, [["test_batch", digest]]) == []  # a file with the listed checksum passes
+    (tmp_path / "mine.md5").write_text(f"{digest}  data_batch_1\n{digest} *test_batch\n")
+    monkeypatch.setenv("MOLERE_TRUSTED_CHECKSUMS", str(tmp_path / "mine.md5"))
+    assert checksum_mismatches(folder, released) == [f"data_batch_{i}" for i in range(1, 6)]  # bound to its name

@@ -9,21 +9,20 @@ from pathlib import Path
 import yaml
 
 from molere import paths
-from molere.report.evaluation import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 S, M, T, SEED = "${item.scenario}", "${item.method}", "${item.trial}", "${item.seed}"
 
 EXPECTED_OUTS = {
     "fingerprint": [paths.FINGERPRINTS],
-    "prepare": [paths.pool(S), paths.test(S), paths.ood(S), paths.info(S)],
-    "erm": [paths.erm_rank_model(S), paths.erm_rank_dir(S) / paths.HISTORY],
+    "prepare": [paths.data_dir(S)],
+    "erm": [paths.erm_rank_dir(S)],
     "rank": [paths.margins(S)],
     "valsets": [paths.valsets(S)],
     "train": [paths.trial_dir(S, M, T)],
     "select": [paths.selected(S, M)],
     "replicate": [paths.run_dir(S, M, SEED)],
-    "evaluate": [paths.eval_dir(S) / f"{name}.parquet" for name in TABLES],
+    "evaluate": [paths.eval_dir(S)],
     "report": [paths.RESULTS, paths.REPORT, paths.CLAIM_COMPARISONS, paths.FIGURES, paths.CURVES, paths.REPORT_METRICS, paths.CLAIMS],
 }
 
@@ -38,6 +37,13 @@ def test_every_stage_declares_the_outputs_the_layout_names():
     assert set(stages) == set(EXPECTED_OUTS)
     for name, stage in stages.items():
         assert declared_outs(stage) == sorted(p.as_posix() for p in EXPECTED_OUTS[name]), name
+
+
+def test_the_training_stages_depend_on_what_they_read():
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name in ("train", "replicate"):  # the valsets live outside prepare's folder: named on their own
+        assert {paths.data_dir(S).as_posix(), paths.margins(S).as_posix(), paths.valsets(S).as_posix()} <= set(stages[name]["deps"])
+    assert not paths.valsets(S).is_relative_to(paths.data_dir(S))  # prepare owns its whole folder
 
 
 def test_the_timing_files_are_no_dvc_output():

@@ -3,6 +3,7 @@ bad input."""
 
 import copy
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -180,11 +181,16 @@ def test_validation_fraction_outside_range(delta):
         heuristic_valsets(np.arange(10), np.linspace(-1, 1, 10), np.zeros(10, int), delta=delta, seed=0)
 
 
-def test_split_file_missing_pool_ids():
+def test_a_valsets_file_of_other_ids_names_the_file_and_the_stage():
     pool = pd.DataFrame({"id": [3, 1, 2]})
-    with pytest.raises(MolereError, match="splits file does not match the pool"):
-        aligned(pool, pd.DataFrame({"id": [3, 1, 5], "hard": [True, False, False]}), "splits")
-    assert aligned(pool, pd.DataFrame({"id": [1, 2, 3], "hard": [True, False, False]}), "splits")["id"].tolist() == [3, 1, 2]
+    expected = (
+        r"^corrupt file runs/clean/valsets.parquet: it does not cover the pool's examples \(3 ids, the pool 3\): it comes "
+        r"from other data; re-run `molere-bench stage valsets --scenario clean`$"
+    )
+    with pytest.raises(MolereError, match=expected):
+        aligned(pool, pd.DataFrame({"id": [3, 1, 5], "hard": [True, False, False]}), Path("runs/clean/valsets.parquet"), "valsets --scenario clean")
+    table = aligned(pool, pd.DataFrame({"id": [1, 2, 3], "hard": [True, False, False]}), Path("runs/clean/valsets.parquet"), "valsets --scenario clean")
+    assert table["id"].tolist() == [3, 1, 2] and table["hard"].tolist() == [False, True, False]
 
 
 def test_meta_net_shapes():

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from molere import paths
 from molere.io import read_examples
 from molere_tools.sandbox import ROOT, make_study_repo, study_env
 from molere.valsets import validation_size
@@ -52,7 +53,7 @@ def test_artifacts_have_the_configured_sizes(study):
         assert set(pool.columns) >= {"id", "y", "y_clean", "is_noisy", "in_selection"}
         assert pool["id"].is_unique
         margins = pd.read_parquet(repo / f"runs/{scenario}/rank/margins.parquet")
-        splits = pd.read_parquet(repo / f"data/{scenario}/valsets.parquet")
+        splits = pd.read_parquet(repo / paths.valsets(scenario))
         merged = splits.merge(margins, on="id")
         training = pool[~pool["in_selection"]]  # the validation sets come from the training part only
         assert 0 < len(training) < len(pool) and sorted(merged["id"]) == sorted(training["id"])

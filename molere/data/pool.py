@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from molere.data.base import Dataset, Shift, Split
-from molere.errors import check_range
+from molere.errors import MolereError, check_range
 
 
 def pool_table(dataset: Dataset, selection_fraction: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -24,7 +24,13 @@ def pool_table(dataset: Dataset, selection_fraction: float, seed: int) -> tuple[
         check_range("data.selection_fraction", selection_fraction, 0, 1, low_open=True, high_open=True)
         x, y = train.x, train.y
         in_selection = np.zeros(len(train), dtype=bool)
-        in_selection[np.random.default_rng(seed).choice(len(train), int(round(selection_fraction * len(train))), replace=False)] = True
+        size = int(round(selection_fraction * len(train)))
+        if not 0 < size < len(train):
+            raise MolereError(
+                f"data.selection_fraction = {selection_fraction} of the {len(train)} training examples leaves "
+                f"{'the selection split' if size == 0 else 'no example to train on'} empty; raise data.num_samples or change the fraction"
+            )
+        in_selection[np.random.default_rng(seed).choice(len(train), size, replace=False)] = True
     return labelled(np.arange(len(y)), y).assign(in_selection=in_selection), x
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from molere.io import write_table
+from molere.io import check, read_table, write_table
 from molere.metrics import (
     accuracy_by,
     expected_calibration_error,
@@ -21,7 +21,7 @@ from molere.metrics import (
     worst_class_accuracy,
 )
 from molere.report.diagnostics import DIAGNOSTICS, diagnostics, weights_by_noise
-from molere.report.runs import Run, check, checked_table, probability_columns
+from molere.report.runs import Run, probability_columns
 from molere.selection import RULES, choose
 
 BASELINE = "erm"
@@ -149,7 +149,7 @@ def read_evaluation(
     tables = {}
     for name in TABLES:
         path = Path(directory) / f"{name}.parquet"
-        frame = checked_table(path, TABLE_COLUMNS[name], made_by, allow_empty=name in ("ood", "weights"))
+        frame = read_table(path, made_by, TABLE_COLUMNS[name], allow_empty=name in ("ood", "weights"))
         present = set(zip(frame["method"], frame["seed"]))
         expected = [(m, s) for m in methods for s in seeds]
         if name == "weights":  # only the runs that learn weights have rows

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from molere.errors import MolereError
 from molere import paths
-from molere.io import read_json, read_table
+from molere.io import check, read_json, read_table
 
 METRIC_KEYS = ("trial", "seed", "select_acc", "epochs", "learns_weights")
 PREDICTION_COLUMNS = ("set", "id", "y", "correct", "margin")
@@ -42,38 +41,22 @@ def load_run(directory: Path, method: str, num_classes: int, made_by: str) -> Ru
     """Read and check a run's files; `made_by` is the stage command that writes them."""
     directory = Path(directory)
     path = directory / paths.METRICS
-    metrics = read_json(path, made_by)
-    missing = [key for key in METRIC_KEYS if key not in metrics] if isinstance(metrics, dict) else list(METRIC_KEYS)
-    check(not missing, path, f"lacks the keys {', '.join(missing)}", made_by)
+    metrics = read_json(path, made_by, keys=METRIC_KEYS)
 
     path = directory / paths.PREDICTIONS
-    predictions = checked_table(path, (*PREDICTION_COLUMNS, *probability_columns(num_classes)), made_by)
+    predictions = read_table(path, made_by, (*PREDICTION_COLUMNS, *probability_columns(num_classes)), allow_empty=False)
     check((predictions["set"] == "test").any(), path, "has no test rows", made_by)
     check(np.isfinite(predictions["margin"].to_numpy(dtype=float)).all(), path, "has non-finite margins", made_by)
 
-    history = checked_table(directory / paths.HISTORY, HISTORY_COLUMNS, made_by)
+    history = read_table(directory / paths.HISTORY, made_by, HISTORY_COLUMNS, allow_empty=False)
 
     path = directory / paths.WEIGHTS
-    weights = checked_table(path, WEIGHT_COLUMNS, made_by)
+    weights = read_table(path, made_by, WEIGHT_COLUMNS, allow_empty=False)
     check(np.isfinite(weights["weight"].to_numpy(dtype=float)).all(), path, "has non-finite weights", made_by)
 
-    validation = checked_table(directory / paths.VALIDATION, VALIDATION_COLUMNS, made_by)
+    validation = read_table(directory / paths.VALIDATION, made_by, VALIDATION_COLUMNS, allow_empty=False)
 
     path = directory / paths.CONFIG
     config = read_json(path, made_by)
     check(isinstance(config, dict) and isinstance(config.get("values"), dict), path, "lacks its trial's values", made_by)
     return Run(method, int(metrics["trial"]), int(metrics["seed"]), metrics, predictions, history, weights, validation, config["values"])
-
-
-def checked_table(path: Path, columns, made_by: str, allow_empty: bool = False) -> pd.DataFrame:
-    """A table holding `columns` (and rows, unless `allow_empty`), or a one-line error naming the file."""
-    frame = read_table(path, made_by)
-    missing = [c for c in columns if c not in frame.columns]
-    check(not missing, path, f"lacks the columns {', '.join(missing)}", made_by)
-    check(allow_empty or len(frame) > 0, path, "has no rows", made_by)
-    return frame
-
-
-def check(condition: bool, path: Path, problem: str, made_by: str) -> None:
-    if not condition:
-        raise MolereError(f"corrupt file {path}: it {problem}; re-run `molere-bench stage {made_by}`")

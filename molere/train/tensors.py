@@ -111,9 +111,12 @@ def autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
-def pick_device(name: str) -> torch.device:
-    """`auto` is CUDA when present, else the CPU."""
+def pick_device(name: str, key: str = "train.device") -> torch.device:
+    """`auto` is CUDA when present, else the CPU; `cuda` without a GPU is a one-line error naming
+    `key`, the setting it came from."""
     check_choice("device", name, ["auto", "cpu", "cuda"])
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
+    elif name == "cuda" and not torch.cuda.is_available():
+        raise MolereError(f"{key} = 'cuda' but torch finds no CUDA GPU here; allowed here: cpu, auto (the GPU where there is one)")
     return torch.device(name)

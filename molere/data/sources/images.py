@@ -6,10 +6,18 @@ training device with the per-channel mean and std of the train split (`Dataset.n
 The datasets have no validation split of their own: the pool's is a seeded holdout. Their OOD
 shifts are the CIFAR-C corruptions of the test split (molere.data.image_shifts), or, for CIFAR-10
 with `ood.cifar10c_root` set, the released CIFAR-10-C arrays (`with_ood_source`).
+
+`data.root` must be trusted: torchvision unpickles CIFAR's files. Each of them is checked against
+the MD5 checksum torchvision lists for the released file before anything is unpickled, so only
+the released files are read (and a damaged or incomplete copy is named); files whose checksums a
+file named by MOLERE_TRUSTED_CHECKSUMS lists are accepted too (the tests' fabricated datasets).
+MNIST's idx files are parsed, never unpickled; torchvision checks only their downloads.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from dataclasses import dataclass, replace
 from functools import partial
@@ -24,6 +32,7 @@ from molere.params import Params
 
 CIFAR10C_URL = "https://zenodo.org/record/2535967"
 STATISTICS_BLOCK = 4096  # images (100 MB of float64 for CIFAR)
+TRUSTED_CHECKSUMS = "MOLERE_TRUSTED_CHECKSUMS"  # a file of `<md5>  <file name>` lines, as md5sum writes
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ def image_dataset(source: ImageSource, cfg: Params) -> Dataset:
                 f"{source.name} not found under data.root = {root}: {Path(root) / source.folder} lacks "
                 f"{', '.join(missing)}; get them from {source.url}, or set data.download: true"
             )
+        check_checksums(source, Path(root) / source.folder)
     from molere.data.image_shifts import corruption_shifts  # torch: after the checks, so errors come fast
 
     train, test = (Split(*read_split(source, root, part, download)) for part in (True, False))
@@ -84,7 +94,7 @@ def read_split(source: ImageSource, root: str, train: bool, download: bool) -> t
 
     reader = getattr(torchvision.datasets, source.torchvision_class)
     if source.name.startswith("cifar"):
-        reader = presence_checked(reader)
+        reader = checksum_checked(reader)
     try:
         data = reader(root, train=train, download=download)
     except Exception as err:  # a failed download or a damaged file: urllib, pickle, torchvision errors
@@ -96,20 +106,70 @@ def read_split(source: ImageSource, root: str, train: bool, download: bool) -> t
     return np.ascontiguousarray(images, dtype=np.uint8), np.asarray(data.targets, dtype=np.int64)
 
 
-def presence_checked(cifar_class):
-    """torchvision's CIFAR reader with its md5 checks of the extracted files narrowed to their
-    presence, so copies written by other tools (and the tests' fabricated files) read too; the
-    download still checks the archive's md5, and a damaged file fails to unpickle."""
+def checksum_checked(cifar_class):
+    """torchvision's CIFAR reader, its checks of the extracted files against their released MD5
+    checksums extended to the trusted ones (`TRUSTED_CHECKSUMS`); the class names, another pickle,
+    are not read (not used)."""
 
-    class PresenceChecked(cifar_class):
+    class ChecksumChecked(cifar_class):
         def _check_integrity(self) -> bool:
-            folder = os.path.join(self.root, self.base_folder)
-            return all(os.path.isfile(os.path.join(folder, name)) for name, _ in self.train_list + self.test_list)
+            folder = Path(self.root) / self.base_folder
+            listed = self.train_list + self.test_list
+            return all((folder / name).is_file() for name, _ in listed) and not checksum_mismatches(folder, listed)
 
-        def _load_meta(self) -> None:  # the class names are not used
+        def _load_meta(self) -> None:
             pass
 
-    return PresenceChecked
+    return ChecksumChecked
+
+
+def check_checksums(source: ImageSource, folder: Path) -> None:
+    """Where torchvision lists the released files' checksums (CIFAR), a one-line error naming the
+    files under `folder` that differ, before any of them is unpickled."""
+    if not source.name.startswith("cifar"):
+        return
+    import torchvision.datasets
+
+    reader = getattr(torchvision.datasets, source.torchvision_class)
+    differing = checksum_mismatches(folder, reader.train_list + reader.test_list)
+    if differing:
+        raise MolereError(
+            f"{source.name} under data.root: {', '.join(differing)} in {folder} differ from the released files (MD5 "
+            f"checksum): damaged, incomplete or not {source.name}; get them again from {source.url}, or set data.download: true"
+        )
+
+
+def checksum_mismatches(folder: Path, listed) -> list[str]:
+    """The names among `listed` ([name, released md5] pairs) whose file's MD5 is neither the
+    released one nor a trusted one for that name."""
+    trusted = trusted_checksums()
+    differing = []
+    for name, released in listed:
+        path = Path(folder) / name
+        digest = md5(str(path), path.stat().st_size, path.stat().st_mtime_ns)
+        if digest != released and (name, digest) not in trusted:
+            differing.append(name)
+    return differing
+
+
+def trusted_checksums() -> set[tuple[str, str]]:
+    """(file name, md5) pairs from the file that the environment variable TRUSTED_CHECKSUMS names."""
+    listing = os.environ.get(TRUSTED_CHECKSUMS)
+    if not listing:
+        return set()
+    pairs = (line.split(maxsplit=1) for line in Path(listing).read_text().splitlines() if line.strip())
+    return {(name.strip().lstrip("*"), digest) for digest, name in pairs}
+
+
+@functools.lru_cache(maxsize=64)
+def md5(path: str, size: int, mtime_ns: int) -> str:
+    """The file's MD5, once per version of it (size and mtime in the key): the checks before and
+    inside torchvision's readers read each file once."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def channel_statistics(x: np.ndarray) -> tuple[list[float], list[float]]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from molere.data import DATASETS
 from molere.data.base import Dataset, Split
-from molere.errors import check_choice, check_range
+from molere.errors import MolereError, check_choice, check_range
 from molere.params import Params
 
 # Generator parameter -> its value at severities 1..5 (defaults: corr_noise_scale 0.25,
@@ -33,6 +33,9 @@ SHIFT_GRIDS: dict[str, list] = {
 SEVERITIES = (1, 5)
 # The shifted test sets are drawn with seed + OOD_SEED_OFFSET: new signals, never the training ones.
 OOD_SEED_OFFSET = 1000
+# The generator makes num_samples // 10 signals per class and keeps 20% for the test split, which
+# the shifts regenerate class by class: below 50 some class has no test signal, and no shift any.
+MIN_SAMPLES = 50
 
 
 def generator_args(num_samples: int, seed: int, **changes):
@@ -87,7 +90,13 @@ class RegeneratedShift:
 @DATASETS.register("mnist1d")
 def mnist1d(cfg: Params) -> Dataset:
     seed = cfg.get("seed", int, 0)
-    args = generator_args(cfg.get("num_samples", int, 5000), seed)
+    num_samples = cfg.get("num_samples", int, 5000)
+    if num_samples < MIN_SAMPLES:
+        raise MolereError(
+            f"data.num_samples = {num_samples} is too small for MNIST-1D's splits: the minimum is {MIN_SAMPLES} "
+            "(its 20% test split and the OOD shifts drawn like it need a signal of each of the 10 classes)"
+        )
+    args = generator_args(num_samples, seed)
     x, y = raw_signals(args)
     mean, std = x.mean(), x.std()
     x = ((x - mean) / std).astype(np.float32)
