@@ -97,6 +97,17 @@ def test_cvar_method_loss_mean_is_the_batch_cvar_and_its_gradient():
     assert torch.allclose(logits.grad, expected)
 
 
+def test_cvar_final_weights_sit_on_the_final_models_worst_alpha_fraction():
+    model = torch.nn.Linear(2, 2)
+    with torch.no_grad():  # logit 0 minus logit 1 = x0 - x1 + 2 = 1 on every example: class 0 wins
+        model.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        model.bias.copy_(torch.tensor([2.0, 0.0]))
+    method = make_method("cvar-dro", {"alpha": 0.5}, model=model)  # labels 0, 1, 0, 1
+    # the two examples labelled 1 have the larger loss: weight 1/alpha = 2, the others 0
+    assert method.train_weights().tolist() == [0.0, 2.0, 0.0, 2.0]
+    assert make_method("cvar-dro", {"alpha": 1.0}, model=model).train_weights().tolist() == [1.0] * 4
+
+
 def test_cvar_alpha_must_be_in_zero_one():
     with pytest.raises(MolereError, match="alpha = 0"):
         make_method("cvar-dro", {"alpha": 0})
