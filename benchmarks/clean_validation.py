@@ -5,7 +5,7 @@ study's size: `lrw-random` and `mwnet` on a noisy MNIST-1D pool whose validation
     python benchmarks/clean_validation.py [--scenarios idn-40 sym-40] [--seeds 0] [-S key=value ...]
 
 Each scenario's pool is built by the prepare stage (in a temporary directory) from params.yaml;
-the validation side is the split stage's seeded random draw (`valsets.fraction`, `split.seed`), its
+the validation side is the valsets stage's seeded random draw (`valsets.fraction`, `valsets.seed`), its
 labels replaced by the clean ones. Each method runs with its params.yaml configuration on the
 train side the train stage would give it. Printed per scenario, method and seed: meta steps, the
 5th-95th percentile of the weights normalised to mean 1, noise AUC (ROC AUC of 1 - weight against
@@ -19,7 +19,11 @@ import os
 import tempfile
 import time
 
-import numpy as np
+from molere.portable import apply_portable
+
+apply_portable(True)  # the study's kernels (portable mode): pinned before numpy and torch load
+
+import numpy as np  # noqa: E402
 import pandas as pd
 
 from molere.cli import load_params
