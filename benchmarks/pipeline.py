@@ -53,8 +53,8 @@ def dealer_build(repo: Path, env: dict, scenarios: list[str]) -> None:
     """What `molere-bench repro --jobs 2` did before the executor: the shared fingerprint stage,
     then each process builds the stages upstream of its scenarios' evaluate stages (dealt round
     robin, dependencies first, from DVC's graph), then a last `dvc repro` for the report."""
-    import networkx as nx  # DVC's own dependency
     from dvc.repo import Repo
+    from dvc.repo.graph import collect_pipeline
 
     run = ["dvc", "--wait-for-lock", "repro"]
     subprocess.run([*run, "fingerprint"], cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -63,7 +63,7 @@ def dealer_build(repo: Path, env: dict, scenarios: list[str]) -> None:
         by_name = {stage.name: stage for stage in graph}  # addressing is relative to the cwd; the name is not
         shares = [scenarios[k::DEALER_JOBS] for k in range(min(DEALER_JOBS, len(scenarios)))]
         plans = [
-            [s.name for sc in share for s in nx.dfs_postorder_nodes(graph, by_name[f"evaluate@{sc}"]) if s.name != "fingerprint"]
+            [s.name for sc in share for s in collect_pipeline(by_name[f"evaluate@{sc}"], graph) if s.name != "fingerprint"]
             for share in shares
         ]
     workers = [subprocess.Popen([*run, "--single-item", *plan], cwd=repo, env=env, stdout=subprocess.DEVNULL) for plan in plans]
