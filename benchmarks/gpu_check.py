@@ -77,7 +77,7 @@ def write_params(work: Path, epochs: int, batch_size: int) -> None:
     params["study"].update(scenarios=["clean"], methods=["erm", "lrw-hard"], seeds=[0])
     params["data"].update(dataset="cifar10", root=str(work / "root"), download=False)
     params["model"] = {"name": "resnet18"}
-    params["train"].update(epochs=epochs, batch_size=batch_size, device="cuda")
+    params["train"].update(steps=None, epochs=epochs, batch_size=batch_size, device="cuda")
     params["methods"]["lrw-hard"]["warmup"] = 0.0
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 

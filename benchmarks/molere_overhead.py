@@ -49,7 +49,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     # native kernels: numpy and torch are loaded already, too late for portable mode's pins
     # (benchmarks/portable_cost.py measures what they cost)
-    fixed = [f"train.epochs={args.epochs}", "train.device=cpu", "methods.lrw-hard.warmup=0", "methods.molere.warmup=0",
+    fixed = ["train.steps=null", f"train.epochs={args.epochs}", "train.device=cpu", "methods.lrw-hard.warmup=0", "methods.molere.warmup=0",
              "execution.portable=false"]
     params = load_params("params.yaml", args.set + fixed + ["methods.molere.patience=1000000"])
     dataset = DATASETS.get(params.get("data.dataset", str))(params.section("data"))

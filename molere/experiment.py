@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from molere.errors import MolereError
 from molere.hparams import build_config, check_known, checked_value
 from molere.io import corrupt, one_line, require, write_bytes
 from molere.methods import METHODS
@@ -18,7 +19,7 @@ from molere.methods.base import Method, RunData
 from molere.models import MODELS
 from molere.params import Params
 from molere.train.loop import fit
-from molere.train.config import TrainConfig
+from molere.train.config import TrainConfig, run_epochs
 from molere.train.optim import make_optimizer, make_scheduler
 from molere.portable import portable_setting
 from molere.timings import machine, write_timing
@@ -54,8 +55,16 @@ def model_options(factory, options: dict) -> dict:
 
 
 def train_config(params: Params) -> TrainConfig:
-    """The shared training knobs: params.yaml's `train` over TrainConfig's defaults."""
-    return build_config(TrainConfig, params.get("train", dict, {}), "train.")
+    """The shared training knobs: params.yaml's `train` over TrainConfig's defaults. Setting both
+    budgets is an error: `epochs` would be silently ignored."""
+    given = params.get("train", dict, {})
+    config = build_config(TrainConfig, given, "train.")
+    if "epochs" in given and config.steps is not None:
+        raise MolereError(
+            f"train.epochs = {given['epochs']} and train.steps = {config.steps} both set the training budget; "
+            "set one of them (train.steps=null trains by epochs)"
+        )
+    return config
 
 
 def method_config(params: Params, name: str):
@@ -115,15 +124,17 @@ def train_method(
     )
     optimizer = make_optimizer(model.parameters(), train_cfg)
     method = method_cls(model, optimizer, config, data, seed)
+    epochs = run_epochs(train_cfg, len(data.train))
     start = time.perf_counter()
     history = fit(
         method,
         data.train,
-        epochs=train_cfg.epochs,
+        epochs=epochs,
         batch_size=train_cfg.batch_size,
-        scheduler=make_scheduler(optimizer, train_cfg),
+        scheduler=make_scheduler(optimizer, train_cfg, epochs),
         seed=seed,
         select_on=data.val if select_on_val else None,
+        steps=train_cfg.steps,
     )
     seconds = time.perf_counter() - start
     return Outcome(method, history, [row.pop("seconds") for row in history], seconds)

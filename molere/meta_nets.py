@@ -53,6 +53,9 @@ class MetaNet(nn.Module):
         self.features = features  # the raw-x extractor, or None without `x`
         sizes = {"probs": num_classes, "label": num_classes, "loss": 1, "margin": 1, "x": width}
         self.head = nn.Sequential(nn.Linear(sum(sizes[name] for name in self.inputs), hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        # the one-hot labels as rows of the identity: one indexing op, where F.one_hot also
+        # checks the labels' range (this forward runs on every train batch)
+        self.register_buffer("one_hot", torch.eye(num_classes), persistent=False)
         # every example starts at weight 1/2: reweighting begins from uniform weights, i.e. from ERM
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
@@ -73,7 +76,7 @@ class MetaNet(nn.Module):
         if name == "x":
             return self.features(x).to(dtype)
         if name == "label":
-            return F.one_hot(y, self.num_classes).to(dtype)
+            return self.one_hot[y].to(dtype)
         if name == "probs":
             return log_p.exp()
         if name == "loss":

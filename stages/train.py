@@ -104,6 +104,7 @@ def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, 
     device = next(outcome.model.parameters()).device
     meta, x = inputs.selection
     selection = TensorSet.from_numpy(x, meta["y"], meta["id"], device, info.get("normalization"))
+    weights = outcome.method.train_weights()  # None for a method that learns none
     test = predictions[predictions["set"] == "test"]
     ood = predictions[predictions["set"] == "ood"]
     metrics = {
@@ -115,13 +116,13 @@ def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, 
         "ood_acc": float(ood["correct"].mean()) if len(ood) else None,
         "select_acc": accuracy(outcome.model, selection) if len(selection) else None,
         "epochs": len(outcome.history),
-        "learns_weights": outcome.method.train_weights() is not None,
+        "learns_weights": weights is not None,
     }
     config = {"trial": trial, "seed": seed, "values": values, "train": as_dict(train_config(params)), "method": as_dict(method_config(params, method))}
     with atomic_dir(out) as tmp:
         write_table(tmp / paths.PREDICTIONS, predictions)
         write_table(tmp / paths.HISTORY, pd.DataFrame(outcome.history))
-        write_table(tmp / paths.WEIGHTS, weights_table(outcome, part, inputs.margins, val_mask))
+        write_table(tmp / paths.WEIGHTS, weights_table(weights, part, inputs.margins, val_mask))
         write_table(tmp / paths.VALIDATION, validation_table(outcome, part, val_mask))
         write_json(tmp / paths.CONFIG, config)
         save_model(tmp / paths.MODEL, outcome.model, params, info)
@@ -177,11 +178,10 @@ def validation_table(outcome, pool: pd.DataFrame, val_mask: np.ndarray) -> pd.Da
     )
 
 
-def weights_table(outcome, pool: pd.DataFrame, margins: np.ndarray, val_mask: np.ndarray) -> pd.DataFrame:
-    """The final weight of each train-side example (1 for methods that learn none), whether it is
-    mislabelled, and its margin under the first ERM pass (rank stage)."""
+def weights_table(weights: np.ndarray | None, pool: pd.DataFrame, margins: np.ndarray, val_mask: np.ndarray) -> pd.DataFrame:
+    """The final weight of each train-side example (`weights`; 1 for a method that learns none),
+    whether it is mislabelled, and its margin under the first ERM pass (rank stage)."""
     train = pool[~val_mask]
-    weights = outcome.method.train_weights()
     return pd.DataFrame(
         {
             "id": train["id"].to_numpy(),

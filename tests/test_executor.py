@@ -46,7 +46,7 @@ def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["study"].update(scenarios=SCENARIOS, methods=METHODS, seeds=[0], trials=[0])
     params["data"]["num_samples"] = 400
-    params["train"].update(epochs=2, device="cpu")
+    params["train"].update(steps=None, epochs=2, device="cpu")
     return params
 
 

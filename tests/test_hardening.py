@@ -34,7 +34,7 @@ def tiny_params() -> dict:
     params["study"].update(scenarios=[SCENARIO], methods=METHODS, seeds=[0, 1], trials=[0, 1])
     params["data"]["num_samples"] = 200
     params["ood"]["severities"] = [1, 5]
-    params["train"].update(epochs=2, device="cpu")
+    params["train"].update(steps=None, epochs=2, device="cpu")
     return params
 
 
@@ -159,6 +159,9 @@ BAD_INPUTS = [
     ("epochs-0-cosine", None, [*TRAIN, "-S", "train.epochs=0"], {}, "error: train.epochs = 0 is outside the allowed range [1, inf)"),
     ("epochs-0-constant", None, [*TRAIN, "-S", "train.epochs=0", "-S", "train.schedule=constant"], {}, "error: train.epochs = 0 is outside the allowed range [1, inf)"),
     ("epochs-negative", None, [*TRAIN, "-S", "train.epochs=-3"], {}, "error: train.epochs = -3 is outside the allowed range [1, inf)"),
+    ("steps-0", None, [*TRAIN, "-S", "train.steps=0"], {}, "error: train.steps = 0 is outside the allowed range [1, inf)"),
+    ("two-budgets", None, [*TRAIN, "-S", "train.steps=5"], {},
+     "error: train.epochs = 2 and train.steps = 5 both set the training budget; set one of them (train.steps=null trains by epochs)"),
     ("batch-size-0", None, [*TRAIN, "-S", "train.batch_size=0"], {}, "error: train.batch_size = 0 is outside the allowed range [1, inf)"),
     ("batch-size-negative", None, [*TRAIN, "-S", "train.batch_size=-8"], {}, "error: train.batch_size = -8 is outside the allowed range [1, inf)"),
     ("lr-negative", None, [*TRAIN, "-S", "train.lr=-0.1"], {}, "error: train.lr = -0.1 is outside the allowed range (0, inf)"),
@@ -214,7 +217,7 @@ BAD_INPUTS = [
     ("unknown-section", append_params("trian:\n  epochs: 1\n"), TRAIN, {},
      "error: unknown params key 'trian'; did you mean 'train'? known: study, data, noise, ood, erm, rank, valsets, train, execution, model, methods, search"),
     ("unknown-key", None, [*TRAIN, "-S", "train.epoch=50"], {},
-     "error: unknown params key 'train.epoch'; did you mean 'train.epochs'? known: epochs, batch_size, optimizer, lr, weight_decay, momentum, schedule, device"),
+     "error: unknown params key 'train.epoch'; did you mean 'train.epochs'? known: epochs, steps, batch_size, optimizer, lr, weight_decay, momentum, schedule, device"),
     ("duplicate-key", append_params("train:\n  epochs: 1\n"), TRAIN, {}, f"error: malformed params.yaml at line {APPENDED}, column 1: duplicate key 'train'"),
     ("syntax-error", append_params("oops: [\n"), TRAIN, {},
      f"error: malformed params.yaml at line {APPENDED + 1}, column 1: expected the node content, but found '<stream end>'"),

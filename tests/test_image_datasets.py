@@ -59,7 +59,7 @@ def tiny_params(root, dataset: str, **ood) -> dict:
     params["ood"].update(severities=SEVERITIES, max_examples=OOD_EXAMPLES, **ood)
     # a small CIFAR ResNet on the colour images, an MLP on the digits: each run takes a second
     params["model"] = {"name": "resnet32", "width": 2} if dataset.startswith("cifar") else {"name": "mlp", "hidden": 16}
-    params["train"].update(epochs=1, batch_size=16, device="cpu")
+    params["train"].update(steps=None, epochs=1, batch_size=16, device="cpu")
     return params
 
 

@@ -24,7 +24,7 @@ def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["study"].update(scenarios=SCENARIOS, methods=METHODS, seeds=[0, 1], trials=[0, 1])
     params["data"]["num_samples"] = NUM_SAMPLES
-    params["train"].update(epochs=2, device="cpu")
+    params["train"].update(steps=None, epochs=2, device="cpu")
     return params
 
 

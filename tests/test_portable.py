@@ -191,7 +191,7 @@ def tiny_params(portable: bool) -> dict:
     params["study"].update(scenarios=[SCENARIO], methods=METHODS, seeds=[0], trials=[0])
     params["execution"]["portable"] = portable
     params["data"]["num_samples"] = 400
-    params["train"].update(epochs=2, device="cpu")
+    params["train"].update(steps=None, epochs=2, device="cpu")
     return params
 
 

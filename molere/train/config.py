@@ -26,9 +26,15 @@ class OptimizerConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     """The shared training knobs every method trains its classifier with. The default study sets
-    them in params.yaml; a search draws the learning rate and the weight decay too."""
+    them in params.yaml; a search draws the learning rate and the weight decay too.
 
-    epochs: int = hparam(20, low=1)
+    The budget is `steps` optimiser steps when set (DomainBed's rule: every method and scenario
+    gets the same number of steps, so a small or skewed pool is not also under-trained), else
+    `epochs` passes over the train side. With `steps`, a run's epochs are
+    ceil(steps / its batches per epoch) and its last epoch stops at the budget."""
+
+    epochs: int = hparam(20, low=1)  # the budget when `steps` is null
+    steps: int | None = hparam(None, low=1)
     batch_size: int = hparam(128, low=1)
     optimizer: str = hparam("adam", choices=OPTIMIZERS)
     lr: float = hparam(0.02, low=0, low_open=True, search=LogUniform(1e-3, 5e-2))
@@ -38,3 +44,11 @@ class TrainConfig:
     device: str = hparam("auto", choices=DEVICES)
 
 
+
+
+def run_epochs(cfg: TrainConfig, train_size: int) -> int:
+    """The epochs a run on `train_size` examples takes under `cfg`'s budget (its last one may stop
+    early: `fit`'s `steps`)."""
+    if cfg.steps is None:
+        return cfg.epochs
+    return -(-cfg.steps // max(1, -(-train_size // cfg.batch_size)))  # ceilings

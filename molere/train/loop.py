@@ -24,12 +24,15 @@ def fit(
     scheduler,
     seed: int,
     select_on: TensorSet | None = None,
+    steps: int | None = None,
 ) -> list[dict]:
-    """Train `method` for `epochs` over `data` in seeded minibatches; return one history row per
-    epoch. With `select_on`, the model is restored to its best epoch on that set (accuracy)."""
+    """Train `method` for `epochs` over `data` in seeded minibatches, stopping after `steps`
+    minibatches in all if given; return one history row per epoch. With `select_on`, the model
+    is restored to its best epoch on that set (accuracy)."""
     generator = torch.Generator().manual_seed(seed)
     history: list[dict] = []
     best = (-1.0, None)
+    budget = math.inf if steps is None else steps
     for epoch in track(range(epochs), f"{method.name}: epochs", total=epochs):
         start = time.perf_counter()
         lr = current_lr(method.optimizer)
@@ -37,6 +40,9 @@ def fit(
         sums: dict[str, torch.Tensor] = {}
         steps = 0
         for index in batch_indices(len(data), batch_size, generator):
+            if budget == 0:
+                break
+            budget -= 1
             with autocast(data.x.device):  # every forward of the step, meta passes included
                 stats = method.update(data.batch(index))
             for key, value in stats.items():
@@ -53,7 +59,7 @@ def fit(
                 best = (row["select_acc"], copy.deepcopy(method.model.state_dict()))
         row["seconds"] = time.perf_counter() - start
         history.append(row)
-        if method.should_stop():
+        if method.should_stop() or budget == 0:
             break
     if best[1] is not None:
         method.model.load_state_dict(best[1])

@@ -14,11 +14,11 @@ def make_optimizer(parameters, cfg: OptimizerConfig | TrainConfig) -> torch.opti
     return torch.optim.Adam(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def make_scheduler(optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-epoch schedule: `constant`, or `cosine` decay from lr to 0 over the run."""
+def make_scheduler(optimizer, cfg: TrainConfig, epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-epoch schedule: `constant`, or `cosine` decay from lr to 0 over the run's `epochs`."""
     if cfg.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 * (1 + math.cos(math.pi * epoch / epochs)))
 
 
 def current_lr(optimizer: torch.optim.Optimizer) -> float:
