@@ -101,13 +101,13 @@ class Scheduler:
                 try:
                     while not self.interrupted:
                         progressed = self.check() | self.submit()
+                        self.write_lock()  # once the stages that can go have gone
                         if self.running:
                             ended = [self.collect(ref) for ref in self.cluster.wait(list(self.running), POLL_S)]
                             if ended:
                                 self.submit()  # the freed CPUs first, then the driver's bookkeeping
                             for stage, result in ended:
                                 self.record(stage, result)
-                            self.write_lock()
                         elif not progressed:
                             break
                     if self.interrupted:
