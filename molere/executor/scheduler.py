@@ -81,6 +81,10 @@ class Scheduler:
         self.cluster = cluster
         self.order, self.upstream = dvcrepo.plan(repo)
         self.priority = unlock_priority(self.order, self.upstream)
+        self.downstream: dict[Stage, list[Stage]] = {stage: [] for stage in self.order}
+        for stage in self.order:
+            for dep in self.upstream[stage]:
+                self.downstream[dep].append(stage)
         self.queued: list[Stage] = list(self.order)  # not yet checked, dependencies first
         self.ready: list[Stage] = []  # changed, waiting for resources
         self.running: dict = {}  # Ray reference -> (stage, resources)
@@ -104,8 +108,8 @@ class Scheduler:
                         self.write_lock()  # once the stages that can go have gone
                         if self.running:
                             ended = [self.collect(ref) for ref in self.cluster.wait(list(self.running), POLL_S)]
-                            if ended:
-                                self.submit()  # the freed CPUs first, then the driver's bookkeeping
+                            if ended:  # the freed CPUs first, then the driver's bookkeeping
+                                self.submit(before=self.best_unlocked([stage for stage, _ in ended]))
                             for stage, result in ended:
                                 self.record(stage, result)
                         elif not progressed:
@@ -153,9 +157,16 @@ class Scheduler:
         else:
             self.end(stage, UP_TO_DATE)
 
-    def submit(self) -> bool:
+    def best_unlocked(self, ended: list["Stage"]) -> tuple[int, int] | None:
+        """The best priority among the stages that `ended` may unlock once they are recorded."""
+        done = set(ended).union(self.outcome)
+        unlocked = [s for e in ended for s in self.downstream[e] if all(u in done for u in self.upstream[s])]
+        return min((self.priority[s] for s in unlocked), default=None)
+
+    def submit(self, before: tuple[int, int] | None = None) -> bool:
         """Hand the ready stages that fit in the free resources to Ray, the ones that unlock the
-        most stages first (restoring from the run cache what DVC has cached); whether any went."""
+        most stages first (restoring from the run cache what DVC has cached), only those that go
+        `before` that priority if given; whether any went."""
         if not self.ready:
             return False
         if not self.cluster.started:
@@ -164,6 +175,8 @@ class Scheduler:
         went = False
         with dvcrepo.locked(self.repo):
             for stage in list(self.ready):
+                if before is not None and self.priority[stage] > before:
+                    break  # the rest go after the stages about to be unlocked
                 resources = self.execution.resources(stage_name(stage))
                 if not self.cluster.fits(resources):
                     continue
