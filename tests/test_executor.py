@@ -3,6 +3,7 @@ repositories: it writes what plain `dvc repro` writes and records the same stage
 after a one-method params change it re-runs exactly that method's cells, evaluate and report; a
 failed stage stops its descendants only; a killed worker is retried; bad input is one line."""
 
+import contextlib
 import json
 import os
 import re
@@ -18,7 +19,8 @@ import yaml
 
 from molere.errors import MolereError
 from molere.executor.cluster import Cluster, check_reachable
-from molere.executor.scheduler import unlock_priority
+from molere.executor import dvcrepo
+from molere.executor.scheduler import LOCK_EVERY_S, LOCK_RATIO, Scheduler, unlock_priority
 from molere.executor.settings import Execution, load_execution, worker_env
 from molere.portable import portable_environment
 from molere.executor.worker import run_stage
@@ -108,6 +110,41 @@ def test_stages_that_unlock_more_stages_go_first():
     upstream = {fp: [], prep: [fp], split: [prep], erm: [split], focal: [split], evaluate: [erm, focal], report: [evaluate]}
     priority = unlock_priority(order, upstream)
     assert priority == {fp: (-6, 0), prep: (-5, 1), split: (-4, 2), erm: (-2, 3), focal: (-2, 4), evaluate: (-1, 5), report: (0, 6)}
+
+
+def test_dvc_lock_is_written_in_batches_in_the_order_stages_ended_and_a_second_ctrl_c_waits_for_it(monkeypatch):
+    writes = []
+    scheduler = Scheduler.__new__(Scheduler)  # its dvc.lock bookkeeping alone: no DVC, no Ray
+    scheduler.repo, scheduler.failures, scheduler.interrupted = None, {}, False
+    scheduler.unwritten, scheduler.writing, scheduler.killed = [], False, False
+    scheduler.written_at, scheduler.writing_s = time.monotonic(), 0.0
+    monkeypatch.setattr(dvcrepo, "locked", lambda repo: contextlib.nullcontext())
+    monkeypatch.setattr(dvcrepo, "dump", lambda stages: writes.append([s.addressing for s in stages]))
+    scheduler.write_lock(now=True)
+    assert writes == []  # nothing to write
+    scheduler.unwritten = [Stage("b"), Stage("a")]
+    scheduler.write_lock()
+    assert writes == []  # written less than LOCK_EVERY_S ago
+    scheduler.written_at -= LOCK_EVERY_S
+    scheduler.write_lock()
+    assert writes == [["b", "a"]] and scheduler.unwritten == []
+    scheduler.unwritten, scheduler.writing_s = [Stage("c")], LOCK_EVERY_S / LOCK_RATIO * 2
+    scheduler.written_at -= LOCK_EVERY_S * 1.5
+    scheduler.write_lock()
+    assert writes == [["b", "a"]]  # and at least LOCK_RATIO times as long ago as the last write took
+    scheduler.write_lock(now=True)  # as the run returns, however it ends
+    assert writes == [["b", "a"], ["c"]]
+
+    def interrupted_twice(stages):
+        scheduler.interrupt(signal.SIGINT, None)
+        scheduler.interrupt(signal.SIGINT, None)  # would be "now", but dvc.lock is being written
+        writes.append([s.addressing for s in stages])
+
+    monkeypatch.setattr(dvcrepo, "dump", interrupted_twice)
+    scheduler.unwritten = [Stage("d")]
+    with pytest.raises(KeyboardInterrupt):
+        scheduler.write_lock(now=True)
+    assert writes[-1] == ["d"] and scheduler.interrupted
 
 
 def node(cpus: float, gpus: float = 0.0, alive: bool = True) -> dict:

@@ -111,7 +111,14 @@ class Cluster:
             return StageResult(f"Ray: {str(err).strip().splitlines()[0]}", str(err), 0.0)
 
     def wait(self, refs: list, timeout: float) -> list:
-        return self.ray.wait(refs, num_returns=1, timeout=timeout)[0] if refs else []
+        """The stages that have ended, waiting up to `timeout` seconds for the first of them."""
+        if not refs:
+            return []
+        ended = self.ray.wait(refs, num_returns=1, timeout=timeout)[0]
+        rest = [ref for ref in refs if ref not in ended]
+        if ended and rest:  # and the others that ended meanwhile, without waiting for them
+            ended += self.ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+        return ended
 
     def cancel(self, refs: list, grace: float) -> list:
         """Interrupt the running stages (KeyboardInterrupt in the worker: a stage's atomic writes

@@ -1,7 +1,8 @@
 """DVC's side of the executor: which stages are out of date, and recording a finished one. Each is
 made of DVC's own calls in the order `dvc repro` makes them (`dvc.repo.reproduce`,
-`dvc.stage.Stage.reproduce` and `Stage.run`), only split where `dvc repro` runs the command, so a
-stage is skipped, restored from the run cache and written to dvc.lock exactly as there.
+`dvc.stage.Stage.reproduce` and `Stage.run`), only split where `dvc repro` runs the command and
+where it writes dvc.lock (`dump`, which writes the entries of several stages at once), so a stage
+is skipped, restored from the run cache and written to dvc.lock exactly as there.
 
 Every call here needs the repository lock (`locked`); the commands run without it, as under
 `dvc repro`, which releases it while a command runs."""
@@ -97,12 +98,28 @@ def prepare(stage: "Stage") -> bool:
 
 
 def record(stage: "Stage") -> None:
-    """After the command: hash the outputs, commit them to the cache and write the stage's entry
-    in dvc.lock, as `Stage.run` and `dvc repro` do."""
+    """After the command: hash the outputs and commit them to the cache (and the run to the run
+    cache), as `Stage.run` does; `dump` then writes the stage's entry in dvc.lock."""
     uncached = any(not out.use_cache for out in stage.outs if not (out.is_metric or out.is_plot))
     stage.save(run_cache=not uncached)
     stage.commit()
-    stage.dump(update_pipeline=False)
+
+
+def dump(stages: list["Stage"]) -> None:
+    """Write the recorded stages' entries, in this order, as `stage.dump(update_pipeline=False)`
+    does after each stage in `dvc repro`: the stages of one dvc.yaml through one call of DVC's
+    `dump_stages`, which reads and rewrites the whole dvc.lock once for all of them (once per stage,
+    that rewrite grows with the lock: about 2 s for the default study's)."""
+    from dvc.stage import PipelineStage
+
+    files: dict[str, list[Stage]] = {}
+    for stage in stages:
+        if isinstance(stage, PipelineStage):
+            files.setdefault(stage.dvcfile.path, []).append(stage)
+        else:  # a .dvc file holds one stage
+            stage.dump(update_pipeline=False)
+    for same_file in files.values():
+        same_file[0].dvcfile.dump_stages(same_file, update_pipeline=False)
 
 
 def log_path(repo: "Repo", stage: "Stage") -> Path:

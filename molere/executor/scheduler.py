@@ -3,13 +3,23 @@
 A stage is checked once every stage it depends on has ended: DVC says whether it changed, exactly
 as `dvc repro` asks it at that point. A changed stage waits until the cluster has its CPUs (and
 GPUs) free, the ones that unlock the most stages first, then goes to Ray; when it finishes, DVC
-commits it to dvc.lock. A failed stage's descendants are skipped; the other stages carry on.
+commits its outputs to the cache, and its entry joins the ones dvc.lock is due to get. A failed
+stage's descendants are skipped; the other stages carry on.
 All DVC calls are made here, in one process, one at a time, holding DVC's repository lock; the
-lock is free while the stages run, as under `dvc repro`."""
+lock is free while the stages run, as under `dvc repro`.
+
+The driver shares the cores with the stages, so it keeps its own work off their way: the CPUs a
+stage frees go to the stages already waiting before the driver records the one that ended, and
+dvc.lock, which DVC reads and rewrites whole for each write, is written every LOCK_EVERY_S seconds
+at most (or longer, so writing it takes at most 1/LOCK_RATIO of the time), and always before the
+run returns, however it ends (done, failed, Ctrl-C, an error). A stage's entry is only delayed,
+never lost, unless the driver itself is killed (SIGKILL, power): then what it ran since the last
+write is in the cache and the run cache, so the next run restores it rather than running it."""
 
 from __future__ import annotations
 
 import signal
+import time
 from typing import TYPE_CHECKING
 
 from molere.executor import dvcrepo
@@ -26,6 +36,8 @@ if TYPE_CHECKING:
     from dvc.stage import Stage
 
 POLL_S = 0.5  # how often the loop looks up from waiting (Ctrl-C, the display)
+LOCK_EVERY_S = 5.0  # the least time between two writes of dvc.lock while stages run
+LOCK_RATIO = 20  # and at least this many times as long as the last write took
 STOP_GRACE_S = 10.0  # how long interrupted stages get to clean up
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
@@ -69,11 +81,20 @@ class Scheduler:
         self.cluster = cluster
         self.order, self.upstream = dvcrepo.plan(repo)
         self.priority = unlock_priority(self.order, self.upstream)
+        self.downstream: dict[Stage, list[Stage]] = {stage: [] for stage in self.order}
+        for stage in self.order:
+            for dep in self.upstream[stage]:
+                self.downstream[dep].append(stage)
         self.queued: list[Stage] = list(self.order)  # not yet checked, dependencies first
         self.ready: list[Stage] = []  # changed, waiting for resources
         self.running: dict = {}  # Ray reference -> (stage, resources)
         self.outcome: dict[Stage, str] = {}
         self.failures: dict[str, str] = {}  # stage name -> one-line error
+        self.unwritten: list[Stage] = []  # recorded, their dvc.lock entries not yet written
+        self.written_at = time.monotonic()
+        self.writing_s = 0.0  # how long the last write of dvc.lock took
+        self.writing = False
+        self.killed = False  # a second Ctrl-C came while dvc.lock was being written
         self.interrupted = False
         self.display = Display(len(self.order))
 
@@ -81,15 +102,22 @@ class Scheduler:
         previous = signal.signal(signal.SIGINT, self.interrupt)
         try:
             with self.display:
-                while not self.interrupted:
-                    progressed = self.check() | self.submit()
-                    if self.running:
-                        for ref in self.cluster.wait(list(self.running), POLL_S):
-                            self.finish(ref)
-                    elif not progressed:
-                        break
-                if self.interrupted:
-                    self.stop()
+                try:
+                    while not self.interrupted:
+                        progressed = self.check() | self.submit()
+                        self.write_lock()  # once the stages that can go have gone
+                        if self.running:
+                            ended = [self.collect(ref) for ref in self.cluster.wait(list(self.running), POLL_S)]
+                            if ended:  # the freed CPUs first, then the driver's bookkeeping
+                                self.submit(before=self.best_unlocked([stage for stage, _ in ended]))
+                            for stage, result in ended:
+                                self.record(stage, result)
+                        elif not progressed:
+                            break
+                    if self.interrupted:
+                        self.stop()
+                finally:
+                    self.write_lock(now=True)
             self.display.summary(self.failures)
         finally:
             signal.signal(signal.SIGINT, previous)
@@ -97,7 +125,9 @@ class Scheduler:
 
     def interrupt(self, signum, frame) -> None:
         """Ctrl-C: stop after the current step (DVC is never cut off mid-write); twice: now."""
-        if self.interrupted:
+        if self.interrupted and self.writing:
+            self.killed = True  # once dvc.lock is whole again
+        elif self.interrupted:
             raise KeyboardInterrupt
         self.interrupted = True
 
@@ -127,9 +157,16 @@ class Scheduler:
         else:
             self.end(stage, UP_TO_DATE)
 
-    def submit(self) -> bool:
+    def best_unlocked(self, ended: list["Stage"]) -> tuple[int, int] | None:
+        """The best priority among the stages that `ended` may unlock once they are recorded."""
+        done = set(ended).union(self.outcome)
+        unlocked = [s for e in ended for s in self.downstream[e] if all(u in done for u in self.upstream[s])]
+        return min((self.priority[s] for s in unlocked), default=None)
+
+    def submit(self, before: tuple[int, int] | None = None) -> bool:
         """Hand the ready stages that fit in the free resources to Ray, the ones that unlock the
-        most stages first (restoring from the run cache what DVC has cached); whether any went."""
+        most stages first (restoring from the run cache what DVC has cached), only those that go
+        `before` that priority if given; whether any went."""
         if not self.ready:
             return False
         if not self.cluster.started:
@@ -138,6 +175,8 @@ class Scheduler:
         went = False
         with dvcrepo.locked(self.repo):
             for stage in list(self.ready):
+                if before is not None and self.priority[stage] > before:
+                    break  # the rest go after the stages about to be unlocked
                 resources = self.execution.resources(stage_name(stage))
                 if not self.cluster.fits(resources):
                     continue
@@ -148,6 +187,7 @@ class Scheduler:
 
     def start(self, stage: "Stage", resources: dict) -> None:
         if not dvcrepo.prepare(stage):
+            self.unwritten.append(stage)
             self.end(stage, CACHED)
             return
         ref = self.cluster.submit(stage.addressing, resources, self.repo.root_dir, stage.wdir, dvcrepo.commands(stage))
@@ -155,19 +195,55 @@ class Scheduler:
         self.display.started(stage.addressing)
 
     def finish(self, ref) -> None:
-        """A stage's task ended: record it in dvc.lock, or note its failure."""
+        """A stage's task ended: record it, or note its failure."""
+        self.record(*self.collect(ref))
+
+    def collect(self, ref) -> tuple["Stage", StageResult]:
+        """A stage's task ended: its resources are free again; its result and its log."""
         stage, resources = self.running.pop(ref)
         self.cluster.release(resources)
         result = self.cluster.result(ref)
         log = dvcrepo.log_path(self.repo, stage)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(result.output)
+        return stage, result
+
+    def record(self, stage: "Stage", result: StageResult) -> None:
+        """Commit a stage that ran to the cache, its dvc.lock entry due (`write_lock`), or note
+        its failure."""
         if result.error:
+            log = dvcrepo.log_path(self.repo, stage)
             where = f" (log: {log.relative_to(self.repo.root_dir)})" if result.output else ""
             self.fail(stage, result.error + where, result.seconds)
             return
         with dvcrepo.locked(self.repo):
             self.dvc_step(stage, lambda: dvcrepo.record(stage), result)
+        if self.outcome.get(stage) == RAN:
+            self.unwritten.append(stage)
+
+    def write_lock(self, now: bool = False) -> None:
+        """Write the recorded stages' entries in dvc.lock, in the order they ended: `now`, or once
+        the last write is long enough ago (module docstring). Not cut off by a second Ctrl-C."""
+        if not self.unwritten:
+            return
+        if not now and time.monotonic() - self.written_at < max(LOCK_EVERY_S, LOCK_RATIO * self.writing_s):
+            return
+        from dvc.exceptions import DvcException
+
+        start = time.monotonic()
+        self.writing = True
+        try:
+            stages, self.unwritten = self.unwritten, []
+            with dvcrepo.locked(self.repo):
+                dvcrepo.dump(stages)
+        except DvcException as err:  # their outputs are in the cache, their entries not written
+            self.failures.update((stage.addressing, f"dvc: {first_line(str(err))}") for stage in stages)
+        finally:
+            self.writing = False
+        self.written_at = time.monotonic()
+        self.writing_s = self.written_at - start
+        if self.killed:
+            raise KeyboardInterrupt
 
     def dvc_step(self, stage: "Stage", step, result: StageResult | None = None) -> None:
         """Run one of DVC's steps for `stage`; DVC's error (a missing dependency or output) fails
