@@ -7,7 +7,7 @@ both build the same study with the same code) and plain serial `dvc repro`; then
 
     python benchmarks/pipeline.py                                # all three (over an hour on 2 cores)
     python benchmarks/pipeline.py --runs executor,dvc            # some of them
-    python benchmarks/pipeline.py -S study.seeds=[0] -S train.epochs=2   # a smaller study
+    python benchmarks/pipeline.py -S study.seeds=[0] -S train.steps=100   # a smaller study
     python benchmarks/pipeline.py --here       # only the runs with nothing changed, in this (built) project
 
 Run it from the project root with the virtual environment's bin/ on PATH (`make bench` does), on

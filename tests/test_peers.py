@@ -52,6 +52,20 @@ def test_focal_with_gamma_two_exact_values():
     assert torch.allclose(focal_loss(logits, torch.tensor([0, 0]), 2.0), expected)
 
 
+@pytest.mark.parametrize("gamma", [0.3, 0.5, 2.0])
+def test_focal_gradient_is_finite_where_the_model_is_certain(gamma):
+    # p_y rounds to exactly 1: (1 - p_y)^gamma has an infinite derivative there for gamma < 1
+    logits = torch.tensor([[120.0, 0.0, 0.0], [0.0, 1.0, 0.0]], requires_grad=True)
+    loss = focal_loss(logits, torch.tensor([0, 1]), gamma)
+    loss.sum().backward()
+    assert torch.all(torch.isfinite(logits.grad)) and loss[0].item() == 0.0
+    # the naive form, without the floor, is what made a long run NaN
+    naive = logits.detach().requires_grad_()
+    log_p = F.log_softmax(naive, dim=1)[0, 0]
+    (-((1 - log_p.exp()) ** gamma) * log_p).backward()
+    assert torch.isfinite(naive.grad).all() == (gamma >= 1)
+
+
 def test_focal_default_gamma_and_bad_gamma():
     assert make_method("focal", {}).config.gamma == 2.0
     with pytest.raises(MolereError, match="gamma = -1"):

@@ -16,9 +16,13 @@ from molere.train.tensors import Batch
 
 
 def focal_loss(logits: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Per-example -(1 - p_y)^gamma * log p_y, from log-probabilities for stability."""
+    """Per-example -(1 - p_y)^gamma * log p_y, from log-probabilities for stability. 1 - p_y is
+    floored at the smallest normal float: where p_y rounds to exactly 1, the derivative of
+    (1 - p_y)^gamma for gamma < 1 is infinite, and times log p_y = 0 it made the gradient NaN (a
+    long run on a small pool got there)."""
     log_p = F.log_softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1)
-    return -((1 - log_p.exp()) ** gamma) * log_p
+    miss = (-torch.expm1(log_p)).clamp(min=torch.finfo(log_p.dtype).tiny)
+    return -(miss**gamma) * log_p
 
 
 @dataclass(frozen=True)
