@@ -169,6 +169,7 @@ def bench_meta_step(
     q: int = typer.Option(5, help="LRW's batches per meta step in the timed epoch."),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads [default: torch's]."),
     clock: str = typer.Option("wall", help="wall | cpu (process CPU time: steadier on a shared CPU)."),
+    optimizer: str = typer.Option("adam", help="The classifier's optimiser: adam (the study's train.optimizer) | sgd."),
     portable: bool = typer.Option(False, help="Portable mode's pinned kernels (as the study runs by default; "
                                   "one thread) instead of this CPU's fastest."),
 ):
@@ -186,11 +187,11 @@ def bench_meta_step(
     shape = bench.parse_shape(input_shape)
     rows = bench.meta_step_benchmark(
         model, batch_size, device, shape, num_classes, repeats,
-        epoch_batches=epoch_batches, epoch_repeats=epoch_repeats, q=q, clock=clock,
+        epoch_batches=epoch_batches, epoch_repeats=epoch_repeats, q=q, clock=clock, optimizer=optimizer,
     )
     kernels = "portable" if portable else "native"
     print(f"{model}, input {shape}, batch {batch_size}, device {device}, {torch.get_num_threads()} CPU thread(s), "
-          f"{kernels} kernels, clock {clock}")
+          f"{kernels} kernels, clock {clock}, classifier optimiser {optimizer}")
     print(bench.format_table(rows))
 
 

@@ -12,7 +12,8 @@ machine's load hits every contender alike), the median of:
 - a whole epoch of ERM, of LRW with a meta step every `q`-th batch and every batch (the default),
   and of Meta-Weight-Net with its defaults, whose meta-network also reads every batch's losses (`fit`).
 
-Each contender trains its own copy of the model (SGD, momentum 0.9). On CUDA it also reports the
+Each contender trains its own copy of the model with the classifier's optimiser (`optimizer`:
+the study's `train.optimizer`, Adam, by default; its other settings are `TrainConfig`'s defaults). On CUDA it also reports the
 peak memory a step adds to what is resident (the models, optimiser states and data). `--clock cpu`
 times process CPU time instead of wall time, which is steadier on a shared CPU machine (not on
 CUDA, where the work is asynchronous). A GPU run: `molere-bench bench meta-step --model resnet18
@@ -39,13 +40,12 @@ from molere.methods import METHODS
 from molere.methods.lrw import LRW, LRWConfig
 from molere.models import MODELS
 from molere.train.loop import fit
-from molere.train.config import OptimizerConfig
+from molere.train.config import OPTIMIZERS, TrainConfig
 from molere.train.optim import current_lr, make_optimizer
 from molere.train.steps import weighted_step
 from molere.train.tensors import Batch, TensorSet, autocast, pick_device
 
 CLOCKS = ("wall", "cpu")
-OPTIMIZER = OptimizerConfig(optimizer="sgd", lr=0.01, momentum=0.9)
 
 
 @dataclass
@@ -79,12 +79,14 @@ def meta_step_benchmark(
     epoch_repeats: int = 5,
     q: int = 5,
     clock: str = "wall",
+    optimizer: str = "adam",
 ) -> list[Row]:
     """The timing table (see the module docstring); step rows first, then the two epochs."""
     check_range("batch size", batch_size, 1, math.inf)
     check_range("repeats", repeats, 1, math.inf)
     check_range("epoch batches", epoch_batches, 1, math.inf)
     check_choice("clock", clock, CLOCKS)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     target = pick_device(device, "--device")
     if target.type == "cuda" and not torch.cuda.is_available():
         raise MolereError("device 'cuda' requested but CUDA is not available here; use --device cpu")
@@ -92,26 +94,27 @@ def meta_step_benchmark(
         raise MolereError("clock 'cpu' cannot time asynchronous CUDA work; use --clock wall")
     torch.manual_seed(0)
     base = to_device(_build(model, input_shape, num_classes), target)
+    train = TrainConfig(optimizer=optimizer)
     data = _random_data(target, input_shape, num_classes, batch_size, epoch_batches)
     batch = data.train.batch(torch.arange(batch_size, device=target))
     timer = _Timer(target, clock)
 
     steps = {
-        "ERM step": _erm_method(base, data).update,
-        "meta step, JVP (real step reuses its gradient)": _lrw(base, data, q=1, reuse_gradient=True).meta_update,
-        "meta step, JVP (real step recomputed)": _lrw(base, data, q=1, reuse_gradient=False).meta_update,
+        "ERM step": _erm_method(base, train, data).update,
+        "meta step, JVP (real step reuses its gradient)": _lrw(base, train, data, q=1, reuse_gradient=True).meta_update,
+        "meta step, JVP (real step recomputed)": _lrw(base, train, data, q=1, reuse_gradient=False).meta_update,
         "meta step, double backward (real step recomputed)": partial(
-            double_backward_meta_update, _lrw(base, data, q=1, reuse_gradient=False)
+            double_backward_meta_update, _lrw(base, train, data, q=1, reuse_gradient=False)
         ),
     }
     step_ms, peaks = timer.interleaved({name: partial(step, batch) for name, step in steps.items()}, repeats, warmup)
     epochs = {
-        f"ERM epoch ({epoch_batches} batches)": _epoch(_erm_method(base, data), data, batch_size),
-        f"LRW epoch, q = {q}": _epoch(_lrw(base, data, q=q, reuse_gradient=True), data, batch_size),
-        "LRW epoch, q = 1 (the default)": _epoch(_lrw(base, data, q=1, reuse_gradient=True), data, batch_size),
+        f"ERM epoch ({epoch_batches} batches)": _epoch(_erm_method(base, train, data), data, batch_size),
+        f"LRW epoch, q = {q}": _epoch(_lrw(base, train, data, q=q, reuse_gradient=True), data, batch_size),
+        "LRW epoch, q = 1 (the default)": _epoch(_lrw(base, train, data, q=1, reuse_gradient=True), data, batch_size),
         # its meta-network also reads every batch's losses: the yardstick for one that reads the
         # classifier's output (q = 1, the real step recomputed, as in its paper)
-        "Meta-Weight-Net epoch (its defaults)": _epoch(_mwnet(base, data), data, batch_size),
+        "Meta-Weight-Net epoch (its defaults)": _epoch(_mwnet(base, train, data), data, batch_size),
     }
     epoch_ms, _ = timer.interleaved(epochs, epoch_repeats, warmup=1)
     return _rows(step_ms, peaks) + _rows(epoch_ms, {})
@@ -205,26 +208,26 @@ def _random_data(device, input_shape, num_classes: int, batch_size: int, epoch_b
     return RunData(train=tensors(batch_size * epoch_batches), val=tensors(batch_size * 4), num_classes=num_classes)
 
 
-def _copy(base: torch.nn.Module) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+def _copy(base: torch.nn.Module, train: TrainConfig) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     model = copy.deepcopy(base)
-    return model, make_optimizer(model.parameters(), OPTIMIZER)
+    return model, make_optimizer(model.parameters(), train)
 
 
-def _erm_method(base, data: RunData) -> Method:
-    model, optimizer = _copy(base)
+def _erm_method(base, train: TrainConfig, data: RunData) -> Method:
+    model, optimizer = _copy(base, train)
     return Method(model, optimizer, Method.Config(), data, seed=0)
 
 
-def _lrw(base, data: RunData, q: int, reuse_gradient: bool) -> LRW:
-    model, optimizer = _copy(base)
+def _lrw(base, train: TrainConfig, data: RunData, q: int, reuse_gradient: bool) -> LRW:
+    model, optimizer = _copy(base, train)
     config = LRWConfig(q=q, warmup=0.0, reuse_gradient=reuse_gradient)
     lrw = LRW(model, optimizer, config, data, seed=0)
     lrw.begin_epoch(0, 1)
     return lrw
 
 
-def _mwnet(base, data: RunData) -> LRW:
-    model, optimizer = _copy(base)
+def _mwnet(base, train: TrainConfig, data: RunData) -> LRW:
+    model, optimizer = _copy(base, train)
     mwnet = METHODS.get("mwnet")
     return mwnet(model, optimizer, mwnet.Config(), data, seed=0)
 

@@ -36,15 +36,18 @@ def test_markdown_table():
     assert format_table(rows[:1]).splitlines()[0] == "| what | ms | x ERM |"
 
 
-@pytest.mark.parametrize("kernels", ["native", "portable"])
-def test_cli_prints_the_table(kernels):
+@pytest.mark.parametrize("kernels, optimizer", [("native", "adam"), ("portable", "sgd")])
+def test_cli_prints_the_table(kernels, optimizer):
     result = CliRunner().invoke(
         app,
         ["bench", "meta-step", "--model", "cnn1d", "--batch-size", "4", "--input-shape", "16", "--repeats", "1",
-         "--epoch-batches", "2", "--q", "2", "--threads", "1", "--clock", "cpu", f"--{'no-' * (kernels == 'native')}portable"],
+         "--epoch-batches", "2", "--q", "2", "--threads", "1", "--clock", "cpu", f"--{'no-' * (kernels == 'native')}portable",
+         "--optimizer", optimizer],
     )
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"cnn1d, input (16,), batch 4, device cpu, 1 CPU thread(s), {kernels} kernels, clock cpu")
+    assert result.output.startswith(
+        f"cnn1d, input (16,), batch 4, device cpu, 1 CPU thread(s), {kernels} kernels, clock cpu, classifier optimiser {optimizer}\n"
+    )
     assert "| meta step, JVP (real step reuses its gradient) |" in result.output
 
 
@@ -64,6 +67,7 @@ def test_parse_shape():
         ({"device": "tpu"}, "unknown device 'tpu'"),
         ({"batch_size": 0}, "batch size = 0 is outside"),
         ({"clock": "cycles"}, "unknown clock 'cycles'"),
+        ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
         ({"model": "resnet9000"}, "unknown model 'resnet9000'"),
         ({"model": "resnet18"}, "model 'resnet18' does not take inputs of shape (16,)"),
     ],

@@ -4,6 +4,7 @@ start-up."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from molere.hparams import Choice, LogUniform, hparam
@@ -44,11 +45,10 @@ class TrainConfig:
     device: str = hparam("auto", choices=DEVICES)
 
 
-
-
 def run_epochs(cfg: TrainConfig, train_size: int) -> int:
     """The epochs a run on `train_size` examples takes under `cfg`'s budget (its last one may stop
     early: `fit`'s `steps`)."""
     if cfg.steps is None:
         return cfg.epochs
-    return -(-cfg.steps // max(1, -(-train_size // cfg.batch_size)))  # ceilings
+    batches = max(1, math.ceil(train_size / cfg.batch_size))
+    return math.ceil(cfg.steps / batches)

@@ -8,10 +8,14 @@ import torch
 
 from molere.train.config import OptimizerConfig, TrainConfig
 
+
 def make_optimizer(parameters, cfg: OptimizerConfig | TrainConfig) -> torch.optim.Optimizer:
+    """`fused`: one kernel updates every parameter (CPU and CUDA). The per-parameter loop's
+    Python and small ops cost a small network's step (a meta-network's, a 1-D CNN's) about a
+    tenth of its time; the update itself is the same formula."""
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=True)
+    return torch.optim.Adam(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
 def make_scheduler(optimizer, cfg: TrainConfig, epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
