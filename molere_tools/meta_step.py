@@ -13,11 +13,11 @@ machine's load hits every contender alike), the median of:
   and of Meta-Weight-Net with its defaults, whose meta-network also reads every batch's losses (`fit`).
 
 Each contender trains its own copy of the model with the classifier's optimiser (`optimizer`:
-the study's `train.optimizer`, Adam, by default; its other settings are `TrainConfig`'s defaults). On CUDA it also reports the
-peak memory a step adds to what is resident (the models, optimiser states and data). `--clock cpu`
-times process CPU time instead of wall time, which is steadier on a shared CPU machine (not on
-CUDA, where the work is asynchronous). A GPU run: `molere-bench bench meta-step --model resnet18
---input-shape 3,32,32 --batch-size 512 --device cuda`.
+the study's `train.optimizer`, Adam, by default; its other settings are `TrainConfig`'s
+defaults). On CUDA it also reports the peak memory a step adds to what is resident (the models,
+optimiser states and data). `--clock cpu` times process CPU time instead of wall time, which is
+steadier on a shared CPU machine (not on CUDA, where the work is asynchronous). A GPU run:
+`molere-bench bench meta-step --model resnet18 --input-shape 3,32,32 --batch-size 512 --device cuda`.
 """
 
 from __future__ import annotations
