@@ -5,7 +5,7 @@ features (`inputs: [x]`), each as a ratio to an ERM step or epoch, on the MNIST-
     python benchmarks/meta_net_inputs.py [--batch-size 100] [--repeats 80] [--epoch-repeats 15]
 
 The same set-up as `molere-bench bench meta-step` (random data, one torch thread, the study's
-Adam, native kernels, process CPU time, contenders interleaved round by round, medians); issue 13
+Adam, native kernels, process CPU time, contenders interleaved round by round, medians, ratios paired by round); issue 13
 asks for this comparison, and for the cost against Meta-Weight-Net's if the inputs change it
 (that one is `bench meta-step`'s last row)."""
 
@@ -56,10 +56,10 @@ def main() -> None:
     for name, inputs in INPUTS.items():
         epochs[f"LRW epoch, q = 5, {name}"] = bench._epoch(lrw(inputs, q=5), data, args.batch_size)
     timer = bench._Timer(torch.device("cpu"), "cpu")
-    step_ms, _ = timer.interleaved(steps, args.repeats, warmup=5)
-    epoch_ms, _ = timer.interleaved(epochs, args.epoch_repeats, warmup=1)
+    step_times, _ = timer.interleaved(steps, args.repeats, warmup=5)
+    epoch_times, _ = timer.interleaved(epochs, args.epoch_repeats, warmup=1)
     print(f"cnn1d, batch {args.batch_size}, 1 CPU thread, native kernels, Adam, process CPU time")
-    print(bench.format_table(bench._rows(step_ms, {}) + bench._rows(epoch_ms, {})))
+    print(bench.format_table(bench._rows(step_times, {}) + bench._rows(epoch_times, {})))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """`molere-bench bench meta-step`: the cost of LRW's meta step against a plain ERM step, in one run.
 
 On random data of the given input shape it times, interleaved round by round (so a change in the
-machine's load hits every contender alike), the median of:
+machine's load hits every contender alike), the median of the following, and the median over
+rounds of each one's ratio to ERM's time in the same round:
 
 - an ERM step (`weighted_step`);
 - the JVP meta step as LRW runs it (`LRW.meta_update`): the hypergradient by one forward-mode
@@ -52,7 +53,7 @@ CLOCKS = ("wall", "cpu")
 class Row:
     name: str
     ms: float
-    ratio: float  # to the ERM step (steps) or the ERM epoch (epochs)
+    ratio: float  # to the ERM step (steps) or the ERM epoch (epochs) of the same round, median over rounds
     peak_mib: float | None  # CUDA only: peak memory the step adds to what is resident
 
 
@@ -107,7 +108,7 @@ def meta_step_benchmark(
             double_backward_meta_update, _lrw(base, train, data, q=1, reuse_gradient=False)
         ),
     }
-    step_ms, peaks = timer.interleaved({name: partial(step, batch) for name, step in steps.items()}, repeats, warmup)
+    step_times, peaks = timer.interleaved({name: partial(step, batch) for name, step in steps.items()}, repeats, warmup)
     epochs = {
         f"ERM epoch ({epoch_batches} batches)": _epoch(_erm_method(base, train, data), data, batch_size),
         f"LRW epoch, q = {q}": _epoch(_lrw(base, train, data, q=q, reuse_gradient=True), data, batch_size),
@@ -116,8 +117,8 @@ def meta_step_benchmark(
         # classifier's output (q = 1, the real step recomputed, as in its paper)
         "Meta-Weight-Net epoch (its defaults)": _epoch(_mwnet(base, train, data), data, batch_size),
     }
-    epoch_ms, _ = timer.interleaved(epochs, epoch_repeats, warmup=1)
-    return _rows(step_ms, peaks) + _rows(epoch_ms, {})
+    epoch_times, _ = timer.interleaved(epochs, epoch_repeats, warmup=1)
+    return _rows(step_times, peaks) + _rows(epoch_times, {})
 
 
 def format_table(rows: list[Row]) -> str:
@@ -151,7 +152,7 @@ class _Timer:
         self.now = time.process_time if clock == "cpu" else time.perf_counter
 
     def interleaved(self, contenders: dict[str, Callable], repeats: int, warmup: int):
-        """Median milliseconds of each contender over `repeats` rounds, and its peak CUDA memory."""
+        """Each contender's milliseconds in each of `repeats` rounds, and its peak CUDA memory."""
         for _ in range(warmup):
             for run in contenders.values():
                 with autocast(self.device):
@@ -172,16 +173,22 @@ class _Timer:
                 if self.device.type == "cuda":  # what the step adds to the models and data resident
                     extra = (torch.cuda.max_memory_allocated(self.device) - resident) / 2**20
                     peaks[name] = max(peaks.get(name, 0.0), extra)
-        return {name: statistics.median(values) for name, values in times.items()}, peaks
+        return times, peaks
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
 
-def _rows(ms: dict[str, float], peaks: dict[str, float]) -> list[Row]:
-    baseline = next(iter(ms.values()))
-    return [Row(name, value, value / baseline, peaks.get(name)) for name, value in ms.items()]
+def _rows(times: dict[str, list[float]], peaks: dict[str, float]) -> list[Row]:
+    """Median ms of each contender, and the median over rounds of its ratio to the first
+    contender's time in the same round: pairing by round cancels a drift in the machine's speed
+    (a VM's wanders by tens of per cent between minutes), which a ratio of medians keeps."""
+    baseline = next(iter(times.values()))
+    return [
+        Row(name, statistics.median(values), statistics.median(t / b for t, b in zip(values, baseline)), peaks.get(name))
+        for name, values in times.items()
+    ]
 
 
 def _build(name: str, input_shape, num_classes: int) -> torch.nn.Module:
