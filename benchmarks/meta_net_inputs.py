@@ -5,9 +5,9 @@ features (`inputs: [x]`), each as a ratio to an ERM step or epoch, on the MNIST-
     python benchmarks/meta_net_inputs.py [--batch-size 100] [--repeats 80] [--epoch-repeats 15]
 
 The same set-up as `molere-bench bench meta-step` (random data, one torch thread, the study's
-Adam, native kernels, process CPU time, contenders interleaved round by round, medians, ratios paired by round); issue 13
-asks for this comparison, and for the cost against Meta-Weight-Net's if the inputs change it
-(that one is `bench meta-step`'s last row)."""
+Adam, native kernels, process CPU time, contenders interleaved round by round, medians, ratios
+paired by round); issue 13 asks for this comparison, and for the cost against Meta-Weight-Net's
+if the inputs change it (that one is `bench meta-step`'s last row)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import argparse
 import torch
 
 from molere.meta_nets import MetaNetConfig
-from molere.methods.lrw import LRW, LRWConfig
+from molere.methods.lrw import LRW
 from molere.train.config import TrainConfig
 from molere.train.steps import weighted_step
 from molere_tools import meta_step as bench
@@ -38,10 +38,7 @@ def main() -> None:
     train = TrainConfig(optimizer="adam")
 
     def lrw(inputs: tuple[str, ...], q: int) -> LRW:
-        model, optimizer = bench._copy(base, train)
-        method = LRW(model, optimizer, LRWConfig(q=q, warmup=0.0, meta_net=MetaNetConfig(inputs=inputs)), data, seed=0)
-        method.begin_epoch(0, 1)
-        return method
+        return bench._lrw(base, train, data, q=q, reuse_gradient=True, meta_net=MetaNetConfig(inputs=inputs))
 
     def weighted(method: LRW):
         return lambda: weighted_step(method.model, method.optimizer, batch, method.fixed_weights(batch))

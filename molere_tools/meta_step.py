@@ -36,6 +36,7 @@ import torch
 from molere.errors import MolereError, check_choice, check_range
 from molere.experiment import to_device
 from molere.hypergrad import lookahead_val_loss
+from molere.meta_nets import MetaNetConfig
 from molere.methods.base import Method, RunData
 from molere.methods import METHODS
 from molere.methods.lrw import LRW, LRWConfig
@@ -225,9 +226,9 @@ def _erm_method(base, train: TrainConfig, data: RunData) -> Method:
     return Method(model, optimizer, Method.Config(), data, seed=0)
 
 
-def _lrw(base, train: TrainConfig, data: RunData, q: int, reuse_gradient: bool) -> LRW:
+def _lrw(base, train: TrainConfig, data: RunData, q: int, reuse_gradient: bool, meta_net: MetaNetConfig = MetaNetConfig()) -> LRW:
     model, optimizer = _copy(base, train)
-    config = LRWConfig(q=q, warmup=0.0, reuse_gradient=reuse_gradient)
+    config = LRWConfig(q=q, warmup=0.0, reuse_gradient=reuse_gradient, meta_net=meta_net)
     lrw = LRW(model, optimizer, config, data, seed=0)
     lrw.begin_epoch(0, 1)
     return lrw
