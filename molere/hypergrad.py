@@ -24,8 +24,8 @@ Public API (methods such as LRW, MOLERE, Meta-Weight-Net and L2RW build on these
   With `update_buffers=True` the train forward is the real model's own, so BatchNorm running
   statistics move exactly as one plain weighted step moves them; pass it when the real step will
   reuse `grads` (then call `apply_gradients`), and leave it False when the real step is recomputed.
-  `weights` may be a function of the classifier's detached logits at theta (a meta-network that
-  sees them): the train forward then serves both, and `Lookahead.weights` holds its output, still
+  `weights` may be a function of the classifier's detached logits and per-example losses at
+  theta (a meta-network that sees them): the train forward then serves both, and `Lookahead.weights` holds its output, still
   attached to whatever produced it, for the meta-network's backward.
 - `apply_gradients(model, optimizer, grads)`: one optimiser step with the given gradients.
 - `load_forward_ad()`: pay forward-mode AD's one-time start-up now (LRW does, before training).
@@ -90,10 +90,11 @@ def lookahead(
         logits = model(x)
     else:
         logits = _forward_at(model, dict(zip(names, params)), x)
-    weights = resolve_weights(weights, logits)
     losses = loss_fn(logits, y)
+    weights = resolve_weights(weights, logits, losses)
     grads = _grads((weights.detach() * losses).mean(), params)
-    ahead = [(p.detach() - lr * g).requires_grad_() for p, g in zip(params, grads)]
+    # theta - lr * g as one op per parameter (add's alpha), where `-` and `*` would take two
+    ahead = [p.detach().add(g, alpha=-lr).requires_grad_() for p, g in zip(params, grads)]
     val_loss = _val_loss(model, names, ahead, val_batch, loss_fn)
     v = _grads(val_loss, ahead)
     tangent = _loss_jvp(model, names, params, v, x, y, loss_fn)
@@ -128,8 +129,9 @@ def lookahead_val_loss(
     x, y = batch[0], batch[1]
     names, params = _trainable(model)
     logits = _forward_at(model, dict(zip(names, params)), x)
-    weights = resolve_weights(weights, logits)
-    grads = torch.autograd.grad((weights * loss_fn(logits, y)).mean(), params, create_graph=True, allow_unused=True)
+    losses = loss_fn(logits, y)
+    weights = resolve_weights(weights, logits, losses)
+    grads = torch.autograd.grad((weights * losses).mean(), params, create_graph=True, allow_unused=True)
     ahead = [p if g is None else p - lr * g for p, g in zip(params, grads)]
     return _val_loss(model, names, ahead, val_batch, loss_fn)
 

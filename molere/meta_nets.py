@@ -9,7 +9,7 @@ from the hypergradient only):
 
 - `probs`:  the classifier's softmax output (K values);
 - `label`:  the observed label, one-hot (K values);
-- `loss`:   the example's cross-entropy loss (Meta-Weight-Net's single input);
+- `loss`:   the example's loss, cross-entropy in every LRW method (Meta-Weight-Net's single input);
 - `margin`: the probabilistic margin p_y - max_{k != y} p_k;
 - `x`:      the raw features, through a small extractor (an MLP's flatten for vectors, a small
             conv net for (C, H, W) images; `kind` picks it).
@@ -43,8 +43,9 @@ class MetaNetConfig:
 
 
 class MetaNet(nn.Module):
-    """[the chosen inputs] -> hidden -> 1 -> sigmoid. `forward(x, y, logits)`: `logits` are the
-    classifier's at the current theta; only the inputs that need them read them."""
+    """[the chosen inputs] -> hidden -> 1 -> sigmoid. `forward(x, y, logits, losses)`: `logits` and
+    `losses` are the classifier's at the current theta (the step computed them already); only the
+    inputs that need them read them."""
 
     def __init__(self, inputs: Sequence[str], num_classes: int, hidden: int, features: nn.Module | None = None, width: int = 0):
         super().__init__()
@@ -53,41 +54,37 @@ class MetaNet(nn.Module):
         self.features = features  # the raw-x extractor, or None without `x`
         sizes = {"probs": num_classes, "label": num_classes, "loss": 1, "margin": 1, "x": width}
         self.head = nn.Sequential(nn.Linear(sum(sizes[name] for name in self.inputs), hidden), nn.ReLU(), nn.Linear(hidden, 1))
-        # the one-hot labels as rows of the identity: one indexing op, where F.one_hot also
-        # checks the labels' range (this forward runs on every train batch)
+        # the one-hot labels as rows of the identity, picked by index_select: this forward runs on
+        # every train batch, and F.one_hot (which checks the labels' range) or advanced indexing
+        # costs several times as much
         self.register_buffer("one_hot", torch.eye(num_classes), persistent=False)
         # every example starts at weight 1/2: reweighting begins from uniform weights, i.e. from ERM
         nn.init.zeros_(self.head[-1].weight)
         nn.init.zeros_(self.head[-1].bias)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.head(self.input_columns(x, y, logits))
+    def forward(self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None = None, losses: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.head(self.input_columns(x, y, logits, losses))
         # at least float32 under CUDA's bf16 autocast: bf16 resolves only 2^-9 around 1/2
         return torch.sigmoid(h.to(torch.promote_types(h.dtype, torch.float32))).squeeze(1)
 
-    def input_columns(self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None) -> torch.Tensor:
+    def input_columns(self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None, losses: torch.Tensor | None) -> torch.Tensor:
         """What the head sees: the chosen inputs side by side, one row per example."""
         dtype = self.head[0].weight.dtype
-        # the classifier's log-probabilities, once, for every input read off them
-        log_p = None if logits is None else F.log_softmax(logits.detach().to(dtype), dim=1)
-        return torch.cat([self._input(name, x, y, log_p, dtype) for name in self.inputs], dim=1)
+        # the classifier's probabilities, once, for every input read off them
+        p = F.softmax(logits.detach().to(dtype), dim=1) if {"probs", "margin"} & set(self.inputs) else None
+        return torch.cat([self._input(name, x, y, p, losses, dtype) for name in self.inputs], dim=1)
 
-    def _input(self, name: str, x, y, log_p, dtype) -> torch.Tensor:
+    def _input(self, name: str, x, y, p, losses, dtype) -> torch.Tensor:
         if name == "x":
             return self.features(x).to(dtype)
         if name == "label":
-            return self.one_hot[y].to(dtype)
+            return self.one_hot.index_select(0, y).to(dtype)
         if name == "probs":
-            return log_p.exp()
+            return p
         if name == "loss":
-            return -log_p.gather(1, y[:, None])
-        p = log_p.exp()
+            return losses.detach().to(dtype)[:, None]
         others = p.scatter(1, y[:, None], -math.inf)  # margin: p_y against the best other class
         return p.gather(1, y[:, None]) - others.max(1, keepdim=True).values
-
-    @property
-    def needs_logits(self) -> bool:
-        return any(name in ("probs", "loss", "margin") for name in self.inputs)
 
 
 def make_meta_net(

@@ -79,7 +79,7 @@ def test_phi_gradient_of_a_meta_net_over_the_classifier_output_equals_double_bac
     nn.init.normal_(g.head[-1].weight)
     batch, val = batches()
     phi = list(g.parameters())
-    weigh = lambda logits: g(batch.x, batch.y, logits)  # noqa: E731
+    weigh = lambda logits, losses: g(batch.x, batch.y, logits, losses)  # noqa: E731
     step = lookahead(model, batch, weigh, val, 0.3)
     by_jvp = torch.autograd.grad(step.weights, phi, grad_outputs=step.hypergrad)
     reference = torch.autograd.grad(lookahead_val_loss(model, batch, weigh, val, 0.3), phi)
@@ -88,7 +88,7 @@ def test_phi_gradient_of_a_meta_net_over_the_classifier_output_equals_double_bac
         assert relative_error(a, b) < 1e-10
     # the weights saw the logits at theta: the same as a meta-net fed them by hand
     logits = model.train()(batch.x)
-    assert torch.allclose(step.weights, g(batch.x, batch.y, logits), rtol=1e-12, atol=0)
+    assert torch.allclose(step.weights, g(batch.x, batch.y, logits, cross_entropy(logits, batch.y)), rtol=1e-12, atol=0)
 
 
 def test_weight_hypergradient_matches_per_example_formula():

@@ -21,7 +21,7 @@ from molere.methods.base import RunData
 from molere.methods.lrw import LRW, LRWConfig
 from molere.params import Params
 from molere.valsets import heuristic_valsets
-from molere.train.steps import weighted_step
+from molere.train.steps import cross_entropy, weighted_step
 from molere.train.tensors import TensorSet
 from stages.train import aligned
 
@@ -208,7 +208,7 @@ def test_meta_net_inputs_exact():
     net = make_meta_net((1,), 2, inputs=["probs", "label", "loss", "margin"]).double()
     logits = torch.tensor([[0.0, math.log(3)]], dtype=torch.float64)
     y = torch.tensor([0])
-    columns = net.input_columns(None, y, logits)
+    columns = net.input_columns(None, y, logits, cross_entropy(logits, y))
     expected = torch.tensor([[0.25, 0.75, 1.0, 0.0, math.log(4), -0.5]], dtype=torch.float64)
     assert torch.allclose(columns, expected, atol=1e-12)
 

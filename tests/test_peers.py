@@ -238,7 +238,8 @@ def test_mwnet_weight_depends_on_the_loss_only():
     torch.nn.init.normal_(method.meta_net.head[-1].weight)  # away from the constant start
     # W = 0: every example has loss ln 2 whatever x and y, so every weight is the same
     batch = linear_batch([[2.0, 0.0], [1.0, 5.0], [-3.0, 0.5]], [0, 1, 0])
-    weights = method.raw_weights(batch, method.model(batch.x))
+    logits = method.model(batch.x)
+    weights = method.raw_weights(batch, logits, F.cross_entropy(logits, batch.y, reduction="none"))
     expected = torch.sigmoid(method.meta_net.head(torch.full((1, 1), math.log(2), dtype=torch.float64))).squeeze(1)
     assert torch.allclose(weights, expected.expand(3))
     assert method.meta_net.inputs == ("loss",)

@@ -32,7 +32,7 @@ from molere.meta_nets import MetaNetConfig, make_meta_net
 from molere.methods.base import Method
 from molere.train.config import OptimizerConfig
 from molere.train.optim import current_lr, make_optimizer
-from molere.train.steps import batch_stats, weighted_step
+from molere.train.steps import batch_stats, cross_entropy, weighted_step
 from molere.train.tensors import Batch, TensorSet, batch_indices, map_batches
 
 
@@ -92,27 +92,27 @@ class LRW(Method):
         spec = self.config.meta_net
         return make_meta_net(tuple(self.data.train.x.shape[1:]), self.data.num_classes, spec.inputs, spec.hidden, spec.kind)
 
-    def raw_weights(self, batch: Batch, logits: torch.Tensor) -> torch.Tensor:
-        """g_phi of each example of `batch`, in (0, 1), differentiable in phi; `logits` are the
-        classifier's at the current theta (the meta-network reads them detached)."""
-        return self.meta_net(batch.x, batch.y, logits)
+    def raw_weights(self, batch: Batch, logits: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
+        """g_phi of each example of `batch`, in (0, 1), differentiable in phi; `logits` and the
+        per-example `losses` are the classifier's at the current theta (read detached)."""
+        return self.meta_net(batch.x, batch.y, logits, losses)
 
-    def batch_weights(self, batch: Batch, logits: torch.Tensor, *, record: bool = False) -> torch.Tensor:
+    def batch_weights(self, batch: Batch, logits: torch.Tensor, losses: torch.Tensor, *, record: bool = False) -> torch.Tensor:
         """The weights the step uses: raw, or rescaled to mean 1 over the batch. With `record`,
         the raw weights' mean and spread go into the epoch's history (the meta steps do: the
         weighted steps between them skip the few small ops, which cost a weighted step 3-4%)."""
-        raw = self.raw_weights(batch, logits)
+        raw = self.raw_weights(batch, logits, losses)
         mean = raw.mean()
         if record:
             self._accumulate(weight_mean=mean.detach(), weight_std=raw.detach().std(correction=0))
         return raw / mean if self.normalize else raw
 
     def fixed_weights(self, batch: Batch):
-        """The weights of `batch` as a function of its logits, with phi held fixed."""
+        """The weights of `batch` as a function of its logits and losses, with phi held fixed."""
 
-        def weigh(logits: torch.Tensor) -> torch.Tensor:
+        def weigh(logits: torch.Tensor, losses: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
-                return self.batch_weights(batch, logits)
+                return self.batch_weights(batch, logits, losses)
 
         return weigh
 
@@ -162,7 +162,11 @@ class LRW(Method):
     @torch.no_grad()
     def train_weights(self) -> np.ndarray:
         self.model.eval()
-        return map_batches(self.data.train, lambda batch: self.raw_weights(batch, self.model(batch.x))).numpy()
+        return map_batches(self.data.train, self._eval_weights).numpy()
+
+    def _eval_weights(self, batch: Batch) -> torch.Tensor:
+        logits = self.model(batch.x)
+        return self.raw_weights(batch, logits, cross_entropy(logits, batch.y))
 
     def _accumulate(self, **values: torch.Tensor) -> None:
         for key, value in values.items():
