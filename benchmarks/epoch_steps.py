@@ -30,23 +30,20 @@ def main() -> None:
     apply_portable(args.portable)  # before torch loads: the pins are read then
     import torch
 
-    from molere.train.config import TrainConfig
     from molere.train.tensors import reproducible_torch
     from molere_tools import meta_step as bench
 
     reproducible_torch(args.portable)
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    base = bench._build("cnn1d", (40,), 10)
-    data = bench._random_data(torch.device("cpu"), (40,), 10, args.batch_size, 40)
-    train = TrainConfig(optimizer="adam")
+    base, train, data = bench.setup("cnn1d", (40,), 10, torch.device("cpu"), args.batch_size, 40)
     erm = bench._erm_method(base, train, data)
     lrw = bench._lrw(base, train, data, q=args.q, reuse_gradient=True)
     times: dict[str, list[float]] = defaultdict(list)
     timed(erm, lambda: "ERM step", times)
     timed(lrw, lambda: step_kind(lrw._step, args.q), times)
     epochs = {"ERM": bench._epoch(erm, data, args.batch_size), "LRW": bench._epoch(lrw, data, args.batch_size)}
-    epochs["ERM"](), epochs["LRW"]()  # warm-up
+    for epoch in epochs.values():  # warm-up, not counted
+        epoch()
     times.clear()
     ratios = []
     for _ in range(args.rounds):

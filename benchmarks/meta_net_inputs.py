@@ -17,7 +17,6 @@ import torch
 
 from molere.meta_nets import MetaNetConfig
 from molere.methods.lrw import LRW
-from molere.train.config import TrainConfig
 from molere.train.steps import weighted_step
 from molere_tools import meta_step as bench
 
@@ -31,11 +30,8 @@ def main() -> None:
     parser.add_argument("--epoch-repeats", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    base = bench._build("cnn1d", (40,), 10)
-    data = bench._random_data(torch.device("cpu"), (40,), 10, args.batch_size, 40)
+    base, train, data = bench.setup("cnn1d", (40,), 10, torch.device("cpu"), args.batch_size, 40)
     batch = data.train.batch(torch.arange(args.batch_size))
-    train = TrainConfig(optimizer="adam")
 
     def lrw(inputs: tuple[str, ...], q: int) -> LRW:
         return bench._lrw(base, train, data, q=q, reuse_gradient=True, meta_net=MetaNetConfig(inputs=inputs))

@@ -94,10 +94,7 @@ def meta_step_benchmark(
         raise MolereError("device 'cuda' requested but CUDA is not available here; use --device cpu")
     if target.type == "cuda" and clock == "cpu":
         raise MolereError("clock 'cpu' cannot time asynchronous CUDA work; use --clock wall")
-    torch.manual_seed(0)
-    base = to_device(_build(model, input_shape, num_classes), target)
-    train = TrainConfig(optimizer=optimizer)
-    data = _random_data(target, input_shape, num_classes, batch_size, epoch_batches)
+    base, train, data = setup(model, input_shape, num_classes, target, batch_size, epoch_batches, optimizer)
     batch = data.train.batch(torch.arange(batch_size, device=target))
     timer = _Timer(target, clock)
 
@@ -120,6 +117,15 @@ def meta_step_benchmark(
     }
     epoch_times, _ = timer.interleaved(epochs, epoch_repeats, warmup=1)
     return _rows(step_times, peaks) + _rows(epoch_times, {})
+
+
+def setup(model: str, input_shape, num_classes: int, device, batch_size: int, epoch_batches: int, optimizer: str = "adam"):
+    """What every contender starts from: the seeded model (each trains its own copy), the
+    classifier's optimiser settings, and random data of `epoch_batches` train batches."""
+    torch.manual_seed(0)
+    base = to_device(_build(model, input_shape, num_classes), device)
+    data = _random_data(device, input_shape, num_classes, batch_size, epoch_batches)
+    return base, TrainConfig(optimizer=optimizer), data
 
 
 def format_table(rows: list[Row]) -> str:

@@ -23,6 +23,7 @@ from molere.methods.lrw import balanced_indices
 from molere.methods.zoo.l2rw import alignment_weights, l2rw_weights
 from molere.hparams import build_config
 from molere.params import Params
+from molere.train.steps import cross_entropy
 from molere.train.tensors import Batch, TensorSet
 
 
@@ -239,7 +240,7 @@ def test_mwnet_weight_depends_on_the_loss_only():
     # W = 0: every example has loss ln 2 whatever x and y, so every weight is the same
     batch = linear_batch([[2.0, 0.0], [1.0, 5.0], [-3.0, 0.5]], [0, 1, 0])
     logits = method.model(batch.x)
-    weights = method.raw_weights(batch, logits, F.cross_entropy(logits, batch.y, reduction="none"))
+    weights = method.raw_weights(batch, logits, cross_entropy(logits, batch.y))
     expected = torch.sigmoid(method.meta_net.head(torch.full((1, 1), math.log(2), dtype=torch.float64))).squeeze(1)
     assert torch.allclose(weights, expected.expand(3))
     assert method.meta_net.inputs == ("loss",)
