@@ -2,7 +2,10 @@
 the pinned AVX2 kernels and with this CPU's native ones, on one machine in one sitting, the two
 modes interleaved round by round (a shared machine's load then weighs on both alike).
 
-    python benchmarks/portable_cost.py [--rounds 3] [--methods erm lrw-hard] [-S data.num_samples=4000 ...]
+    python benchmarks/portable_cost.py [--rounds 3] [--methods erm lrw-hard] [--against REV] [-S data.num_samples=4000 ...]
+
+`--against REV` adds a third contender: portable mode as the code at git revision REV had it
+(e.g. the previous portable mode), in a scratch study of its own built from that revision.
 
 It builds a scratch copy of the default study with one scenario (clean) up to the split stage,
 then times `molere-bench stage train` per method and mode: the training's wall seconds per epoch
@@ -13,11 +16,13 @@ too; steadier than wall time on a shared machine). Both modes run one torch thre
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import resource
 import statistics
 import subprocess
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -48,7 +53,7 @@ def bench_env() -> dict:
     """This process's environment without portable mode's variables (each stage sets its own), one
     thread for native mode too."""
     env = {k: v for k, v in study_env().items() if k not in portable_environment(True)}
-    return {**env, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return {**env, "OMP_NUM_THREADS": "1"}
 
 
 def children_cpu() -> float:
@@ -60,35 +65,57 @@ def timed_train(repo: Path, method: str, portable: str, env: dict) -> tuple[floa
     """(training wall seconds per epoch, process CPU seconds) of one train stage."""
     command = ["molere-bench", "stage", "train", "--method", method, "-S", f"execution.portable={portable}"]
     start = children_cpu()
-    subprocess.run(command, cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, cwd=repo, env={**env, "PYTHONPATH": str(repo)}, check=True, stdout=subprocess.DEVNULL)
     cpu = children_cpu() - start
-    timing = json.loads((repo / "timings" / SCENARIO / method / "seed0.json").read_text())
-    return timing["seconds_per_epoch"], cpu
+    newest = max((repo / "timings" / SCENARIO / method).rglob("*.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(newest.read_text())["seconds_per_epoch"], cpu
+
+
+def code_at(revision: str, dest: Path) -> Path:
+    """The project's files at `revision`, unpacked into `dest`."""
+    archive = subprocess.run(["git", "archive", revision], cwd=ROOT, check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def study_repos(tmp: Path, params: dict, against: str | None, env: dict) -> dict[str, tuple[Path, str]]:
+    """contender -> (scratch study up to the split stage, execution.portable)."""
+    repo = make_study_repo(tmp / "here", params)
+    contenders = {mode: (repo, flag) for mode, flag in MODES.items()}
+    if against:
+        old = make_study_repo(tmp / "against", params, code=code_at(against, tmp / "code"))
+        contenders[f"portable@{against}"] = (old, "true")
+    for path in {path for path, _ in contenders.values()}:
+        subprocess.run(["dvc", "repro", f"valsets@{SCENARIO}"], cwd=path, env={**env, "PYTHONPATH": str(path)},
+                       check=True, stdout=subprocess.DEVNULL)
+    return contenders
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--methods", nargs="+", default=["erm", "lrw-hard"])
+    parser.add_argument("--against", help="a git revision whose portable mode also runs, e.g. HEAD~1")
     parser.add_argument("-S", "--set", action="append", default=[], help="a params override, e.g. train.epochs=5")
     args = parser.parse_args()
     env = bench_env()
     with tempfile.TemporaryDirectory(prefix="molere-portable-") as tmp:
-        repo = make_study_repo(Path(tmp), study_params(args.methods, args.set))
-        subprocess.run(["dvc", "repro", f"valsets@{SCENARIO}"], cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL)
+        contenders = study_repos(Path(tmp), study_params(args.methods, args.set), args.against, env)
         times: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for round_ in range(args.rounds):
-            order = list(MODES) if round_ % 2 == 0 else list(MODES)[::-1]
+            order = list(contenders) if round_ % 2 == 0 else list(contenders)[::-1]
             for method in args.methods:
-                for mode in order:
-                    times.setdefault((method, mode), []).append(timed_train(repo, method, MODES[mode], env))
+                for name in order:
+                    repo, flag = contenders[name]
+                    times.setdefault((method, name), []).append(timed_train(repo, method, flag, env))
     print(f"median of {args.rounds} interleaved rounds, 1 torch thread, {os.cpu_count()} cores; × native: ratio of medians")
-    print(f"{'method':<10}{'mode':<10}{'wall s / epoch':>15}{'× native':>10}{'process CPU s':>15}{'× native':>10}")
+    print(f"{'method':<10}{'mode':<22}{'wall s / epoch':>15}{'× native':>10}{'process CPU s':>15}{'× native':>10}")
     for method in args.methods:
-        medians = {mode: [statistics.median(t[i] for t in times[(method, mode)]) for i in (0, 1)] for mode in MODES}
-        for mode, (epoch, cpu) in medians.items():
-            native_epoch, native_cpu = medians["native"]
-            print(f"{method:<10}{mode:<10}{epoch:>15.3f}{epoch / native_epoch:>10.2f}{cpu:>15.2f}{cpu / native_cpu:>10.2f}")
+        medians = {name: [statistics.median(t[i] for t in times[(method, name)]) for i in (0, 1)] for name in contenders}
+        native_epoch, native_cpu = medians["native"]
+        for name, (epoch, cpu) in medians.items():
+            print(f"{method:<10}{name:<22}{epoch:>15.3f}{epoch / native_epoch:>10.2f}{cpu:>15.2f}{cpu / native_cpu:>10.2f}")
 
 
 if __name__ == "__main__":

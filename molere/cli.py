@@ -4,6 +4,7 @@ start-up never import torch."""
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -221,9 +222,16 @@ def verify(
                             "requirements.lock (as a new user would; several GB, minutes); current: this Python "
                             "environment, with the clone's code first on the path."),
     keep: bool = typer.Option(False, help="Keep the clone (it is always kept when the regeneration fails)."),
+    canary: bool = typer.Option(False, help="Instead: run the canary (the study's kinds of computation in "
+                                "portable mode) and compare its hashes with every machine's record in canary/."),
+    save: bool = typer.Option(False, help="With --canary: also write this machine's record into canary/."),
 ):
     """Regenerate the study in a fresh clone of HEAD and list the committed files that differ,
-    timing files aside; exit 1 if any does. Its last line is the README's badge line."""
+    timing files aside; exit 1 if any does. Its last line is the README's badge line. With
+    --canary, a quicker check: which of the study's computations give this machine the same bits
+    as the machines on record (docs/reproducibility.md)."""
+    if canary:
+        return check_canary(save)
     from molere.verify import badge_line, verify as run_verify
     from molere import paths
 
@@ -233,6 +241,27 @@ def verify(
         print(f"differs: {path} ({what})")
     print(badge_line(verdict, env))
     if verdict.differing:
+        raise typer.Exit(1)
+
+
+def check_canary(save: bool) -> None:
+    """Print one line per committed record (same bits, or the computations that differ); exit 1
+    if any differs."""
+    from molere import canary
+
+    mine, records = canary.run(), canary.load_records()
+    print(f"this machine: {mine['machine']['cpu']} ({mine['machine']['widest_vectors']}), "
+          f"{len(mine['hashes'])} computations, portable mode")
+    comparisons = canary.compare(mine, records)
+    for c in comparisons:
+        verdict = "same bits" if not c.differing else f"differs: {', '.join(c.differing)}"
+        print(f"{c.record} ({c.cpu}): {verdict}")
+    if save:
+        canary.RECORDS.mkdir(exist_ok=True)
+        path = canary.RECORDS / canary.record_name(mine)
+        path.write_text(json.dumps(mine, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {path}")
+    if any(c.differing for c in comparisons):
         raise typer.Exit(1)
 
 

@@ -1,18 +1,29 @@
 """Portable numerical kernels (`execution.portable`, on by default).
 
-torch, numpy and their BLAS libraries pick their vectorised kernels by the CPU's instruction set,
-and kernels for different instruction sets round differently: the same stage trained on an
-AVX-512 and on an AVX2 machine gives different models, and noisy-label training amplifies the
-difference into points of accuracy. Portable mode pins every such choice to the AVX2 kernels,
-which every current x86-64 server has, fixes the thread count (a parallel reduction's order
-depends on it) and sets what CUDA needs for deterministic algorithms.
+torch, numpy and their BLAS libraries pick their kernels by the CPU: its instruction set, its
+vendor and its cache sizes. Kernels for different instruction sets round differently, and so do
+the same kernels blocked for other cache sizes, so the same stage trained on two machines gives
+different models, which noisy-label training amplifies into points of accuracy. Portable mode
+takes every such choice away from the machine (docs/reproducibility.md):
+
+- torch's own vectorised kernels (ATen) and numpy's loops are pinned to AVX2, which every current
+  x86-64 server has; OpenBLAS (numpy's products) to its Haswell kernels;
+- torch's matrix products run on MKL's COMPATIBLE branch: the one code path MKL documents as the
+  same on Intel and on other vendors' CPUs (any other `MKL_CBWR` branch is honoured on Intel
+  processors only; elsewhere MKL silently takes its automatic branch), in its conditional
+  reproducibility mode, which also fixes the cache sizes its blocking assumes;
+- oneDNN is off (`molere.train.tensors.reproducible_torch`): it blocks a convolution for the cache
+  sizes of the CPU it runs on, so torch's convolutions go to its own im2col and MKL's products;
+- one thread per process (a parallel reduction's order depends on the thread count), and what
+  CUDA needs for deterministic algorithms.
 
 The libraries read these variables once, when they load, so they must be in the environment
 before torch or numpy is imported: the CLI puts them there as soon as it has read params.yaml
 (`apply_portable`), the tests in conftest.py, and an executor passes `portable_environment(...)`
 to its workers (Ray: `runtime_env={"env_vars": ...}`). Once torch is imported,
 `molere.train.tensors.reproducible_torch` turns on deterministic algorithms and checks that the
-pins took effect. This module imports neither torch nor numpy."""
+pins took effect. `molere-bench verify --canary` checks the result against other machines'
+records. This module imports neither torch nor numpy."""
 
 from __future__ import annotations
 
@@ -22,13 +33,13 @@ import platform
 from molere.errors import MolereError
 from molere.params import Params
 
-THREADS = 1  # one thread per stage process: `molere-bench repro --jobs N` spreads work over the cores
+THREADS = 1  # one thread per stage process: the executor runs one stage per core
 # numpy >= 2.4's names for its AVX-512 loops (exp, log, sort, argsort ...); its AVX2 group is X86_V3
 NUMPY_AVX512 = ("X86_V4", "AVX512_ICL", "AVX512_SPR")
 X86_PINS = {
     "ATEN_CPU_CAPABILITY": "avx2",  # torch's own vectorised kernels
-    "ONEDNN_MAX_CPU_ISA": "AVX2",  # torch's convolutions (oneDNN)
-    "MKL_CBWR": "AVX2",  # torch's matrix products (MKL): the AVX2 code path, conditional numerical reproducibility
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN, for whatever still reaches it with torch's use of it off
+    "MKL_CBWR": "COMPATIBLE",  # torch's matrix products (MKL): its one code path for every vendor's CPU
     "OPENBLAS_CORETYPE": "Haswell",  # numpy's and scipy's matrix products (OpenBLAS): its AVX2 kernels
     "NPY_DISABLE_CPU_FEATURES": " ".join(NUMPY_AVX512),  # numpy's own loops: no AVX-512
 }

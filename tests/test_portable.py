@@ -19,7 +19,7 @@ import yaml
 
 from molere.errors import MolereError
 from molere.params import Params
-from molere.portable import apply_portable, is_x86, portable_environment, portable_setting
+from molere.portable import NUMPY_AVX512, apply_portable, is_x86, portable_environment, portable_setting
 from molere_tools.sandbox import ROOT, make_study_repo, study_env
 
 MACHINES = {
@@ -64,7 +64,7 @@ def test_portable_environment_pins_every_library_and_off_pins_nothing():
     assert portable_environment(True) == {
         "ATEN_CPU_CAPABILITY": "avx2",
         "ONEDNN_MAX_CPU_ISA": "AVX2",
-        "MKL_CBWR": "AVX2",
+        "MKL_CBWR": "COMPATIBLE",
         "OPENBLAS_CORETYPE": "Haswell",
         "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
         "OMP_NUM_THREADS": "1",
@@ -125,6 +125,8 @@ import hashlib, json, sys
 from molere.portable import apply_portable, unpinned_kernels
 apply_portable(sys.argv[1] == "on")  # before torch and numpy load, as molere-bench does
 import numpy as np, torch
+from molere.train.tensors import reproducible_torch
+reproducible_torch(sys.argv[1] == "on")
 
 def digest(a):
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()[:16]
@@ -143,6 +145,22 @@ print(json.dumps({
     "unpinned": unpinned_kernels(),
 }))
 """
+# What each library says it runs, as its own reports print it: two machines whose reports agree
+# run the same kernels, and their results must agree; where they disagree, without portable mode
+# the results must differ (else the simulation simulates nothing).
+REPORTS = """
+import json, torch, numpy as np
+from threadpoolctl import threadpool_info
+from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+torch.backends.mkldnn.enabled = True
+x = torch.ones(64, 64); x @ x  # MKL prints its banner on its first call
+torch.nn.Conv1d(1, 4, 3)(torch.ones(8, 1, 20))  # and oneDNN its ISA
+print(json.dumps({
+    "aten": torch.backends.cpu.get_cpu_capability(),
+    "numpy": sorted(k for k in __cpu_dispatch__ if __cpu_features__.get(k)),
+    "openblas": [i.get("architecture") for i in threadpool_info() if i["internal_api"] == "openblas"],
+}))
+"""
 
 
 def kernel_digests(machine: str, mode: str) -> dict:
@@ -152,14 +170,29 @@ def kernel_digests(machine: str, mode: str) -> dict:
     return json.loads(result.stdout)
 
 
+def kernel_reports(machine: str) -> dict:
+    """Each library's own account of its kernels on `machine` (MKL's and oneDNN's verbose banners)."""
+    env = {**machine_env(machine), "MKL_VERBOSE": "1", "ONEDNN_VERBOSE": "1"}
+    result = subprocess.run([sys.executable, "-c", REPORTS], env=env, capture_output=True, text=True, check=True)
+    lines = (result.stdout + result.stderr).splitlines()
+    reports = json.loads(next(line for line in lines if line.startswith("{")))
+    reports["mkl"] = next(line.split(" for ", 1)[1] for line in lines if line.startswith("MKL_VERBOSE oneMKL"))
+    reports["onednn"] = next(line.split("isa:", 1)[1] for line in lines if "isa:" in line)
+    return reports
+
+
 @needs_avx512
 def test_each_library_runs_the_same_kernels_on_both_machines_only_in_portable_mode():
     on = {machine: kernel_digests(machine, "on") for machine in MACHINES}
     off = {machine: kernel_digests(machine, "off") for machine in MACHINES}
+    reports = {machine: kernel_reports(machine) for machine in MACHINES}
     assert on["avx512"] == on["older"] and on["avx512"]["unpinned"] == []
-    libraries = ["aten", "onednn", "mkl", "numpy", "openblas"]
-    assert [lib for lib in libraries if off["avx512"][lib] != off["older"][lib]] == libraries
-    assert off["avx512"]["unpinned"] == ["torch runs AVX512 kernels", "numpy runs X86_V4, AVX512_ICL, AVX512_SPR loops"]
+    switched = [lib for lib in ("aten", "onednn", "mkl", "numpy", "openblas") if reports["avx512"][lib] != reports["older"][lib]]
+    assert {"aten", "numpy"} <= set(switched)  # the simulation changes at least what needs_avx512 guarantees
+    assert [lib for lib in switched if off["avx512"][lib] != off["older"][lib]] == switched
+    numpy_avx512 = [name for name in NUMPY_AVX512 if name in reports["avx512"]["numpy"]]
+    expected = ["torch runs AVX512 kernels"] + ([f"numpy runs {', '.join(numpy_avx512)} loops"] if numpy_avx512 else [])
+    assert off["avx512"]["unpinned"] == expected
 
 
 @needs_avx512
@@ -173,9 +206,11 @@ def test_settings_made_after_the_libraries_chose_their_kernels_are_an_error():
         "reproducible_torch(True)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], env=machine_env("avx512"), capture_output=True, text=True)
+    numpy_avx512 = [name for name in NUMPY_AVX512 if name in kernel_reports("avx512")["numpy"]]
+    numpy_part = f"; numpy runs {', '.join(numpy_avx512)} loops" if numpy_avx512 else ""
     assert result.stderr.splitlines()[-1] == (
         "molere.errors.MolereError: portable mode (execution.portable: true) is not in effect: torch runs AVX512 "
-        "kernels; numpy runs X86_V4, AVX512_ICL, AVX512_SPR loops. Its environment "
+        f"kernels{numpy_part}. Its environment "
         "(molere.portable.portable_environment) must be set before torch and numpy are imported, as molere-bench "
         "does; or set execution.portable: false"
     )
@@ -268,6 +303,46 @@ def test_without_portable_mode_the_machines_differ(tmp_path):
     assert {f"runs/{SCENARIO}/erm-rank/model.pt", "dvc.lock"} <= {name for name in a if a[name] != b.get(name)}
     a_lock, b_lock = (lock_stages(repos[m]) for m in MACHINES)
     assert a_lock[f"erm@{SCENARIO}"]["outs"] != b_lock[f"erm@{SCENARIO}"]["outs"]
+
+
+def library_calls(lines: list[str]) -> tuple[list[str], list[str]]:
+    """MKL's and oneDNN's verbose lines for the calls they made (not their banners)."""
+    mkl = [line for line in lines if line.startswith("MKL_VERBOSE ") and " CNR:" in line]
+    onednn = [line for line in lines if line.startswith("onednn_verbose") and ",exec," in line]
+    return mkl, onednn
+
+
+VERBOSE = {"MKL_VERBOSE": "1", "ONEDNN_VERBOSE": "1"}
+
+
+@pytest.mark.skipif(not is_x86(), reason="the kernel pins are x86-64's")
+def test_in_portable_mode_every_product_runs_on_mkls_vendor_independent_branch_and_none_on_onednn(tmp_path):
+    """The whole pipeline up to a trained LRW-Hard run, with MKL and oneDNN reporting every call:
+    each MKL call on its COMPATIBLE branch on one thread, no oneDNN primitive at all."""
+    repo = make_study_repo(tmp_path, tiny_params(portable=True))
+    env = {**study_env(), **VERBOSE, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(f"dvc repro train@{SCENARIO}-lrw-hard-0", cwd=repo, env=env, shell=True,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    mkl, onednn = library_calls((result.stdout + result.stderr).splitlines())
+    assert mkl and all(" CNR:COMPATIBLE " in line and line.split()[-1] == "NThr:1" for line in mkl)
+    assert onednn == []
+
+
+@pytest.mark.parametrize("portable", [True, False])
+def test_the_call_reports_tell_the_two_modes_apart(portable):
+    """What the test above reads can fail: without portable mode a convolution goes to oneDNN and
+    MKL runs outside its COMPATIBLE branch."""
+    code = ("import sys, torch\nfrom molere.train.tensors import reproducible_torch\n"
+            "reproducible_torch(sys.argv[1] == 'on')\n"
+            "torch.nn.Conv1d(1, 4, 3)(torch.ones(8, 1, 20)); torch.ones(64, 64) @ torch.ones(64, 64)\n")
+    unpinned = {k: v for k, v in study_env().items() if k not in portable_environment(True)}
+    env = {**unpinned, **portable_environment(portable), **VERBOSE, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code, "on" if portable else "off"], env=env, capture_output=True, text=True)
+    mkl, onednn = library_calls((result.stdout + result.stderr).splitlines())
+    assert result.returncode == 0 and mkl
+    assert all(" CNR:COMPATIBLE " in line for line in mkl) is portable
+    assert (onednn == []) is portable
 
 
 def test_a_forced_identical_rerun_leaves_every_artifact_and_dvc_status_unchanged(study):

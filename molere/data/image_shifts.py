@@ -149,7 +149,9 @@ def gaussian_matrix(size: int, sigma: float, truncate: float, padding: str) -> t
     taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
     kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
     unit_signals = F.pad(torch.eye(size).unsqueeze(1), (radius, radius), mode=padding)
-    responses = F.conv1d(unit_signals, (kernel / kernel.sum()).view(1, 1, -1))  # (size, 1, size)
+    # never oneDNN, whose blocking follows the CPU, whatever stage this worker process ran before
+    with torch.backends.mkldnn.flags(enabled=False):
+        responses = F.conv1d(unit_signals, (kernel / kernel.sum()).view(1, 1, -1))  # (size, 1, size)
     return responses[:, 0].T
 
 

@@ -88,12 +88,16 @@ def reproducible_torch(portable: bool) -> None:
     """What portable mode (molere/portable.py) sets once torch is imported: deterministic
     algorithms (warn_only: on CUDA a few ops, e.g. AdaptiveAvgPool2d's backward, have no
     deterministic kernel, and a warning beats a failed run), no cuDNN autotuning, the fixed thread
-    count; then a check that its environment was in place before torch and numpy were imported.
+    count, oneDNN off; then a check that its environment was in place before torch and numpy were
+    imported.
     `portable` false leaves the libraries' fastest choices."""
     from molere.portable import THREADS, unpinned_kernels
 
     torch.use_deterministic_algorithms(portable, warn_only=True)
     torch.backends.cudnn.deterministic = portable
+    # oneDNN blocks convolutions for this CPU's cache sizes: portable mode leaves them to torch's
+    # im2col and MKL's products on their vendor-independent branch (molere/portable.py)
+    torch.backends.mkldnn.enabled = not portable
     if not portable:
         return
     torch.set_num_threads(THREADS)

@@ -6,17 +6,18 @@ import math
 from torch import nn
 
 from molere.models import MODELS
+from molere.models.layers import Conv1d
 
 
 class ConvNet1d(nn.Module):
     def __init__(self, length: int, num_classes: int, channels: int = 25):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv1d(1, channels, 5, stride=2, padding=1),
+            Conv1d(1, channels, 5, stride=2, padding=1),
             nn.ReLU(),
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            Conv1d(channels, channels, 3, stride=2, padding=1),
             nn.ReLU(),
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            Conv1d(channels, channels, 3, stride=2, padding=1),
             nn.ReLU(),
             nn.Flatten(),
         )
