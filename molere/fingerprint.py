@@ -65,7 +65,7 @@ STAGE_PARAMS = {
     "train": ("model", "train", "methods.{method}", "search.train", "search.methods.{method}", "study.seed", PORTABLE),
     "select": ("study.trials", "study.selection", PORTABLE),
     "evaluate": ("study.methods", "study.seeds", "study.trials", "study.selection", PORTABLE),  # not the scenarios
-    "report": ("study", PORTABLE),
+    "report": ("study", "claims", PORTABLE),
 }
 PIPELINE_STAGES = tuple(STAGE_PARAMS)
 # DVC stages that run another stage's code on its keys, so they share its fingerprint

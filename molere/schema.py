@@ -75,6 +75,16 @@ class ValsetsConfig:
     seed: int = hparam(0, low=0, high=SEED_MAX)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ClaimsConfig:
+    """How the report judges the paper's claims (molere/report/claims.py): the equivalence margins,
+    in each metric's own unit, and the most seeds a not-resolved cell's power is sized up to."""
+
+    equivalence_accuracy: float = hparam(0.01, low=0, low_open=True)  # a fraction: 0.01 = ±1 point
+    equivalence_margin: float = hparam(0.01, low=0, low_open=True)  # in test-margin units (margins lie in [-1, 1])
+    max_seeds: int = hparam(50, low=2)  # beyond it a cell says "more than max_seeds"
+
+
 # the sections with a fixed set of keys; `model` (its options depend on the model), `methods`
 # (each method's Config) and `search` are checked where they are read (the method registry
 # imports torch)
@@ -88,6 +98,7 @@ SECTIONS = {
     "valsets": ValsetsConfig,
     "train": TrainConfig,
     "execution": Execution,
+    "claims": ClaimsConfig,
 }
 OPEN_SECTIONS = ("model", "methods", "search")
 

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from molere.hparams import build_config
 from molere.io import atomic_dir, write_json, write_table, write_text
 from molere.params import Params
 from molere.report import aggregate, claims, cost, figures, markdown
 from molere.report.build import build_scenario, drawn, write_curves
 from molere.report.evaluation import read_evaluation
+from molere.schema import ClaimsConfig
 from molere.timings import read_timing
 from molere import paths
 
@@ -29,7 +31,8 @@ def run(params: Params) -> None:
     }
     # judged before anything is written: claims stop on tables with more than one run per method and seed
     judgement = claims.judge(
-        {s: claims.Tables(t["results"], t["margins"], str(paths.eval_dir(s))) for s, t in tables.items()}
+        {s: claims.Tables(t["results"], t["margins"], str(paths.eval_dir(s))) for s, t in tables.items()},
+        config=build_config(ClaimsConfig, params.get("claims", (dict, type(None)), None), "claims."),
     )
     timings = {
         (scenario, method, seed): read_timing(paths.timing(paths.run_dir(scenario, method, seed)))

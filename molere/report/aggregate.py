@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
 from molere.errors import MolereError
 from molere.metrics import bucket_statistics, histogram, paired_delta, spanning_edges
 from molere.report.diagnostics import DIAGNOSTICS
 from molere.report.evaluation import BASELINE, EXAMPLE_KEYS
+from molere.report.statistics import t_half_width
 from molere.selection import RULES
 
 SCALARS = ["id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", *DIAGNOSTICS]
@@ -74,19 +73,12 @@ def gain_data(summary: pd.DataFrame) -> pd.DataFrame:
                 "where": where,
                 "gain": others[gain],
                 "gain_std": others[f"{gain}_std"],
-                "gain_ci95": t_half_width(others[f"{gain}_std"], others["seeds"]),
+                "gain_ci95": t_half_width(others[f"{gain}_std"].to_numpy(), others["seeds"].to_numpy()),
             }
         )
         for where, gain in (("id", "id_gain"), ("ood", "ood_gain"))
     ]
     return pd.concat(frames, ignore_index=True).dropna(subset=["gain"])
-
-
-def t_half_width(std: pd.Series, n: pd.Series) -> pd.Series:
-    """Half-width of the 95% t-interval of a mean of `n` values with sample std `std`."""
-    n = n.astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return pd.Series(stats.t.ppf(0.975, n - 1) * std / np.sqrt(n), index=std.index).where(n > 1)
 
 
 def protocol_data(runs: pd.DataFrame, methods: list[str], search_seed: int) -> pd.DataFrame:

@@ -1,24 +1,28 @@
 """The paper's claims, tested on a study's runs: each claim of *Improving Generalization via
-Meta-Learning on Hard Samples* is one entry of `CLAIMS`, judged per scenario from the evaluation
-tables with paired statistics.
+Meta-Learning on Hard Samples* is one entry of `CLAIMS`, judged in every scenario of the study
+from the evaluation tables, with seeds as the unit (molere/report/statistics.py).
 
 A claim is a set of comparisons (a method against another, on one metric, with one statistic),
-all claimed to go one way. Within one claim and scenario the comparisons' two-sided p-values are
-Holm-corrected together, then:
+all claimed to go one way. Each comparison is a t-test across seeds of per-seed values: the
+paired difference of accuracies, or a per-seed statistic of the paired test-margin deltas (their
+mean, median, ...). Within one claim and scenario the comparisons' two-sided p-values are
+Holm-corrected together, then, the first that applies:
 
-- **holds**: every comparison is significant (Holm-adjusted p < 0.05) in the claimed direction;
-- **contradicted**: at least one is significant in the opposite direction;
-- **not resolved at this power**: anything else, and always with fewer than two seeds;
-- **not run**: the scenario is outside the claim's scope, or a method it needs has no runs.
+- **contradicted**: at least one is significant (Holm-adjusted p < 0.05) against the claim;
+- **holds**: every one is significant in the claimed direction;
+- **equivalent**: every one lies within the declared margin (params `claims.equivalence_*`) by
+  two one-sided tests at 0.05 each (an intersection-union test: every comparison must pass, so
+  none needs correcting);
+- **not resolved**: anything else, and always with fewer than two seeds; it states how many
+  seeds would give 80% power at the deciding comparison's effect and spread;
+- **not run**: a method the claim needs has no runs, or the scenario has none of its metric.
 
 A cell shows its *deciding comparison*: of the comparisons significant against the claim
-(contradicted), not significant for it (not resolved) or all of them (holds), the one with the
-smallest effect in the claimed direction.
-
-Statistics: accuracies are paired by seed (mean difference, 95% t-interval, t-test); margins are
-paired by seed and test example, and resampled by example (all of an example's seeds together)
-in a seeded bootstrap (95% percentile interval, bootstrap p-value). The margin intervals are
-conditional on the trained runs: seed-to-seed variation enters only the accuracy claims.
+(contradicted), not significant (not resolved) or all of them (holds), the one with the smallest
+effect in the claimed direction; for equivalent, the one nearest the margin (largest TOST p).
+Its interval is the one its verdict used: for a difference, the t-interval at confidence
+1 - 0.05 p / p_Holm, which excludes 0 exactly when the Holm-adjusted p is below 0.05; for
+equivalent, the 90% t-interval, which lies inside the margin exactly when TOST passes.
 """
 
 from __future__ import annotations
@@ -29,183 +33,107 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from molere.errors import MolereError
+from molere.report import diagnostics as rules
 from molere.report.aggregate import margin_deltas
 from molere.report.build import BUCKET_METHODS, DELTA_METHODS
 from molere.report.evaluation import BASELINE
-from molere.scenarios import Scenario, parse_scenario
+from molere.report.statistics import (
+    EQUIVALENCE_CONFIDENCE,
+    LEVEL,
+    MIN_SEEDS,
+    SeedTest,
+    holm,
+    holm_confidence,
+    seeds_needed,
+)
+from molere.schema import ClaimsConfig
 
-HOLDS, CONTRADICTED, UNRESOLVED, NOT_RUN = "holds", "contradicted", "not resolved at this power", "not run"
-OUT_OF_SCOPE = "out of scope"
-LEVEL = 0.05  # two-sided, after Holm; the intervals are 1 - LEVEL
-MIN_SEEDS = 2  # one seed cannot tell a method from its seed: no interval, no verdict
-BOOTSTRAP_DRAWS = 2000
-BOOTSTRAP_SEED = 0
-BOOTSTRAP_CHUNK = 250  # draws weighted at once (draws x rows floats)
+HOLDS, CONTRADICTED, EQUIVALENT, UNRESOLVED, NOT_RUN = "holds", "contradicted", "equivalent", "not resolved", "not run"
 
-# how a metric reads: its name in sentences, its scale and digits in the report, its unit
+# how a metric reads: its name in sentences, its scale and digits in the report, its unit, and
+# the ClaimsConfig field of its equivalence margin
 METRICS = {
-    "id_acc": ("in distribution", 100, 2, " pt"),
-    "ood_acc": ("OOD", 100, 2, " pt"),
-    "margin": ("test margin", 1, 3, ""),
+    "id_acc": ("in distribution", 100, 2, " pt", "equivalence_accuracy"),
+    "ood_acc": ("OOD", 100, 2, " pt", "equivalence_accuracy"),
+    "margin": ("test margin", 1, 3, "", "equivalence_margin"),
 }
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """One comparison's effect (the method's value minus the other's, or a statistic of the
-    paired differences), its 95% interval and two-sided p-value (NaN below `MIN_SEEDS`)."""
+    """One comparison: its t-test across seeds, the equivalence margin of its metric, and the
+    test examples behind each per-seed value (0 for values that are one number per seed)."""
 
     name: str
-    effect: float
-    low: float
-    high: float
-    p: float
-    seeds: int
-    examples: int = 0  # test examples resampled; 0 for comparisons paired by seed only
+    test: SeedTest
+    margin: float
+    examples: int = 0
 
 
 # --- statistics -------------------------------------------------------------------------------
-
-
-def t_estimate(name: str, differences: np.ndarray) -> Estimate:
-    """Mean of the paired `differences` with its 95% t-interval and two-sided t-test p-value."""
-    n = len(differences)
-    mean = float(np.mean(differences)) if n else math.nan
-    if n < MIN_SEEDS:
-        return Estimate(name, mean, math.nan, math.nan, math.nan, n)
-    se = float(np.std(differences, ddof=1)) / math.sqrt(n)
-    half = float(stats.t.ppf(1 - LEVEL / 2, n - 1)) * se
-    if se == 0:  # identical differences: the interval is a point
-        p = 1.0 if mean == 0 else 0.0
-    else:
-        p = float(2 * stats.t.sf(abs(mean) / se, n - 1))
-    return Estimate(name, mean, mean - half, mean + half, p, n)
 
 
 @dataclass(frozen=True)
 class SeedPaired:
     """The method's value of a `results` column minus the other's, paired by seed."""
 
-    describes: str = "paired over seeds: mean difference, 95% t-interval"
+    describes: str = "paired by seed: mean difference, t-test across seeds"
     needs: tuple[str, ...] = ()
 
-    def estimates(self, method: str, other: str, metric: str, tables: "Tables") -> list[Estimate]:
+    def estimates(self, method: str, other: str, metric: str, tables: "Tables", margin: float) -> list[Estimate]:
         runs = tables.results.set_index("seed")
         mine = runs.loc[runs["method"] == method, metric]
         theirs = runs.loc[runs["method"] == other, metric]
         differences = (mine - theirs).dropna()  # the seeds both methods ran
-        return [t_estimate(f"{method} − {other}, {METRICS[metric][0]}", differences.to_numpy())]
+        return [Estimate(f"{method} − {other}, {METRICS[metric][0]}", SeedTest.of(differences.to_numpy()), margin)]
 
 
-def weighted_mean(values: np.ndarray, mask: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """Per row of a weight matrix (draws x rows), the weighted mean of `values` (over `mask`)."""
-    keep = np.ones(len(values)) if mask is None else mask.astype(np.float64)
-
-    def mean(weights: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (weights @ (values * keep)) / (weights @ keep)
-
-    return mean
+def subgroup_mean(values: np.ndarray, mask: np.ndarray) -> float:
+    """The mean of `values` where `mask` holds; NaN for an empty subgroup (that seed then drops
+    out of the comparison)."""
+    return float(values[mask].mean()) if mask.any() else math.nan
 
 
-def weighted_median(values: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Per row of a matrix of whole-number weights, the median of `values` repeated by their weights
-    (the mean of the two middle ones for an even total), as `np.median` of the resample."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-
-    def median(weights: np.ndarray) -> np.ndarray:
-        cumulative = np.cumsum(weights[:, order], axis=1)
-        total = cumulative[:, -1:]
-        # the value at 0-based position k is the first whose cumulative weight exceeds k
-        lower = (cumulative <= (total - 1) // 2).sum(axis=1)
-        upper = (cumulative <= total // 2).sum(axis=1)
-        return (ordered[lower] + ordered[upper]) / 2
-
-    return median
+def margin_shape(delta: np.ndarray, base: np.ndarray) -> dict[str, float]:
+    """Fig. 3a-b, of one seed's paired margin deltas: their mean and median, and mean minus
+    median (above 0 for a right-skewed distribution, in the deltas' own unit)."""
+    mean, median = float(delta.mean()), float(np.median(delta))
+    return {"mean": mean, "median": median, "mean − median": mean - median}
 
 
-def margin_shape(values: np.ndarray, base: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    """Fig. 3a-b: the paired margin deltas' mean and median, and mean minus median (above 0 for
-    a right-skewed distribution, in the deltas' own unit)."""
-    mean, median = weighted_mean(values), weighted_median(values)
-
-    def summaries(weights: np.ndarray) -> dict[str, np.ndarray]:
-        m, q = mean(weights), median(weights)
-        return {"mean": m, "median": q, "mean − median": m - q}
-
-    return summaries
-
-
-def low_margin_gain(values: np.ndarray, base: np.ndarray) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
-    """Fig. 3c-d: the mean margin difference over all examples, over those with ERM margin below
-    0 (the buckets -0.9 .. -0.1), and how much larger it is there than over the rest."""
-    every, low, high = weighted_mean(values), weighted_mean(values, base < 0), weighted_mean(values, base >= 0)
-
-    def summaries(weights: np.ndarray) -> dict[str, np.ndarray]:
-        below = low(weights)
-        return {
-            "all examples": every(weights),
-            "ERM margin < 0": below,
-            "ERM margin < 0 minus ≥ 0": below - high(weights),
-        }
-
-    return summaries
-
-
-def cluster_bootstrap(clusters: np.ndarray, summaries: Callable, draws: int, seed: int) -> dict[str, np.ndarray]:
-    """`draws` values of each of the `summaries` on seeded resamples of whole clusters: a
-    resample draws as many clusters as there are, with replacement, and weights each row by how
-    often its cluster was drawn."""
-    codes, uniques = pd.factorize(clusters)
-    n = len(uniques)
-    picks = np.random.default_rng(seed).integers(0, n, (draws, n))
-    counts = np.bincount((picks + n * np.arange(draws)[:, None]).ravel(), minlength=draws * n).reshape(draws, n)
-    # float weights (exact below 2**24): numpy multiplies integer matrices without BLAS
-    chunks = [
-        summaries(counts[i : i + BOOTSTRAP_CHUNK][:, codes].astype(np.float32))
-        for i in range(0, draws, BOOTSTRAP_CHUNK)
-    ]
-    return {label: np.concatenate([c[label] for c in chunks]) for label in chunks[0]}
-
-
-def bootstrap_estimate(name: str, effect: float, draws: np.ndarray, seeds: int, examples: int) -> Estimate:
-    """The effect with, over its bootstrap `draws`, the 95% percentile interval and the two-sided
-    p-value 2 (1 + draws on the far side of 0) / (draws + 1), at most 1."""
-    draws = draws[~np.isnan(draws)]  # resamples without any example of a subgroup
-    if math.isnan(effect) or not len(draws):
-        return Estimate(name, effect, math.nan, math.nan, math.nan, seeds, examples)
-    low, high = np.quantile(draws, [LEVEL / 2, 1 - LEVEL / 2])
-    far = min((draws <= 0).sum(), (draws >= 0).sum())
-    p = min(1.0, 2 * (1 + far) / (len(draws) + 1))
-    return Estimate(name, effect, float(low), float(high), p, seeds, examples)
+def low_margin_gain(delta: np.ndarray, base: np.ndarray) -> dict[str, float]:
+    """Fig. 3c-d, of one seed: the mean margin difference over all examples, over those with ERM
+    margin below 0 (the buckets -0.9 .. -0.1), and how much larger it is there than over the rest."""
+    below = subgroup_mean(delta, base < 0)
+    return {
+        "all examples": float(delta.mean()),
+        "ERM margin < 0": below,
+        "ERM margin < 0 minus ≥ 0": below - subgroup_mean(delta, base >= 0),
+    }
 
 
 @dataclass(frozen=True)
-class ExamplePaired:
-    """Statistics of the method's test margin minus the other's, paired by seed and example,
-    with ERM's margin of the same seed and example as `base`; resampled by example."""
+class SeedStatistics:
+    """Statistics of the method's test margin minus the other's, paired by seed and example, with
+    ERM's margin of the same seed and example as `base`: each computed per seed, then t-tested
+    across seeds, so one run counts once however many test examples it has."""
 
-    summaries: Callable[[np.ndarray, np.ndarray], Callable[[np.ndarray], dict[str, np.ndarray]]]
+    summaries: Callable[[np.ndarray, np.ndarray], dict[str, float]]
     describes: str
     needs: tuple[str, ...] = (BASELINE,)
 
-    def estimates(self, method: str, other: str, metric: str, tables: "Tables") -> list[Estimate]:
+    def estimates(self, method: str, other: str, metric: str, tables: "Tables", margin: float) -> list[Estimate]:
         rows = paired_margins(tables, method, other)
-        seeds, examples = rows["seed"].nunique(), rows["id"].nunique()
-        summaries = self.summaries(rows["delta"].to_numpy(), rows["base"].to_numpy())
-        effects = {label: float(v[0]) for label, v in summaries(np.ones((1, len(rows)))).items()}
-        if seeds < MIN_SEEDS:
-            draws = {label: np.array([]) for label in effects}
-        else:
-            draws = cluster_bootstrap(rows["id"].to_numpy(), summaries, BOOTSTRAP_DRAWS, BOOTSTRAP_SEED)
+        per_seed = pd.DataFrame(
+            [self.summaries(seed["delta"].to_numpy(), seed["base"].to_numpy()) for _, seed in rows.groupby("seed")]
+        )
         prefix = f"{method} − {other} {METRICS[metric][0]}"
+        examples = rows["id"].nunique()
         return [
-            bootstrap_estimate(f"{prefix}: {label}", effect, draws[label], seeds, examples)
-            for label, effect in effects.items()
+            Estimate(f"{prefix}: {label}", SeedTest.of(values.dropna().to_numpy()), margin, examples)
+            for label, values in per_seed.items()
         ]
 
 
@@ -220,9 +148,11 @@ def paired_margins(tables: "Tables", method: str, other: str) -> pd.DataFrame:
 
 
 SEED_PAIRED = SeedPaired()
-MARGIN_SHAPE = ExamplePaired(margin_shape, "paired over test examples: mean, median, mean − median; bootstrap")
-LOW_MARGIN_GAIN = ExamplePaired(
-    low_margin_gain, "paired over test examples, by ERM margin below / above 0; bootstrap"
+MARGIN_SHAPE = SeedStatistics(
+    margin_shape, "per seed over its paired test examples: mean, median, mean − median; t-test across seeds"
+)
+LOW_MARGIN_GAIN = SeedStatistics(
+    low_margin_gain, "per seed over its paired test examples, by ERM margin below / above 0; t-test across seeds"
 )
 
 
@@ -230,28 +160,17 @@ LOW_MARGIN_GAIN = ExamplePaired(
 
 
 @dataclass(frozen=True)
-class Scope:
-    describes: str
-    covers: Callable[[Scenario], bool]
-
-
-EVERY_SCENARIO = Scope("every scenario", lambda s: True)
-IDN_OR_SKEW = Scope("instance-dependent noise or label skew", lambda s: s.noise_kind == "idn" or s.imbalance > 1)
-
-
-@dataclass(frozen=True)
 class Claim:
     """`pairs` (method, other): the method's value of each metric is claimed `higher` (or
-    `lower`) than the other's, as `statistic` measures it, in the scenarios of `scope`."""
+    `lower`) than the other's, as `statistic` measures it, in every scenario."""
 
     id: str
     title: str
     statement: str  # the paper's words
     pairs: tuple[tuple[str, str], ...]
     metrics: tuple[str, ...]
-    statistic: SeedPaired | ExamplePaired = SEED_PAIRED
+    statistic: SeedPaired | SeedStatistics = SEED_PAIRED
     direction: str = "higher"
-    scope: Scope = EVERY_SCENARIO
 
     @property
     def methods(self) -> list[str]:
@@ -286,11 +205,10 @@ CLAIMS = (
     Claim(
         "molere-beats-heuristics",
         "MOLERE > ERM and the LRW heuristics",
-        "MOLERE (LRWOpt) beats the heuristics and ERM, in and out of distribution, under instance-dependent "
-        "noise (Table 3) and under label skew (Table 2).",
+        "MOLERE (LRWOpt) beats the heuristics and ERM, in and out of distribution: on clean benchmarks, under "
+        "instance-dependent noise (Table 3) and under label skew (Table 2).",
         pairs=tuple(("molere", m) for m in (BASELINE, *HEURISTICS)),
         metrics=ACCURACIES,
-        scope=IDN_OR_SKEW,
     ),
     Claim(
         "molere-beats-peers",
@@ -298,7 +216,6 @@ CLAIMS = (
         "MOLERE beats the reweighting peers: Meta-Weight-Net, L2RW, and here also JTT, CVaR-DRO and focal.",
         pairs=tuple(("molere", m) for m in PEERS),
         metrics=ACCURACIES,
-        scope=IDN_OR_SKEW,  # the paper's peer comparisons are its noise and skew tables
     ),
     Claim(
         "margin-shift",
@@ -320,6 +237,7 @@ CLAIMS = (
 )
 
 
+
 # --- judging ----------------------------------------------------------------------------------
 
 
@@ -336,31 +254,39 @@ class Tables:
 @dataclass
 class Judgement:
     """Claims x scenarios: `verdicts` one row per claim and scenario, `comparisons` one row per
-    comparison made (see `VERDICT_COLUMNS`, `COMPARISON_COLUMNS`)."""
+    comparison made (see `VERDICT_COLUMNS`, `COMPARISON_COLUMNS`), judged with `config`."""
 
     verdicts: pd.DataFrame
     comparisons: pd.DataFrame
     claims: tuple[Claim, ...] = field(default=CLAIMS)
+    config: ClaimsConfig = field(default_factory=ClaimsConfig)
 
 
-VERDICT_COLUMNS = ["claim", "scenario", "verdict", "deciding", "effect", "signed_effect", "low", "high", "p_holm"]
-VERDICT_COLUMNS += ["seeds", "comparisons", "note", "diagnosis"]
-COMPARISON_COLUMNS = ["claim", "scenario", "comparison", "effect", "low", "high", "p", "p_holm", "seeds"]
-COMPARISON_COLUMNS += ["examples", "outcome"]
+# per cell: the deciding comparison's effect, spread across seeds, printed interval and its
+# confidence, p-values; `power_level` and `seeds_needed` size a not-resolved cell (NaN: more
+# than config.max_seeds, or no spread)
+VERDICT_COLUMNS = ["claim", "scenario", "verdict", "deciding", "effect", "signed_effect", "sd", "low", "high"]
+VERDICT_COLUMNS += ["confidence", "p_holm", "p_tost", "equivalence_margin", "seeds", "comparisons"]
+VERDICT_COLUMNS += ["power_level", "seeds_needed", "note", "diagnosis"]
+COMPARISON_COLUMNS = ["claim", "scenario", "comparison", "effect", "sd", "low", "high", "confidence", "p", "p_holm"]
+COMPARISON_COLUMNS += ["p_tost", "seeds", "examples", "outcome"]
 
 
-def judge(tables: dict[str, Tables], claims: tuple[Claim, ...] = CLAIMS) -> Judgement:
+def judge(tables: dict[str, Tables], claims: tuple[Claim, ...] = CLAIMS, config: ClaimsConfig = ClaimsConfig()) -> Judgement:
     """Every claim in every scenario of `tables` (scenario name -> its tables)."""
     for t in tables.values():
         check_one_run_per_method_and_seed(t)
     verdicts, comparisons = [], []
     for claim in claims:
         for scenario, t in tables.items():
-            verdict, rows = judge_claim(claim, scenario, t)
+            verdict, rows = judge_claim(claim, scenario, t, config)
             verdicts.append(verdict)
             comparisons += rows
     return Judgement(
-        pd.DataFrame(verdicts, columns=VERDICT_COLUMNS), pd.DataFrame(comparisons, columns=COMPARISON_COLUMNS), claims
+        pd.DataFrame(verdicts, columns=VERDICT_COLUMNS),
+        pd.DataFrame(comparisons, columns=COMPARISON_COLUMNS),
+        claims,
+        config,
     )
 
 
@@ -375,10 +301,8 @@ def check_one_run_per_method_and_seed(tables: Tables) -> None:
         )
 
 
-def judge_claim(claim: Claim, scenario: str, tables: Tables) -> tuple[dict, list[dict]]:
+def judge_claim(claim: Claim, scenario: str, tables: Tables, config: ClaimsConfig) -> tuple[dict, list[dict]]:
     """The claim's verdict row in one scenario and the rows of the comparisons made."""
-    if not claim.scope.covers(parse_scenario(scenario)):
-        return not_run(claim, scenario, OUT_OF_SCOPE), []
     absent = [m for m in claim.methods if m not in set(tables.results["method"])]
     if absent:
         return not_run(claim, scenario, f"{', '.join(absent)} not in the study"), []
@@ -390,35 +314,50 @@ def judge_claim(claim: Claim, scenario: str, tables: Tables) -> tuple[dict, list
         (pair, estimate)
         for pair in claim.pairs
         for metric in metrics
-        for estimate in claim.statistic.estimates(*pair, metric, tables)
+        for estimate in claim.statistic.estimates(*pair, metric, tables, getattr(config, METRICS[metric][4]))
     ]
-    estimates = [e for _, e in made]
-    p_holm = holm(np.array([e.p for e in estimates]))
-    signed = claim.sign * np.array([e.effect for e in estimates])
-    outcomes = [outcome(s, p) for s, p in zip(signed, p_holm)]
-    seeds = min(e.seeds for e in estimates)
-    verdict = verdict_of(outcomes, seeds)
-    chosen = deciding(verdict, outcomes, signed)
-    shown = estimates[chosen]
+    tests = [e.test for _, e in made]
+    p = np.array([t.p for t in tests])
+    p_holm = holm(p)
+    p_tost = np.array([e.test.p_equivalent(e.margin) for _, e in made])
+    signed = claim.sign * np.array([t.mean for t in tests])
+    outcomes = [outcome(s, q) for s, q in zip(signed, p_holm)]
+    confidence = [holm_confidence(a, q) for a, q in zip(p, p_holm)]
+    seeds = min(t.n for t in tests)
+    verdict = verdict_of(outcomes, p_tost, seeds)
+    chosen = deciding(verdict, outcomes, signed, p_tost)
+    pair, shown = made[chosen]
+    shown_confidence = EQUIVALENCE_CONFIDENCE if verdict == EQUIVALENT else confidence[chosen]
+    low, high = shown.test.interval(shown_confidence)
+    # a comparison's seeds at the Bonferroni level: enough whatever order Holm then tests them in
+    power_level = LEVEL / len(made)
+    needed = seeds_needed(shown.test.mean, shown.test.sd, power_level, config.max_seeds)
     row = {
         "claim": claim.id,
         "scenario": scenario,
         "verdict": verdict,
         "deciding": shown.name,
-        "effect": shown.effect,
+        "effect": shown.test.mean,
         "signed_effect": signed[chosen],
-        "low": shown.low,
-        "high": shown.high,
+        "sd": shown.test.sd,
+        "low": low,
+        "high": high,
+        "confidence": shown_confidence,
         "p_holm": p_holm[chosen],
+        "p_tost": p_tost[chosen],
+        "equivalence_margin": shown.margin,
         "seeds": seeds,
-        "comparisons": len(estimates),
+        "comparisons": len(made),
+        "power_level": power_level if verdict == UNRESOLVED else math.nan,
+        "seeds_needed": needed if verdict == UNRESOLVED and needed is not None else math.nan,
         "note": no_results(left_out) if left_out else "",
-        "diagnosis": explain(claim, made[chosen][0], tables.results, scenario) if verdict == CONTRADICTED else "",
+        "diagnosis": explain(claim, pair, tables.results, scenario) if verdict == CONTRADICTED else "",
     }
     rows = [
-        {"claim": claim.id, "scenario": scenario, "comparison": e.name, "effect": e.effect, "low": e.low,
-         "high": e.high, "p": e.p, "p_holm": q, "seeds": e.seeds, "examples": e.examples, "outcome": o}
-        for e, q, o in zip(estimates, p_holm, outcomes)
+        {"claim": claim.id, "scenario": scenario, "comparison": e.name, "effect": e.test.mean, "sd": e.test.sd,
+         "low": e.test.interval(c)[0], "high": e.test.interval(c)[1], "confidence": c, "p": a, "p_holm": q,
+         "p_tost": t, "seeds": e.test.n, "examples": e.examples, "outcome": o}
+        for (_, e), c, a, q, t, o in zip(made, confidence, p, p_holm, p_tost, outcomes)
     ]
     return row, rows
 
@@ -439,48 +378,40 @@ def not_run(claim: Claim, scenario: str, why: str) -> dict:
     return row | fields | {"comparisons": 0, "note": why, "diagnosis": ""}
 
 
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values: the i-th smallest of m becomes the running maximum of
-    (m - j) p_(j) over j <= i, capped at 1. A NaN p (no test) counts as 1 and stays NaN."""
-    filled = np.where(np.isnan(p), 1.0, p)
-    order = np.argsort(filled, kind="stable")
-    scaled = (len(p) - np.arange(len(p))) * filled[order]
-    adjusted = np.empty(len(p))
-    adjusted[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
-    return np.where(np.isnan(p), np.nan, adjusted)
-
-
 def outcome(signed_effect: float, p_holm: float) -> str:
     if not p_holm < LEVEL:  # NaN too
         return "unresolved"
     return "supports" if signed_effect > 0 else "opposes"
 
 
-def verdict_of(outcomes: list[str], seeds: int) -> str:
+def verdict_of(outcomes: list[str], p_tost: np.ndarray, seeds: int) -> str:
     if seeds < MIN_SEEDS:
         return UNRESOLVED
     if "opposes" in outcomes:
         return CONTRADICTED
-    return HOLDS if all(o == "supports" for o in outcomes) else UNRESOLVED
+    if all(o == "supports" for o in outcomes):
+        return HOLDS
+    # a difference the test resolves comes first: within the margin or not, it is the claim's answer
+    return EQUIVALENT if (p_tost < LEVEL).all() else UNRESOLVED
 
 
-def deciding(verdict: str, outcomes: list[str], signed: np.ndarray) -> int:
-    """Index of the comparison a cell shows: among those that decide the verdict, the one with
-    the smallest effect in the claimed direction (the first of equals; NaN effects last)."""
+def deciding(verdict: str, outcomes: list[str], signed: np.ndarray, p_tost: np.ndarray) -> int:
+    """Index of the comparison a cell shows: for equivalent, the one nearest its margin (largest
+    TOST p); otherwise, among those that decide the verdict, the one with the smallest effect in
+    the claimed direction (the first of equals; NaN effects last)."""
+    if verdict == EQUIVALENT:
+        return int(np.argmax(p_tost))
     wanted = {CONTRADICTED: "opposes", UNRESOLVED: "unresolved", HOLDS: "supports"}[verdict]
     candidates = [i for i, o in enumerate(outcomes) if o == wanted]  # never empty, by `verdict_of`
     return min(candidates, key=lambda i: (np.isnan(signed[i]), np.nan_to_num(signed[i])))
 
 
-# --- diagnostics: what explains a contradiction -----------------------------------------------
-
-MISLABELLED_MAJORITY = 0.5  # a validation side mostly mislabelled teaches the wrong labels
-FLAT_WEIGHTS = 0.1  # 5th-95th percentile spread of normalised weights below which nothing was reweighted
+# --- diagnostics: what explains a contradiction (the rules: molere/report/diagnostics.py) -------
 
 
 def mislabelled_validation(method: str, d: pd.Series, scenario: str) -> str:
     share = d.get("val_noisy_share", math.nan)
-    if share > MISLABELLED_MAJORITY:
+    if rules.mostly_mislabelled(share):
         return f"{method}'s validation side is {100 * share:.0f}% mislabelled under {scenario}"
     return ""
 
@@ -491,14 +422,14 @@ def no_meta_steps(method: str, d: pd.Series, scenario: str) -> str:
 
 def flat_weights(method: str, d: pd.Series, scenario: str) -> str:
     low, high = d.get("weight_p05", math.nan), d.get("weight_p95", math.nan)
-    if high - low < FLAT_WEIGHTS:
+    if rules.flat_weights(low, high):
         return f"{method}'s weights barely vary (5th-95th percentile {low:.2f}-{high:.2f}), so it hardly reweighted"
     return ""
 
 
 def inverted_weights(method: str, d: pd.Series, scenario: str) -> str:
     auc = d.get("noise_auc", math.nan)
-    if auc < 0.5:
+    if rules.inverted_weights(auc):
         return f"{method} weights mislabelled examples above clean ones (noise AUC {auc:.2f})"
     return ""
 
@@ -526,16 +457,70 @@ def explain(claim: Claim, pair: tuple[str, str], results: pd.DataFrame, scenario
 
 # --- outputs ----------------------------------------------------------------------------------
 
+JSON_NUMBERS = ("effect", "low", "high", "confidence", "p_holm", "equivalence_margin")
+
 
 def claims_json(judgement: Judgement) -> dict:
-    """`{scenario: {claim: {verdict, effect, low, high, p_holm, seeds, comparisons}}}`, numbers
-    rounded to 4 decimals, NaN left out (JSON has none), for `dvc metrics` and `dvc exp show`."""
+    """`{scenario: {claim: cell}}`, numbers rounded to 4 decimals, NaN left out (JSON has none),
+    for `dvc metrics` and `dvc exp show`. A cell: verdict, seeds, comparisons; once run, the
+    deciding comparison's effect, its interval (low, high) at `confidence`, its Holm-adjusted p
+    and the equivalence margin; `p_tost` for equivalent; `seeds_needed` (or
+    `seeds_needed_more_than`) for not resolved with a spread; `diagnosis` for contradicted."""
     out: dict = {}
     for row in judgement.verdicts.itertuples():
         cell = {"verdict": row.verdict, "seeds": int(row.seeds), "comparisons": int(row.comparisons)}
-        numbers = {k: round(float(getattr(row, k)), 4) for k in ("effect", "low", "high", "p_holm")}
-        out.setdefault(row.scenario, {})[row.claim] = cell | {k: v for k, v in numbers.items() if not math.isnan(v)}
+        cell |= {k: round(float(getattr(row, k)), 4) for k in JSON_NUMBERS if not math.isnan(getattr(row, k))}
+        if row.verdict == EQUIVALENT:
+            cell["p_tost"] = round(float(row.p_tost), 4)
+        if row.verdict == UNRESOLVED and row.seeds >= MIN_SEEDS:
+            cell |= power_json(row.seeds_needed, judgement.config.max_seeds)
+        if row.diagnosis:
+            cell["diagnosis"] = row.diagnosis
+        out.setdefault(row.scenario, {})[row.claim] = cell
     return out
+
+
+def power_json(needed: float, most: int) -> dict:
+    return {"seeds_needed_more_than": most} if math.isnan(needed) else {"seeds_needed": int(needed)}
+
+
+def inconsistencies(data: dict, claims: tuple[Claim, ...] = CLAIMS) -> list[str]:
+    """Each cell of a claims.json (`claims_json`'s content) whose printed interval disagrees with
+    its verdict: holds / contradicted must exclude 0 on the claimed / other side with a
+    Holm-adjusted p below 0.05, not resolved must include 0 (or have no interval, one seed),
+    equivalent must lie inside its margin with a TOST p below 0.05; every interval must hold its
+    effect. Bounds are compared as rounded, ties allowed. [] when every cell agrees."""
+    signs = {c.id: c.sign for c in claims}
+    problems = []
+    for scenario, cells in data.items():
+        for claim, cell in cells.items():
+            problem = cell_inconsistency(cell, signs[claim])
+            if problem:
+                problems.append(f"{scenario} / {claim}: {problem} ({cell})")
+    return problems
+
+
+def cell_inconsistency(cell: dict, sign: int) -> str:
+    verdict = cell["verdict"]
+    if verdict == NOT_RUN:
+        return ""
+    if "low" not in cell:
+        return "" if verdict == UNRESOLVED and cell["seeds"] < MIN_SEEDS else "no interval"
+    low, high = cell["low"], cell["high"]
+    if not low <= cell["effect"] <= high:
+        return "the effect lies outside its interval"
+    claimed_low, claimed_high = (low, high) if sign > 0 else (-high, -low)  # the interval as claimed: > 0
+    p_holm = cell.get("p_holm", math.nan)
+    if verdict == HOLDS and not (claimed_low >= 0 and p_holm < LEVEL):
+        return "holds, but the interval reaches below 0 in the claimed direction"
+    if verdict == CONTRADICTED and not (claimed_high <= 0 and p_holm < LEVEL):
+        return "contradicted, but the interval reaches above 0 in the claimed direction"
+    if verdict == UNRESOLVED and not (low <= 0 <= high and p_holm >= LEVEL):
+        return "not resolved, but the interval excludes 0"
+    margin = cell.get("equivalence_margin", math.nan)
+    if verdict == EQUIVALENT and not (-margin <= low and high <= margin and cell.get("p_tost", math.nan) < LEVEL):
+        return "equivalent, but the interval leaves the margin"
+    return ""
 
 
 def claim_metric(claim: Claim) -> str:
@@ -543,12 +528,12 @@ def claim_metric(claim: Claim) -> str:
 
 
 def effect_text(claim: Claim, value: float) -> str:
-    _, scale, digits, unit = METRICS[claim_metric(claim)]
+    _, scale, digits, unit, _ = METRICS[claim_metric(claim)]
     return f"{scale * value:+.{digits}f}{unit}"
 
 
 def interval_text(claim: Claim, low: float, high: float) -> str:
-    _, scale, digits, _ = METRICS[claim_metric(claim)]
+    _, scale, digits, _, _ = METRICS[claim_metric(claim)]
     return f"[{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]"
 
 
@@ -561,8 +546,7 @@ def heatmap_data(judgement: Judgement) -> pd.DataFrame:
     largest = verdicts.groupby("claim")["signed_effect"].transform(lambda s: s.abs().max())
     by_id = {c.id: c for c in judgement.claims}
     labels = [
-        row.verdict.removesuffix(" at this power")
-        + ("" if pd.isna(row.signed_effect) else "\n" + effect_text(by_id[row.claim], row.effect))
+        row.verdict + ("" if pd.isna(row.signed_effect) else "\n" + effect_text(by_id[row.claim], row.effect))
         for row in verdicts.itertuples()
     ]
     with np.errstate(invalid="ignore", divide="ignore"):

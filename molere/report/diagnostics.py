@@ -26,6 +26,32 @@ DIAGNOSTICS = (
 )
 
 
+# --- the rules read from these diagnostics: one definition each, for claims.json and report.md ---
+
+MISLABELLED_MAJORITY = 0.5  # a validation side more than half mislabelled rewards fitting the noise
+FLAT_BAND = (0.9, 1.1)  # normalised weights whose 5th and 95th percentiles both lie within barely reweight
+DROPPED_WEIGHT = 0.05  # a 5th percentile below this (of the mean weight): at least 5% of examples dropped
+CHANCE_AUC = 0.5  # a noise AUC below chance weights mislabelled examples above clean ones
+
+# Each takes scalars or pandas Series alike (so `&`, not `and`); a NaN diagnostic flags nothing.
+
+
+def mostly_mislabelled(val_noisy_share):
+    return val_noisy_share > MISLABELLED_MAJORITY
+
+
+def flat_weights(weight_p05, weight_p95):
+    return (weight_p05 >= FLAT_BAND[0]) & (weight_p95 <= FLAT_BAND[1])
+
+
+def drops_examples(weight_p05):
+    return weight_p05 < DROPPED_WEIGHT
+
+
+def inverted_weights(noise_auc):
+    return noise_auc < CHANCE_AUC
+
+
 def normalised_weights(weights: pd.Series) -> np.ndarray:
     """The weights rescaled to mean 1 over the train side, as the steps' per-batch normalisation
     sees them."""

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
 from molere.report import claims as paper
+from molere.report import diagnostics as rules
+from molere.report.statistics import EQUIVALENCE_CONFIDENCE, LEVEL, MIN_SEEDS, POWER, t_half_width
 from molere.report.build import FigureEntry, ScenarioReport
 from molere.report.evaluation import BASELINE
 from molere.scenarios import parse_scenario
+from molere.schema import ClaimsConfig
 
 DASH = "—"
 COST_LINK = "cost.md"  # the cost report, beside report.md (molere/report/cost.py)
@@ -120,13 +121,15 @@ def trial_values_text(method: str, values: str) -> str:
 
 
 def claims_section(judgement: paper.Judgement, figure: FigureEntry, root: Path) -> list[str]:
-    """The claims x scenarios table, one sentence per claim, and the heatmap."""
+    """The claims x scenarios table, the seeds each not-resolved cell needs, one sentence per
+    claim, and the heatmap."""
     verdicts = judgement.verdicts
     scenarios = list(dict.fromkeys(verdicts["scenario"]))
+    by_id = {claim.id: claim for claim in judgement.claims}
     rows = []
     for number, claim in enumerate(judgement.claims, 1):
         cells = verdicts[verdicts["claim"] == claim.id].set_index("scenario")
-        rows.append([f"{number}. {claim.title}", *(claim_cell(claim, cells.loc[s]) for s in scenarios)])
+        rows.append([f"{number}. {claim.title}", *(claim_cell(claim, cells.loc[s], judgement.config) for s in scenarios)])
     sentences = [
         f"{number}. {claim_sentence(claim, verdicts[verdicts['claim'] == claim.id])}"
         for number, claim in enumerate(judgement.claims, 1)
@@ -134,18 +137,14 @@ def claims_section(judgement: paper.Judgement, figure: FigureEntry, root: Path) 
     lines = [
         "## The paper's claims",
         "",
-        "Each claim of *Improving Generalization via Meta-Learning on Hard Samples*, tested on this study's runs. "
-        "A cell is the verdict, the effect of the comparison that decides it with its 95% interval, and the number "
-        "of seeds. Accuracy effects are in percentage points, paired by seed (t-interval); margin effects are in "
-        "margin units, paired by seed and test example (a bootstrap over test examples, "
-        f"{paper.BOOTSTRAP_DRAWS} draws, seed {paper.BOOTSTRAP_SEED}). A claim's comparisons in one scenario are "
-        "Holm-corrected together: it **holds** when every one is significant (adjusted p < 0.05) in the claimed "
-        "direction, is **contradicted** when any one is significant against it, and is otherwise **not resolved "
-        "at this power** (always with one seed); **not run**: the scenario is outside the claim's scope or its "
-        "methods are not in the study. Every comparison: `claim_comparisons.csv`; the verdicts: `claims.json`.",
+        "Each claim of *Improving Generalization via Meta-Learning on Hard Samples*, tested on this study's runs "
+        "in every scenario.",
+        "",
+        claims_legend(judgement.config),
         "",
         *table(["claim", *scenarios], rows),
         "",
+        *power_table(verdicts, by_id, judgement.config.max_seeds),
         *sentences,
         "",
     ]
@@ -154,15 +153,89 @@ def claims_section(judgement: paper.Judgement, figure: FigureEntry, root: Path) 
     return lines
 
 
-def claim_cell(claim: paper.Claim, row: pd.Series) -> str:
+def claims_legend(config: ClaimsConfig) -> str:
+    """How to read the claims table: the unit, the tests, the verdicts and which interval a cell prints."""
+    accuracy = f"±{100 * config.equivalence_accuracy:.2f} pt"
+    margin = f"±{config.equivalence_margin:.3f}"
+    return (
+        "Every comparison is a t-test across seeds (the seed is the unit): accuracy effects are the mean over seeds "
+        "of the paired difference, in percentage points; margin effects are the mean over seeds of a per-seed "
+        "statistic (mean, median, ...) of the paired test-margin deltas, in margin units. A claim's comparisons in "
+        "one scenario are Holm-corrected together; the first verdict that applies: **contradicted** when any one "
+        f"is significant against the claim (Holm-adjusted p < {LEVEL}); **holds** when every one is significant "
+        f"in the claimed direction; **equivalent** when every one lies within the declared margin ({accuracy} of "
+        f"accuracy, {margin} of margin: params `claims.equivalence_*`) by two one-sided tests at {LEVEL} each; "
+        f"otherwise **not resolved** (always with one seed). A cell is the verdict, the effect of the comparison "
+        "that decides it, the interval its verdict used, with that interval's confidence, and the seeds. For a "
+        f"difference the interval is the t-interval at confidence 1 − {LEVEL} × p / p_Holm: it excludes 0 "
+        "exactly when the Holm-adjusted p is below 0.05, so the comparison Holm tests first gets the Bonferroni "
+        f"interval (1 − {LEVEL}/m) and it is not a simultaneous interval; for equivalent it is the "
+        f"{100 * EQUIVALENCE_CONFIDENCE:.0f}% t-interval, inside the margin exactly when the two one-sided tests "
+        f"pass. A not-resolved cell says how many seeds would give {100 * POWER:.0f}% power at its effect and "
+        f"seed-to-seed spread (table below). **not run**: a method the claim needs is not in the study. Every "
+        "comparison with its p-values: `claim_comparisons.csv`; the verdicts: `claims.json`."
+    )
+
+
+def claim_cell(claim: paper.Claim, row: pd.Series, config: ClaimsConfig) -> str:
     if row["verdict"] == paper.NOT_RUN:
         return f"not run ({row['note']})"
-    effect = paper.effect_text(claim, row["effect"])
-    interval = "no interval" if pd.isna(row["low"]) else paper.interval_text(claim, row["low"], row["high"])
     note = f" ({row['note']})" if row["note"] else ""
     # the decisive verdicts stand out
     verdict = row["verdict"] if row["verdict"] == paper.UNRESOLVED else f"**{row['verdict']}**"
-    return f"{verdict} {effect} {interval}, {seeds_text(row['seeds'])}{note}"
+    text = f"{verdict} {paper.effect_text(claim, row['effect'])} {interval_with_confidence(claim, row)}, {seeds_text(row['seeds'])}"
+    if row["verdict"] == paper.UNRESOLVED:
+        text += f"; {needed_text(row, config.max_seeds)}"
+    return text + note
+
+
+def interval_with_confidence(claim: paper.Claim, row: pd.Series) -> str:
+    if pd.isna(row["low"]):
+        return "no interval"
+    return f"{percent(row['confidence'])} CI {paper.interval_text(claim, row['low'], row['high'])}"
+
+
+def percent(confidence: float) -> str:
+    """A confidence as a percentage, as short as it reads exactly enough: 95%, 97.5%, 99.38%."""
+    return f"{100 * confidence:.4g}%"
+
+
+def needed_text(row: pd.Series, most: int) -> str:
+    """The seeds a not-resolved cell needs for POWER at its effect and spread."""
+    if row["seeds"] < MIN_SEEDS:
+        return "one seed: no spread to size more by"
+    if pd.isna(row["seeds_needed"]):
+        return f"more than {most} seeds for {100 * POWER:.0f}% power"
+    return f"{int(row['seeds_needed'])} seeds for {100 * POWER:.0f}% power"
+
+
+def power_table(verdicts: pd.DataFrame, claims: dict[str, paper.Claim], most: int) -> list[str]:
+    """Per not-resolved cell with a spread: the deciding comparison, its effect and seed-to-seed
+    standard deviation, the level its seeds are sized at, and the seeds for POWER."""
+    shown = verdicts[(verdicts["verdict"] == paper.UNRESOLVED) & (verdicts["seeds"] >= MIN_SEEDS)]
+    if shown.empty:
+        return []
+    rows = [
+        [
+            row["claim"],
+            row["scenario"],
+            row["deciding"],
+            paper.effect_text(claims[row["claim"]], row["effect"]),
+            paper.effect_text(claims[row["claim"]], row["sd"]).lstrip("+"),
+            int(row["seeds"]),
+            f"{row['power_level']:.3g}",
+            needed_text(row, most).removesuffix(f" for {100 * POWER:.0f}% power"),
+        ]
+        for _, row in shown.iterrows()
+    ]
+    header = ["claim", "scenario", "deciding comparison", "effect", "sd across seeds", "seeds", "level", "seeds needed"]
+    caption = (
+        f"**Seeds a not-resolved cell needs**: the fewest for {100 * POWER:.0f}% power of the deciding comparison's "
+        f"two-sided t-test at its Bonferroni level ({LEVEL} / the claim's comparisons, so enough whatever order Holm "
+        "tests them in), if its effect and standard deviation across seeds are the ones observed (the noncentral "
+        f"t); \"more than {most}\" (params `claims.max_seeds`): an effect too small for its spread to be worth resolving."
+    )
+    return [caption, "", *table(header, rows), ""]
 
 
 def seeds_text(seeds: int) -> str:
@@ -170,36 +243,32 @@ def seeds_text(seeds: int) -> str:
 
 
 def claim_sentence(claim: paper.Claim, verdicts: pd.DataFrame) -> str:
-    """The claim's title and statement, then where it holds, where it is contradicted (with the
-    deciding comparison and what the diagnostics say), where it is not resolved and where it was
-    not run and why."""
-    parts = []
-    for verdict, rows in verdicts.groupby("verdict", sort=False):
-        if verdict == paper.CONTRADICTED:
-            parts += [f"it is contradicted in {contradiction(claim, row)}" for _, row in rows.iterrows()]
-        elif verdict == paper.NOT_RUN:
-            why = [f"{row['scenario']} ({not_run_reason(claim, row['note'])})" for _, row in rows.iterrows()]
-            parts.append(f"it was not run in {', '.join(why)}")
-        else:
-            where = ", ".join(rows["scenario"])
-            parts.append(f"it holds in {where}" if verdict == paper.HOLDS else f"it is {verdict} in {where}")
+    """The claim's title and statement, then per scenario its verdict with the deciding
+    comparison and its adjusted p (for a contradiction, what the diagnostics say), or why it was
+    not run."""
+    parts = [scenario_clause(claim, row) for _, row in verdicts.iterrows()]
     comparisons = int(verdicts["comparisons"].max())
     holm = f", Holm-corrected over {comparisons} comparisons" if comparisons > 1 else ""
     how = f"{claim.statistic.describes}{holm}"
     return f"**{claim.title}** ({how}). The paper: “{claim.statement}” Here {'; '.join(parts)}."
 
 
-def contradiction(claim: paper.Claim, row: pd.Series) -> str:
-    interval = "" if pd.isna(row["low"]) else f" {paper.interval_text(claim, row['low'], row['high'])}"
-    text = (
-        f"{row['scenario']}: {row['deciding']} {paper.effect_text(claim, row['effect'])}{interval} "
-        f"(Holm-adjusted p {row['p_holm']:.3g})"
-    )
-    return text + (f", where {row['diagnosis']}" if row["diagnosis"] else ", which no recorded diagnostic explains")
-
-
-def not_run_reason(claim: paper.Claim, note: str) -> str:
-    return f"{note}: the claim is about {claim.scope.describes}" if note == paper.OUT_OF_SCOPE else note
+def scenario_clause(claim: paper.Claim, row: pd.Series) -> str:
+    """One scenario's verdict, the deciding comparison with its interval and the p-value the
+    verdict rests on."""
+    verdict, scenario = row["verdict"], row["scenario"]
+    if verdict == paper.NOT_RUN:
+        return f"it was not run in {scenario} ({row['note']})"
+    where = f"it {'is ' if verdict != paper.HOLDS else ''}{verdict} in {scenario}"
+    evidence = f"{row['deciding']} {paper.effect_text(claim, row['effect'])} {interval_with_confidence(claim, row)}"
+    if verdict == paper.EQUIVALENT:
+        p = f"TOST p {row['p_tost']:.3g} within ±{paper.effect_text(claim, row['equivalence_margin']).lstrip('+')}"
+    else:
+        p = "no test with one seed" if pd.isna(row["p_holm"]) else f"Holm-adjusted p {row['p_holm']:.3g}"
+    text = f"{where}: {evidence} ({p})"
+    if verdict == paper.CONTRADICTED:
+        text += f", where {row['diagnosis']}" if row["diagnosis"] else ", which no recorded diagnostic explains"
+    return text
 
 
 def headline(reports: list[ScenarioReport], column: str, caption: str) -> list[str]:
@@ -351,7 +420,7 @@ def spread(row: pd.Series, gain: str) -> str:
     seeds, std = int(row["seeds"]), row[f"{gain}_std"]
     if seeds < 2 or pd.isna(std):
         return "one seed, so no spread to judge it by"
-    half = stats.t.ppf(0.975, seeds - 1) * std / math.sqrt(seeds)
+    half = t_half_width(std, seeds)
     low, high = 100 * (row[gain] - half), 100 * (row[gain] + half)
     verdict = "" if low > 0 or high < 0 else ", so not a clear difference"
     return f"95% t-interval over {seeds} seeds {low:+.2f} to {high:+.2f}{verdict}"
@@ -373,9 +442,9 @@ def noise_sentences(s: pd.DataFrame) -> list[str]:
         f"Of the methods that learn weights, {best}'s separate noisy from clean training examples best "
         f"(noise AUC {auc[best]:.3f})."
     ]
-    below = list(auc[auc < 0.5].index)
+    below = list(auc[rules.inverted_weights(auc)].index)
     if below:
-        text.append(f"{', '.join(below)} weight noisy examples above clean ones on average (AUC below 0.5).")
+        text.append(f"{', '.join(below)} weight noisy examples above clean ones on average (AUC below {rules.CHANCE_AUC}).")
     return text
 
 
@@ -399,18 +468,13 @@ def failure_sentences(s: pd.DataFrame, num_classes: int) -> list[str]:
 
 def failure_reason(row: pd.Series) -> str:
     """What the run's diagnostics show about a failure, or that none of them explains it."""
-    if pd.notna(row["val_noisy_share"]) and row["val_noisy_share"] >= MISLABELLED_SIDE:
+    if rules.mostly_mislabelled(row["val_noisy_share"]):
         return f"its validation side is {100 * row['val_noisy_share']:.0f}% mislabelled, so it learns to fit the noise"
-    if pd.notna(row["noise_auc"]) and row["noise_auc"] < 0.5:
+    if rules.inverted_weights(row["noise_auc"]):
         return f"its weights favour mislabelled examples over clean ones (noise AUC {row['noise_auc']:.2f})"
-    if pd.notna(row["weight_p05"]) and row["weight_p05"] < 0.05:
+    if rules.drops_examples(row["weight_p05"]):
         return f"its weights drop at least 5% of the training examples (5th percentile {row['weight_p05']:.3f} of the mean)"
     return "no recorded diagnostic explains it"
-
-
-# a validation side this mislabelled rewards fitting the noise; weights this narrow barely reweight
-MISLABELLED_SIDE = 0.5
-INERT_SPREAD = (0.9, 1.1)
 
 
 def reweighting_sentences(s: pd.DataFrame) -> list[str]:
@@ -418,15 +482,15 @@ def reweighting_sentences(s: pd.DataFrame) -> list[str]:
     mislabelled examples, and meta-networks whose weights hardly moved."""
     text = []
     noisy = s["val_noisy_share"].dropna()
-    noisy = noisy[noisy >= MISLABELLED_SIDE]
+    noisy = noisy[rules.mostly_mislabelled(noisy)]
     if len(noisy):
         sides = ", ".join(f"{m}'s {100 * v:.0f}%" for m, v in noisy.items())
         text.append(f"Mostly mislabelled validation sides ({sides}): doing well on them means fitting the noise.")
     spread = s[["meta_steps", "weight_p05", "weight_p95"]].dropna()
-    inert = spread[(spread["weight_p05"] >= INERT_SPREAD[0]) & (spread["weight_p95"] <= INERT_SPREAD[1])]
+    inert = spread[rules.flat_weights(spread["weight_p05"], spread["weight_p95"])]
     if len(inert):
         text.append(
-            f"The learned weights of {', '.join(inert.index)} stay within {INERT_SPREAD[0]}–{INERT_SPREAD[1]} of their mean "
+            f"The learned weights of {', '.join(inert.index)} stay within {rules.FLAT_BAND[0]}–{rules.FLAT_BAND[1]} of their mean "
             "(5th–95th percentile): these runs barely reweight."
         )
     return text
