@@ -32,7 +32,7 @@ SCENARIO = "clean"
 
 def study_params(methods: list[str], overrides: list[str]) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=[SCENARIO], methods=methods, seeds=[0])
+    params["study"].update(scenarios=[SCENARIO], methods=methods, search_seed=0, seeds=[1])
     params["train"]["device"] = "cpu"
     for item in overrides:
         key, _, value = item.partition("=")
@@ -75,7 +75,7 @@ def main() -> None:
     env = bench_env()
     with tempfile.TemporaryDirectory(prefix="molere-portable-") as tmp:
         repo = make_study_repo(Path(tmp), study_params(args.methods, args.set))
-        subprocess.run(["dvc", "repro", f"valsets@{SCENARIO}"], cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["dvc", "repro", f"valsets-search@{SCENARIO}-0"], cwd=repo, env=env, check=True, stdout=subprocess.DEVNULL)
         times: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for round_ in range(args.rounds):
             order = list(MODES) if round_ % 2 == 0 else list(MODES)[::-1]
