@@ -5,7 +5,7 @@ study's size: `lrw-random` and `mwnet` on a noisy MNIST-1D pool whose validation
     python benchmarks/clean_validation.py [--scenarios idn-40 sym-40] [--seeds 0] [-S key=value ...]
 
 Each scenario's pool is built by the prepare stage (in a temporary directory) from params.yaml;
-the validation side is the valsets stage's seeded random draw (`valsets.fraction`, `valsets.seed`), its
+the validation side is the valsets stage's seeded random draw (`valsets.fraction`, from the seed's `valsets` stream, molere/draws.py), its
 labels replaced by the clean ones. Each method runs with its params.yaml configuration on the
 train side the train stage would give it. Printed per scenario, method and seed: meta steps, the
 5th-95th percentile of the weights normalised to mean 1, noise AUC (ROC AUC of 1 - weight against
@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd
 
 from molere.cli import load_params
+from molere.draws import stream_seed
 from molere.experiment import train_method
 from molere.fingerprint import declared_params
 from molere.io import read_examples, read_json
@@ -35,18 +36,21 @@ from molere.valsets import heuristic_valsets
 from molere.train.loop import accuracy
 from molere.train.tensors import TensorSet
 from molere import paths
-from stages import prepare
+from stages import corrupt, prepare
+from stages.common import load_pool
 
 METHODS = ("lrw-random", "mwnet")
 
 
-def build_pool(params, scenario: str, workdir: str):
-    """The scenario's pool, test set and info, as the prepare stage writes them."""
+def build_pool(params, scenario: str, seed: int, workdir: str):
+    """Seed `seed`'s pool of the scenario (its corruption drawn as the corrupt stage draws it), the
+    test set and info, as the prepare and corrupt stages write them."""
     cwd = os.getcwd()
     os.chdir(workdir)
     try:
         prepare.run(declared_params(params, "prepare"), scenario)
-        pool, x = read_examples(paths.pool(scenario))
+        corrupt.run(declared_params(params, "corrupt"), scenario, seed)
+        pool, x = load_pool(scenario, seed)
         test, x_test = read_examples(paths.test(scenario))
         return pool, np.array(x), test, np.array(x_test), read_json(paths.info(scenario))
     finally:
@@ -55,7 +59,7 @@ def build_pool(params, scenario: str, workdir: str):
 
 def clean_validation_run(params, method: str, pool, x, test, x_test, info, seed: int) -> dict:
     split = params.section("valsets")
-    val = heuristic_valsets(pool["id"], np.zeros(len(pool)), pool["y"], split.get("fraction", float), split.get("seed", int))
+    val = heuristic_valsets(pool["id"], np.zeros(len(pool)), pool["y"], split.get("fraction", float), stream_seed(seed, "valsets"))
     val_mask = val["random"].to_numpy()
     y = np.where(val_mask, pool["y_clean"], pool["y"])  # the validation side is clean
     start = time.perf_counter()
@@ -87,8 +91,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as workdir:
         for scenario in args.scenarios:
-            data = build_pool(params, scenario, workdir)
             for seed in args.seeds:
+                data = build_pool(params, scenario, seed, workdir)
                 for method in args.methods:
                     rows.append({"scenario": scenario, **clean_validation_run(params, method, *data, seed)})
                     print(pd.DataFrame(rows[-1:]).to_string(index=False, header=len(rows) == 1, float_format="%.3f"), flush=True)

@@ -7,7 +7,7 @@ both build the same study with the same code) and plain serial `dvc repro`; then
 
     python benchmarks/pipeline.py                                # all three (over an hour on 2 cores)
     python benchmarks/pipeline.py --runs executor,dvc            # some of them
-    python benchmarks/pipeline.py -S study.seeds=[0] -S train.steps=100   # a smaller study
+    python benchmarks/pipeline.py -S study.seeds=[1] -S train.steps=100   # a smaller study
     python benchmarks/pipeline.py --here       # only the runs with nothing changed, in this (built) project
 
 Run it from the project root with the virtual environment's bin/ on PATH (`make bench` does), on
@@ -99,7 +99,7 @@ def no_op_repros(repo: Path, env: dict) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-S", "--set", action="append", default=[], help="param override for the study, e.g. study.seeds=[0]")
+    parser.add_argument("-S", "--set", action="append", default=[], help="param override for the study, e.g. study.seeds=[1]")
     parser.add_argument("--runs", default=",".join(COLD), help=f"which cold builds, of {','.join(COLD)}")
     parser.add_argument("--here", action="store_true", help="time only the runs with nothing changed, in the current project")
     args = parser.parse_args()

@@ -35,9 +35,11 @@ MODES = {"portable": "true", "native": "false"}
 SCENARIO = "clean"
 
 
-def study_params(methods: list[str], overrides: list[str]) -> dict:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=[SCENARIO], methods=methods, seeds=[0])
+def study_params(code: Path, methods: list[str], overrides: list[str]) -> dict:
+    """The params.yaml of the project at `code`, cut to one scenario, `methods` and one seed."""
+    params = yaml.safe_load((code / "params.yaml").read_text())
+    seeds = {"seeds": [1]} if "search_seed" in params["study"] else {"seeds": [0]}  # before 28: no search seed
+    params["study"].update(scenarios=[SCENARIO], methods=methods, **seeds)
     params["train"]["device"] = "cpu"
     for item in overrides:
         key, _, value = item.partition("=")
@@ -79,15 +81,18 @@ def code_at(revision: str, dest: Path) -> Path:
     return dest
 
 
-def study_repos(tmp: Path, params: dict, against: str | None, env: dict) -> dict[str, tuple[Path, str]]:
-    """contender -> (scratch study up to the split stage, execution.portable)."""
-    repo = make_study_repo(tmp / "here", params)
+def study_repos(tmp: Path, methods: list[str], overrides: list[str], against: str | None, env: dict) -> dict[str, tuple[Path, str]]:
+    """contender -> (scratch study with each method's first trial trained, so every input of a
+    train stage is there in either revision's layout, execution.portable)."""
+    repo = make_study_repo(tmp / "here", study_params(ROOT, methods, overrides))
     contenders = {mode: (repo, flag) for mode, flag in MODES.items()}
     if against:
-        old = make_study_repo(tmp / "against", params, code=code_at(against, tmp / "code"))
+        code = code_at(against, tmp / "code")
+        old = make_study_repo(tmp / "against", study_params(code, methods, overrides), code=code)
         contenders[f"portable@{against}"] = (old, "true")
     for path in {path for path, _ in contenders.values()}:
-        subprocess.run(["dvc", "repro", f"valsets@{SCENARIO}"], cwd=path, env={**env, "PYTHONPATH": str(path)},
+        trials = [f"train@{SCENARIO}-{method}-0" for method in methods]
+        subprocess.run(["dvc", "repro", *trials], cwd=path, env={**env, "PYTHONPATH": str(path)},
                        check=True, stdout=subprocess.DEVNULL)
     return contenders
 
@@ -101,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     env = bench_env()
     with tempfile.TemporaryDirectory(prefix="molere-portable-") as tmp:
-        contenders = study_repos(Path(tmp), study_params(args.methods, args.set), args.against, env)
+        contenders = study_repos(Path(tmp), args.methods, args.set, args.against, env)
         times: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for round_ in range(args.rounds):
             order = list(contenders) if round_ % 2 == 0 else list(contenders)[::-1]

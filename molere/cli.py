@@ -52,13 +52,26 @@ def first(params: Params, key: str, value):
     return value
 
 
+def search_seed(params: Params, value: Optional[int]) -> int:
+    """A command-line seed, checked, or the study's search seed."""
+    if value is None:
+        return params.get("study.search_seed", int)
+    schema.check_choice_value("study.seeds", value)
+    return value
+
+
 SCENARIO_STAGES = {
-    "prepare": "Build the scenario's pool (with its label corruption), test set and OOD shifts.",
-    "erm": "Train the first ERM pass on the supplied train split (selected on the supplied val split).",
-    "rank": "Score the probabilistic margin of every pool example.",
-    "valsets": "Write the LRW heuristics' hard / easy / random validation sets.",
+    "prepare": "Build the scenario's pool (its selection split corrupted), test set and OOD shifts.",
     "evaluate": "Summarise every run of a scenario: accuracies, OOD, margins, calibration, cost.",
 }
+# the stages of what one seed draws (molere/draws.py)
+DRAW_STAGES = {
+    "corrupt": "Draw one seed's label corruption of the pool's training part.",
+    "erm": "Train one seed's first ERM pass on the training part (selected on the selection split).",
+    "rank": "Score the probabilistic margin of every example of one seed's pool.",
+    "valsets": "Write one seed's LRW heuristic hard / easy / random validation sets.",
+}
+DrawSeedOption = typer.Option(None, help="Seed [default: study.search_seed].")
 
 
 def add_scenario_stage(name: str, doc: str) -> None:
@@ -74,12 +87,31 @@ def add_scenario_stage(name: str, doc: str) -> None:
     stage_app.command(name)(command)
 
 
+def add_draw_stage(name: str, doc: str) -> None:
+    """Register `stage <name> --scenario S --seed N`, which runs `stages.<name>.run(params, S, N)`."""
+
+    def command(
+        scenario: Optional[str] = ScenarioOption,
+        seed: Optional[int] = DrawSeedOption,
+        params: str = ParamsOption,
+        set_: Optional[List[str]] = SetOption,
+    ):
+        p = load_params(params, set_)
+        scenario, seed = first(p, "study.scenarios", scenario), search_seed(p, seed)
+        importlib.import_module(f"stages.{name}").run(declared_params(p, name), scenario, seed)
+
+    command.__doc__ = doc
+    stage_app.command(name)(command)
+
+
 for _name, _doc in SCENARIO_STAGES.items():
     add_scenario_stage(_name, _doc)
+for _name, _doc in DRAW_STAGES.items():
+    add_draw_stage(_name, _doc)
 
 
 MethodOption = typer.Option("erm", help="Method name, e.g. erm, lrw-hard, molere.")
-SeedOption = typer.Option(None, help="Seed [default: study.seeds[0]].")
+SeedOption = typer.Option(None, help="Replicate seed [default: study.seeds[0]].")
 
 
 @stage_app.command()
@@ -87,15 +119,15 @@ def train(
     method: str = MethodOption,
     scenario: Optional[str] = ScenarioOption,
     trial: int = typer.Option(0, help="Trial of the method's search: 0 is the defaults, k >= 1 the k-th seeded draw."),
-    seed: Optional[int] = SeedOption,
+    seed: Optional[int] = DrawSeedOption,
     params: str = ParamsOption,
     set_: Optional[List[str]] = SetOption,
 ):
-    """Train one trial of one method on one scenario with one seed."""
+    """Train one trial of one method on one scenario with one seed (the study's: its search seed)."""
     p = load_params(params, set_)
     schema.check_choice_value("study.methods", method)
     schema.check_choice_value("study.trials", trial)
-    scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
+    scenario, seed = first(p, "study.scenarios", scenario), search_seed(p, seed)
     from stages import train as stage  # torch: after the checks, so errors come fast
 
     stage.run_trial(declared_params(p, "train", method), scenario, method, trial, seed)

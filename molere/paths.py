@@ -61,21 +61,32 @@ def info(scenario: str) -> Path:
     return data_dir(scenario) / INFO
 
 
-def valsets(scenario: str) -> Path:
+def draw_dir(scenario: str, seed: int) -> Path:
+    """What seed `seed` draws of a scenario (molere/draws.py): its labels, first ERM pass, margins
+    and heuristic validation sets, each the output of its own stage."""
+    return RUNS / scenario / "draws" / str(seed)
+
+
+def labels(scenario: str, seed: int) -> Path:
+    """The corrupt stage's output: the kept training-part examples' ids and observed labels."""
+    return draw_dir(scenario, seed) / "labels.parquet"
+
+
+def valsets(scenario: str, seed: int) -> Path:
     """The valsets stage's output, outside prepare's folder (each multi-file stage owns its folder)."""
-    return RUNS / scenario / "valsets.parquet"
+    return draw_dir(scenario, seed) / "valsets.parquet"
 
 
-def erm_rank_dir(scenario: str) -> Path:
-    return RUNS / scenario / "erm-rank"
+def erm_rank_dir(scenario: str, seed: int) -> Path:
+    return draw_dir(scenario, seed) / "erm-rank"
 
 
-def erm_rank_model(scenario: str) -> Path:
-    return erm_rank_dir(scenario) / MODEL
+def erm_rank_model(scenario: str, seed: int) -> Path:
+    return erm_rank_dir(scenario, seed) / MODEL
 
 
-def margins(scenario: str) -> Path:
-    return RUNS / scenario / "rank" / "margins.parquet"
+def margins(scenario: str, seed: int) -> Path:
+    return draw_dir(scenario, seed) / "rank" / "margins.parquet"
 
 
 def method_dir(scenario: str, method: str) -> Path:
@@ -83,7 +94,7 @@ def method_dir(scenario: str, method: str) -> Path:
 
 
 def trials_dir(scenario: str, method: str) -> Path:
-    """Every trial of the method's search, on the study's first seed."""
+    """Every trial of the method's search, on the study's search seed."""
     return method_dir(scenario, method) / "trials"
 
 

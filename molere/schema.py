@@ -30,8 +30,9 @@ class StudyConfig:
     scenarios: tuple[str, ...] = hparam(("clean",))
     methods: tuple[str, ...] = hparam(("erm",))
     trials: tuple[int, ...] = hparam((0,), low=0)
-    seeds: tuple[int, ...] = hparam((0,), low=0, high=SEED_MAX)
-    seed: int = hparam(0, low=0, high=SEED_MAX)
+    search_seed: int = hparam(0, low=0, high=SEED_MAX)  # the trials' runs (molere/draws.py)
+    seeds: tuple[int, ...] = hparam((1,), low=0, high=SEED_MAX)  # the replicates: never the search seed
+    seed: int = hparam(0, low=0, high=SEED_MAX)  # of the trials' hyperparameter draws
     selection: str = hparam("selection", choices=SELECTION_RULES)
 
 
@@ -58,11 +59,6 @@ class OODConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SeedConfig:
-    seed: int = hparam(0, low=0, high=SEED_MAX)
-
-
-@dataclass(frozen=True, kw_only=True)
 class RankConfig:
     mode: str = hparam("in-sample", choices=RANK_MODES)
     folds: int = hparam(5, low=2)
@@ -72,7 +68,6 @@ class RankConfig:
 class ValsetsConfig:
     fraction: float = hparam(0.1, low=0, low_open=True, high=0.5)  # of the pool's training part
     stratified: bool = hparam(False)
-    seed: int = hparam(0, low=0, high=SEED_MAX)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +88,6 @@ SECTIONS = {
     "data": DataConfig,
     "noise": NoiseConfig,
     "ood": OODConfig,
-    "erm": SeedConfig,
     "rank": RankConfig,
     "valsets": ValsetsConfig,
     "train": TrainConfig,
@@ -119,6 +113,9 @@ def check_choice_value(key: str, value) -> None:
     if field == "trials":  # one trial id: any of 0, 1, ...
         checked_value(value, int, {"low": 0}, "--trial")
         return
+    if field == "seeds":  # one seed: the search seed's draws are run by the same stages
+        checked_value(value, int, {"low": 0, "high": SEED_MAX}, "--seed")
+        return
     validate({"study": {field: [value]}})
 
 
@@ -132,6 +129,11 @@ def validate(data: dict) -> None:
             if not getattr(study, name):
                 raise MolereError(f"study.{name} is empty; list at least one")
         trial_count(list(study.trials))
+        if study.search_seed in study.seeds:  # its runs won the search: a replicate must not be one
+            raise MolereError(
+                f"study.seeds = {list(study.seeds)} contains the search seed study.search_seed = {study.search_seed}; "
+                "the replicates must be other seeds"
+            )
         for scenario in study.scenarios:
             parse_scenario(scenario)
         for method in study.methods:

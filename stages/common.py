@@ -28,8 +28,25 @@ def load_info(scenario: str) -> dict:
     return info
 
 
-def load_pool(scenario: str) -> tuple[pd.DataFrame, np.ndarray]:
+def load_prepared_pool(scenario: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The pool every seed shares: its training part with clean labels (see `load_pool`)."""
     return read_examples(paths.pool(scenario), made_by_prepare(scenario), POOL_COLUMNS)
+
+
+def load_pool(scenario: str, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Seed `seed`'s pool: the selection split as prepared, the training part as the seed's
+    corruption drew it (the examples it kept, with their observed labels)."""
+    pool, x = load_prepared_pool(scenario)
+    path, made_by = paths.labels(scenario, seed), f"corrupt --scenario {scenario} --seed {seed}"
+    labels = read_table(path, made_by, LABELS).set_index("id")["y"]
+    training = ~pool["in_selection"].to_numpy()
+    check(labels.index.isin(pool["id"][training]).all(), path, "names ids outside the pool's training part: it comes from other data", made_by)
+    keep = ~training | pool["id"].isin(labels.index).to_numpy()
+    pool, x = pool[keep].reset_index(drop=True), x[keep]
+    drawn = ~pool["in_selection"].to_numpy()
+    pool.loc[drawn, "y"] = labels.loc[pool["id"][drawn]].to_numpy()
+    pool["is_noisy"] = pool["y"] != pool["y_clean"]
+    return pool, x
 
 
 def load_test_sets(scenario: str) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
@@ -41,9 +58,9 @@ def load_test_sets(scenario: str) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     }
 
 
-def load_margins(scenario: str) -> pd.DataFrame:
-    return read_table(paths.margins(scenario), f"rank --scenario {scenario}", MARGIN_COLUMNS)
+def load_margins(scenario: str, seed: int) -> pd.DataFrame:
+    return read_table(paths.margins(scenario, seed), f"rank --scenario {scenario} --seed {seed}", MARGIN_COLUMNS)
 
 
-def load_valsets(scenario: str) -> pd.DataFrame:
-    return read_table(paths.valsets(scenario), f"valsets --scenario {scenario}", VALSET_COLUMNS)
+def load_valsets(scenario: str, seed: int) -> pd.DataFrame:
+    return read_table(paths.valsets(scenario, seed), f"valsets --scenario {scenario} --seed {seed}", VALSET_COLUMNS)

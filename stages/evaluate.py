@@ -1,5 +1,5 @@
 """Stage `evaluate`: per scenario, the evaluation tables of every run of the study: each method's
-trials (on the first seed) and its selected configuration on the other seeds (see
+trials (on the search seed) and its selected configuration on every replicate seed (see
 molere.report.evaluation): evaluation/<scenario>/{results,per_class,ood,margins,history,weights}.parquet,
 written together."""
 
@@ -16,14 +16,14 @@ from stages.common import load_info
 
 def run(params: Params, scenario: str) -> None:
     num_classes = load_info(scenario)["num_classes"]
-    search_seed, *seeds = params.get("study.seeds", list)
+    search_seed, seeds = params.get("study.search_seed", int), params.get("study.seeds", list)
     trials = range(trial_count(params.get("study.trials", list)))
     runs = []
     for method in params.get("study.methods", list):
         for trial in trials:
             made_by = f"train --scenario {scenario} --method {method} --trial {trial} --seed {search_seed}"
             runs.append(load_run(paths.trial_dir(scenario, method, trial), method, num_classes, made_by))
-        for seed in seeds:  # the first seed's is its trial's run
+        for seed in seeds:
             made_by = f"replicate --scenario {scenario} --method {method} --seed {seed}"
             runs.append(load_run(paths.run_dir(scenario, method, seed), method, num_classes, made_by))
     tables = evaluate_runs(runs, num_classes, search_seed, params.get("study.selection", str))

@@ -1,7 +1,12 @@
-"""Stage `prepare`: the scenario's corrupted pool, clean test set and OOD shifts as Parquet, with
-info.json, written together into the scenario's data folder (all computed first, then written)."""
+"""Stage `prepare`: what every seed of a scenario shares (molere/draws.py), as Parquet with
+info.json, written together into the scenario's data folder (all computed first, then written):
+the pool with its selection split, whose label corruption is drawn here once from `data.seed`,
+and whose training part keeps its clean labels for the `corrupt` stage to corrupt per seed; the
+clean test set and the OOD shifts."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from molere.scenarios.corrupt import corrupt_pool
 from molere.data import DATASETS
@@ -21,12 +26,15 @@ def run(params: Params, scenario_name: str) -> None:
     dataset = with_ood_source(DATASETS.get(data_cfg.get("dataset", str))(data_cfg), ood_cfg)
     seed = data_cfg.get("seed", int)
     pool, x = pool_table(dataset, data_cfg.get("selection_fraction", float), seed)
-    keep, y_observed = corrupt_pool(
-        pool["y"].to_numpy(), x, scenario, dataset.num_classes, seed, noise_sd=params.get("noise.sd", float)
+    selection = np.flatnonzero(pool["in_selection"].to_numpy())
+    kept, y_observed = corrupt_pool(
+        pool["y"].to_numpy()[selection], x[selection], scenario, dataset.num_classes, seed, noise_sd=params.get("noise.sd", float)
     )
+    keep = np.sort(np.concatenate([np.flatnonzero(~pool["in_selection"].to_numpy()), selection[kept]]))
+    pool.loc[selection[kept], "y"] = y_observed
     pool = pool.iloc[keep].reset_index(drop=True)
-    pool["y"] = y_observed
     pool["is_noisy"] = pool["y"] != pool["y_clean"]
+    chosen = pool["in_selection"].to_numpy()
     max_examples = ood_cfg.get("max_examples", (int, type(None)), None)
     ood = ood_table(dataset, ood_cfg.get("severities", list), max_examples)
     info = {
@@ -39,8 +47,9 @@ def run(params: Params, scenario_name: str) -> None:
             "target_noise_rate": scenario.noise_rate,
             "imbalance": scenario.imbalance,
         },
-        # realised: the noise rate overall and per clean class, and the class sizes after skew
-        **noise_summary(pool["y_clean"].to_numpy(), pool["y"].to_numpy(), dataset.num_classes),
+        # realised on the selection split (each seed's training part: its labels.parquet): the
+        # noise rate overall and per clean class, and the class sizes after skew
+        **noise_summary(pool["y_clean"].to_numpy()[chosen], pool["y"].to_numpy()[chosen], dataset.num_classes),
     }
     with atomic_dir(paths.data_dir(scenario_name)) as out:
         write_examples(out / paths.POOL, pool, x[keep])

@@ -1,9 +1,10 @@
-"""Stage `rank`: the probabilistic margin of every pool example under the first ERM pass, in the
-mode `rank.mode` (molere/ranking.py): `in-sample` scores with the erm stage's model, `cross-fit`
+"""Stage `rank`: the probabilistic margin of every example of a seed's pool under its first ERM
+pass (molere/draws.py), in the mode `rank.mode` (molere/ranking.py): `in-sample` scores with the erm stage's model, `cross-fit`
 trains `rank.folds` ERM models here and scores each fold with the one that never trained on it."""
 
 from __future__ import annotations
 
+from molere.draws import stream_seed
 from molere.errors import check_choice
 from molere.experiment import load_model, to_device, training_device
 from molere.io import write_table
@@ -16,20 +17,20 @@ from molere import paths
 from stages.common import load_info, load_pool
 
 
-def run(params: Params, scenario: str) -> None:
+def run(params: Params, scenario: str, seed: int) -> None:
     info = load_info(scenario)
-    pool, x = load_pool(scenario)
+    pool, x = load_pool(scenario, seed)
     y, ids = pool["y"].to_numpy(), pool["id"].to_numpy()
     frame = pool[["id", "y", "y_clean", "is_noisy", "in_selection"]].copy()
     mode = check_choice("rank.mode", params.get("rank.mode", str), RANK_MODES)
     if mode == "in-sample":
         device = training_device(params)
-        model = to_device(load_model(paths.erm_rank_model(scenario), x.shape[1:], f"erm --scenario {scenario}"), device)
+        model = to_device(load_model(paths.erm_rank_model(scenario, seed), x.shape[1:], f"erm --scenario {scenario} --seed {seed}"), device)
         probs = predict_proba(model, TensorSet.from_numpy(x, y, ids, device, info.get("normalization")))
     else:
-        seed = params.get("erm.seed", int)
-        frame["fold"] = cross_fit_folds(y, params.get("rank.folds", int), seed)
-        probs = cross_fit_probabilities(params, x, y, ids, info, frame["fold"].to_numpy(), seed)
+        erm_seed = stream_seed(seed, "rank")
+        frame["fold"] = cross_fit_folds(y, params.get("rank.folds", int), erm_seed)
+        probs = cross_fit_probabilities(params, x, y, ids, info, frame["fold"].to_numpy(), erm_seed)
     frame["margin"] = probabilistic_margin(probs, y)
     frame["pred"] = probs.argmax(1)
-    write_table(paths.margins(scenario), frame)
+    write_table(paths.margins(scenario, seed), frame)

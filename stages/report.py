@@ -23,10 +23,10 @@ from molere import paths
 
 def run(params: Params) -> None:
     methods = params.get("study.methods", list)
-    seeds = params.get("study.seeds", list)
+    search_seed, seeds = params.get("study.search_seed", int), params.get("study.seeds", list)
     rule = params.get("study.selection", str)
     tables = {
-        scenario: read_evaluation(paths.eval_dir(scenario), methods, seeds, f"evaluate --scenario {scenario}", rule)
+        scenario: read_evaluation(paths.eval_dir(scenario), methods, search_seed, seeds, f"evaluate --scenario {scenario}", rule)
         for scenario in params.get("study.scenarios", list)
     }
     # judged before anything is written: claims stop on tables with more than one run per method and seed
@@ -41,17 +41,19 @@ def run(params: Params) -> None:
         for seed in seeds
     }
     with atomic_dir(paths.REPORTS) as out:  # a fresh folder: no figure of a scenario no longer in the study
-        write_reports(out, tables, judgement, timings, methods, seeds, rule)
+        write_reports(out, tables, judgement, timings, methods, search_seed, seeds, rule)
 
 
-def write_reports(out: Path, tables: dict, judgement, timings: dict, methods: list[str], seeds: list[int], rule: str) -> None:
+def write_reports(
+    out: Path, tables: dict, judgement, timings: dict, methods: list[str], search_seed: int, seeds: list[int], rule: str
+) -> None:
     """Every file of reports/ (each path there in molere.paths) under `out` instead."""
 
     def at(path: Path) -> Path:
         return out / path.relative_to(paths.REPORTS)
 
     reports = [
-        build_scenario(scenario, t, methods, at(paths.FIGURES), str(paths.eval_dir(scenario)), seeds[0]) for scenario, t in tables.items()
+        build_scenario(scenario, t, methods, at(paths.FIGURES), str(paths.eval_dir(scenario)), search_seed) for scenario, t in tables.items()
     ]
     for scenario, t in tables.items():
         write_curves(scenario, t["history"], methods, at(paths.CURVES))
@@ -66,7 +68,7 @@ def write_reports(out: Path, tables: dict, judgement, timings: dict, methods: li
         claims.heatmap_data(judgement),
         figures.claims_heatmap,
     )
-    write_text(at(paths.REPORT), markdown.render(reports, judgement, heatmap, seeds, out, rule))
+    write_text(at(paths.REPORT), markdown.render(reports, judgement, heatmap, search_seed, seeds, out, rule))
     costs = cost.cost_table(timings)
     write_table(at(paths.COST_TABLE), costs)
     write_text(at(paths.COST_REPORT), cost.render(costs, methods))

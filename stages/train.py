@@ -6,7 +6,6 @@ learned weights, validation side and configuration; its wall-clock time apart, i
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pandas as pd
 
 from molere.experiment import method_config, save_model, save_timing, train_config, train_method
 from molere.hparams import as_dict
-from molere.io import atomic_dir, atomic_path, check, read_json, require, write_json, write_table
+from molere.io import atomic_dir, check, read_json, write_json, write_table
 from molere.margins import prediction_table
 from molere.methods import METHODS
 from molere.params import Params
@@ -34,19 +33,13 @@ def run_trial(params: Params, scenario: str, method: str, trial: int, seed: int)
 
 
 def run_replicate(params: Params, scenario: str, method: str, seed: int) -> None:
-    """The configuration the selection rule chose, trained with `seed`. On the seed its trials
-    ran on, the chosen trial already is that run (same values, seed and data), so it is copied."""
+    """The configuration the selection rule chose, trained on replicate seed `seed`'s draws
+    (molere/draws.py); the replicate seeds exclude the search seed (molere/schema.py), so no
+    replicate is the run that won the search."""
     made_by = f"select --scenario {scenario} --method {method}"
-    chosen = read_json(paths.selected(scenario, method), made_by, keys=("trial", "seed", "values"))
+    chosen = read_json(paths.selected(scenario, method), made_by, keys=("trial", "values"))
     out = paths.run_dir(scenario, method, seed)
-    if seed == chosen["seed"]:
-        trial_run = f"train --scenario {scenario} --method {method} --trial {chosen['trial']} --seed {seed}"
-        trial_dir = paths.trial_dir(scenario, method, chosen["trial"])
-        copy_run(trial_dir, out, trial_run)
-        if paths.timing(trial_dir).exists():  # the cost of the run it is
-            copy_file(paths.timing(trial_dir), paths.timing(out))
-    else:
-        train_run(with_values(params, chosen["values"]), scenario, method, seed, out, chosen["trial"], chosen["values"])
+    train_run(with_values(params, chosen["values"]), scenario, method, seed, out, chosen["trial"], chosen["values"])
 
 
 @dataclass
@@ -62,16 +55,17 @@ class Inputs:
     test_sets: dict[str, tuple[pd.DataFrame, np.ndarray]]  # test and OOD
 
 
-def read_inputs(scenario: str, validation: str | None) -> Inputs:
-    """The run's inputs; `validation` names the heuristic validation set the method holds out."""
+def read_inputs(scenario: str, seed: int, validation: str | None) -> Inputs:
+    """Seed `seed`'s inputs; `validation` names the heuristic validation set the method holds out."""
     info = load_info(scenario)
-    pool, x = load_pool(scenario)
-    margins = aligned(pool, load_margins(scenario), paths.margins(scenario), f"rank --scenario {scenario}")
+    pool, x = load_pool(scenario, seed)
+    margins = aligned(pool, load_margins(scenario, seed), paths.margins(scenario, seed), f"rank --scenario {scenario} --seed {seed}")
     training = ~pool["in_selection"].to_numpy()
     part = pool[training].reset_index(drop=True)
     val_mask = np.zeros(len(part), dtype=bool)
     if validation is not None:
-        valsets = aligned(part, load_valsets(scenario), paths.valsets(scenario), f"valsets --scenario {scenario}")
+        made_by = f"valsets --scenario {scenario} --seed {seed}"
+        valsets = aligned(part, load_valsets(scenario, seed), paths.valsets(scenario, seed), made_by)
         val_mask = valsets[validation].to_numpy()
     return Inputs(
         info,
@@ -87,7 +81,7 @@ def read_inputs(scenario: str, validation: str | None) -> Inputs:
 def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, trial: int, values: dict) -> None:
     """Train `method` on the training part of the pool (the selection split held out), then write
     the run's files together into `out`."""
-    inputs = read_inputs(scenario, METHODS.get(method).validation)
+    inputs = read_inputs(scenario, seed, METHODS.get(method).validation)
     part, val_mask, info = inputs.pool, inputs.val_mask, inputs.info
     outcome = train_method(
         method,
@@ -128,19 +122,6 @@ def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, 
         save_model(tmp / paths.MODEL, outcome.model, params, info)
         write_json(tmp / paths.METRICS, metrics)
     save_timing(paths.timing(out), outcome, params)
-
-
-def copy_run(source: Path, out: Path, made_by: str) -> None:
-    """The files of the run in `source`, copied together into `out`."""
-    files = [require(source / name, made_by) for name in paths.RUN_FILES]
-    with atomic_dir(out) as tmp:
-        for path in files:
-            shutil.copyfile(path, tmp / path.name)
-
-
-def copy_file(source: Path, target: Path) -> None:
-    with atomic_path(target) as tmp:
-        shutil.copyfile(source, tmp)
 
 
 def aligned(pool: pd.DataFrame, table: pd.DataFrame, path: Path, made_by: str) -> pd.DataFrame:

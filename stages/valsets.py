@@ -1,9 +1,11 @@
-"""Stage `valsets`: the hard / easy / random validation sets of size delta from the margins, drawn
-from the pool's training part (its selection split is held out of every method's training and
+"""Stage `valsets`: one seed's hard / easy / random validation sets of size delta from its margins
+(the random one from the seed's `valsets` stream, molere/draws.py), drawn from the pool's training
+part (its selection split is held out of every method's training and
 validation)."""
 
 from __future__ import annotations
 
+from molere.draws import stream_seed
 from molere.io import write_table
 from molere.params import Params
 from molere.valsets import heuristic_valsets
@@ -11,8 +13,8 @@ from molere import paths
 from stages.common import load_margins
 
 
-def run(params: Params, scenario: str) -> None:
-    margins = load_margins(scenario)
+def run(params: Params, scenario: str, seed: int) -> None:
+    margins = load_margins(scenario, seed)
     margins = margins[~margins["in_selection"]]
     cfg = params.section("valsets")
     splits = heuristic_valsets(
@@ -20,7 +22,7 @@ def run(params: Params, scenario: str) -> None:
         margins["margin"].to_numpy(),
         margins["y"].to_numpy(),
         delta=cfg.get("fraction", float),
-        seed=cfg.get("seed", int),
+        seed=stream_seed(seed, "valsets"),
         stratified=cfg.get("stratified", bool),
     )
-    write_table(paths.valsets(scenario), splits)
+    write_table(paths.valsets(scenario, seed), splits)

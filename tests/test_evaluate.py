@@ -4,7 +4,6 @@ stages/train.py writes them) into a temporary project directory."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,6 @@ from molere.report.evaluation import TABLES
 from molere.timings import write_timing
 from molere import paths
 from stages import evaluate
-from stages.train import copy_file
 
 NUM_CLASSES = 3
 N_TEST = 60
@@ -94,30 +92,32 @@ def write_run(out, method: str, trial: int, seed: int, rng: np.random.Generator,
     write_timing(paths.timing(out), per_epoch * epochs, [per_epoch] * epochs, "a test machine")
 
 
+SEARCH_SEED = 9  # the trials' seed: no replicate
+
+
 def chosen_trial(m: int) -> int:
     """The trial the selection rule picks in the fabricated study: 1 for every other method."""
     return 1 if m % 2 == 0 else 0
 
 
 def write_study(
-    root, scenarios=("idn-40",), methods=("erm", "lrw-hard", "lrw-easy", "molere"), seeds=(0, 1), trials=(0, 1)
+    root, scenarios=("idn-40",), methods=("erm", "lrw-hard", "lrw-easy", "molere"), seeds=(0, 1), trials=(0, 1), search_seed=SEARCH_SEED
 ) -> Params:
     """A fabricated study in `root` (the current directory): params.yaml, data info and runs laid
-    out as the pipeline lays them out: each method's trials on the first seed, its selected trial
-    (`chosen_trial`, the best selection-split accuracy) on every seed."""
-    study = {"scenarios": list(scenarios), "methods": list(methods), "seeds": list(seeds), "trials": list(trials), "selection": "selection"}
+    out as the pipeline lays them out: each method's trials on the search seed, its selected trial
+    (`chosen_trial`, the best selection-split accuracy) on every replicate seed."""
+    study = {"scenarios": list(scenarios), "methods": list(methods), "search_seed": search_seed, "seeds": list(seeds),
+             "trials": list(trials), "selection": "selection"}
     (root / "params.yaml").write_text(yaml.safe_dump({"study": study}))
     for s, scenario in enumerate(scenarios):
         write_json(paths.info(scenario), {"num_classes": NUM_CLASSES, "noise_rate": 0.4, "pool_size": 50})
         for m, method in enumerate(methods):
             chosen = chosen_trial(m)
             for trial in trials:
-                rng = np.random.default_rng([s, m, seeds[0], trial])
+                rng = np.random.default_rng([s, m, search_seed, trial])
                 select_acc = 0.6 if trial == chosen else 0.5
-                write_run(paths.trial_dir(scenario, method, trial), method, trial, seeds[0], rng, 1.0 + m + trial, select_acc)
-            shutil.copytree(paths.trial_dir(scenario, method, chosen), paths.run_dir(scenario, method, seeds[0]))
-            copy_file(paths.timing(paths.trial_dir(scenario, method, chosen)), paths.timing(paths.run_dir(scenario, method, seeds[0])))
-            for seed in seeds[1:]:
+                write_run(paths.trial_dir(scenario, method, trial), method, trial, search_seed, rng, 1.0 + m + trial, select_acc)
+            for seed in seeds:
                 rng = np.random.default_rng([s, m, seed, chosen])
                 write_run(paths.run_dir(scenario, method, seed), method, chosen, seed, rng, 1.0 + m + chosen, 0.6)
     return Params.load(root / "params.yaml")
@@ -130,9 +130,9 @@ def study(tmp_path, monkeypatch):
 
 
 def headline_results(scenario: str = "idn-40", root: Path = Path()) -> pd.DataFrame:
-    """The evaluation's rows of the runs the selection rule picked, one per method and seed."""
+    """The evaluation's rows of the runs the selection rule picked, one per method and replicate seed."""
     results = pd.read_parquet(root / paths.eval_dir(scenario) / "results.parquet")
-    return results[results["selected_by_selection"]].set_index(["method", "seed"])
+    return results[results["selected_by_selection"] & (results["seed"] != SEARCH_SEED)].set_index(["method", "seed"])
 
 
 def predictions(method: str, seed: int, scenario: str = "idn-40") -> pd.DataFrame:
@@ -164,17 +164,19 @@ def test_noise_auc_only_for_weight_learners_and_oriented_low_weight_noisy(study)
 def test_every_run_has_a_row_and_each_rule_flags_its_pick(study):
     evaluate.run(study, "idn-40")
     results = pd.read_parquet(paths.eval_dir("idn-40") / "results.parquet")
-    # two trials on seed 0 and the selected trial on seed 1, per method
+    # two trials on the search seed and the selected trial on each replicate seed, per method
     assert sorted(zip(results["method"], results["trial"], results["seed"])) == sorted(
-        (m, t, s) for i, m in enumerate(["erm", "lrw-hard", "lrw-easy", "molere"]) for t, s in [(0, 0), (1, 0), (chosen_trial(i), 1)]
+        (m, t, s)
+        for i, m in enumerate(["erm", "lrw-hard", "lrw-easy", "molere"])
+        for t, s in [(0, SEARCH_SEED), (1, SEARCH_SEED), (chosen_trial(i), 0), (chosen_trial(i), 1)]
     )
     for i, method in enumerate(["erm", "lrw-hard", "lrw-easy", "molere"]):
         mine = results[results["method"] == method].set_index(["trial", "seed"])
         assert mine["selected_by_selection"].to_dict() == {(t, s): t == chosen_trial(i) for t, s in mine.index}
-        search = mine.xs(0, level="seed")
+        search = mine.xs(SEARCH_SEED, level="seed")
         oracle = int(search["id_acc"].idxmax())  # a tie cannot happen on these predictions
         assert mine["selected_by_oracle"].to_dict() == {(t, s): t == oracle for t, s in mine.index}
-        assert mine.loc[(1, 0), "values"] == '{"train.lr": 0.02}' and mine.loc[(0, 0), "values"] == "{}"
+        assert mine.loc[(1, SEARCH_SEED), "values"] == '{"train.lr": 0.02}' and mine.loc[(0, SEARCH_SEED), "values"] == "{}"
 
 
 def test_reweighting_diagnostics_exact(study):

@@ -42,6 +42,7 @@ MINIATURE = {
     "stages/__init__.py": "",
     "stages/paths.py": "",
     "stages/prepare.py": "from molere.models import zoo\n",
+    "stages/corrupt.py": "",
     "stages/erm.py": "from . import paths\nimport molere.methods\n",
     "stages/rank.py": "import molere.methods.zoo.erm\n",
     "stages/valsets.py": "try:\n    pass\nexcept ImportError:\n    pass\nelse:\n    if True:\n        import molere.nested\n",
@@ -123,7 +124,7 @@ def test_fingerprint_is_sha256_over_paths_and_contents(tmp_path):
     assert CodeGraph(tmp_path).fingerprint("valsets") == expected
 
 
-EVERY_PIPELINE_STAGE = {"prepare", "erm", "rank", "valsets", "train/erm", "train/focal", "select", "evaluate", "report"}
+EVERY_PIPELINE_STAGE = {"prepare", "corrupt", "erm", "rank", "valsets", "train/erm", "train/focal", "select", "evaluate", "report"}
 
 
 @pytest.mark.parametrize(
@@ -242,10 +243,10 @@ def study_params(**changes) -> Params:
     """Every section a stage reads, for a study of two methods; `changes` sets dotted keys."""
     params = Params(
         {
-            "study": {"scenarios": ["clean"], "methods": ["erm", "focal"], "seeds": [0], "trials": [0, 1], "seed": 0, "selection": "selection"},
+            "study": {"scenarios": ["clean"], "methods": ["erm", "focal"], "search_seed": 0, "seeds": [1], "trials": [0, 1], "seed": 0, "selection": "selection"},
             "execution": {"portable": True},
             "data": {"seed": 0}, "noise": {"sd": 0.1}, "ood": {"severities": [1]},
-            "model": {"name": "mlp"}, "train": {"epochs": 2}, "erm": {"seed": 0},
+            "model": {"name": "mlp"}, "train": {"epochs": 2},
             "rank": {"mode": "in-sample"}, "valsets": {"fraction": 0.1},
             "methods": {"erm": {}, "focal": {"gamma": 2.0}, "jtt": {"upweight": 6.0}},
             "search": {"methods": {"focal": {"gamma": {"distribution": "uniform", "low": 0, "high": 3}}}},
@@ -264,7 +265,7 @@ def written_fingerprints(root, params) -> dict:
 def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
     params = study_params()
     written = written_fingerprints(code, params)
-    assert sorted(written) == ["erm.json", "evaluate.json", "prepare.json", "rank.json", "report.json",
+    assert sorted(written) == ["corrupt.json", "erm.json", "evaluate.json", "prepare.json", "rank.json", "report.json",
                                "select.json", "train/erm.json", "train/focal.json", "valsets.json"]
     assert written["train/focal.json"] == {
         "stage": "train",
@@ -284,7 +285,7 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
     assert written["train/erm.json"]["code"] == CodeGraph(code).fingerprint("train", "erm") != written["train/focal.json"]["code"]
     assert written["valsets.json"]["params"] == {"valsets": {"fraction": 0.1}, "execution.portable": True}
     assert written["evaluate.json"]["params"] == {
-        "study.methods": ["erm", "focal"], "study.seeds": [0], "study.trials": [0, 1], "study.selection": "selection",
+        "study.methods": ["erm", "focal"], "study.search_seed": 0, "study.seeds": [1], "study.trials": [0, 1], "study.selection": "selection",
         "execution.portable": True,
     }
 
@@ -312,13 +313,14 @@ def test_train_declares_its_own_method_section_only():
         ({"train__epochs": 3}, {"erm.json", "rank.json", "train/erm.json", "train/focal.json"}),
         ({"methods__erm__x": 1}, {"erm.json", "rank.json", "train/erm.json"}),
         ({"data__seed": 1}, {"prepare.json"}),
-        ({"study__seeds": [0, 1]}, {"evaluate.json", "report.json"}),
+        ({"study__seeds": [1, 2]}, {"evaluate.json", "report.json"}),  # dvc.yaml's matrix adds the new seed's stages
+        ({"noise__sd": 0.2}, {"prepare.json", "corrupt.json"}),
         ({"study__scenarios": ["clean", "idn-40"]}, {"report.json"}),
         ({"study__trials": [0, 1, 2]}, {"select.json", "evaluate.json", "report.json"}),
         ({"study__seed": 1}, {"train/erm.json", "train/focal.json", "report.json"}),  # the trials' draws
         ({"search__methods__focal__gamma": {"distribution": "fixed"}}, {"train/focal.json"}),
         # the kernels of torch, numpy and BLAS: the bits of every stage's floats
-        ({"execution__portable": False}, {"prepare.json", "erm.json", "rank.json", "valsets.json", "train/erm.json",
+        ({"execution__portable": False}, {"prepare.json", "corrupt.json", "erm.json", "rank.json", "valsets.json", "train/erm.json",
                                           "train/focal.json", "select.json", "evaluate.json", "report.json"}),
         ({"execution__cpus_per_stage": 2, "execution__gpus_per_train": 0.5}, set()),  # how, not what
     ],

@@ -31,7 +31,7 @@ CLI = [sys.executable, "-m", "molere.cli"]
 
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=[SCENARIO], methods=METHODS, seeds=[0, 1], trials=[0, 1])
+    params["study"].update(scenarios=[SCENARIO], methods=METHODS, search_seed=0, seeds=[1], trials=[0, 1])
     params["data"]["num_samples"] = 200
     params["ood"]["severities"] = [1, 5]
     params["train"].update(steps=None, epochs=2, device="cpu")
@@ -41,12 +41,10 @@ def tiny_params() -> dict:
 # every stage kind, in the pipeline's order
 STAGES = [
     ["prepare"],
-    ["erm"],
-    ["rank"],
-    ["valsets"],
+    *([stage, "--seed", str(seed)] for seed in (0, 1) for stage in ("corrupt", "erm", "rank", "valsets")),  # the search seed's draws, the replicate's
     *(["train", "--method", m, "--trial", str(t)] for m in METHODS for t in (0, 1)),
     *(["select", "--method", m] for m in METHODS),
-    *(["replicate", "--method", m, "--seed", str(s)] for m in METHODS for s in (0, 1)),  # seed 0 copies, seed 1 trains
+    *(["replicate", "--method", m, "--seed", "1"] for m in METHODS),
     ["evaluate"],
     ["report"],
 ]
@@ -131,7 +129,7 @@ def resave_model(change) -> Damage:
     def damage(project: Path) -> None:
         import torch
 
-        path = project / paths.erm_rank_model(SCENARIO)
+        path = project / paths.erm_rank_model(SCENARIO, 0)
         torch.save(change(torch.load(path, weights_only=True)), path)
 
     return damage
@@ -149,7 +147,7 @@ def text_select_acc(project: Path) -> None:
 
 TRAIN = ["stage", "train", "--method", "erm"]
 TRAIN_HARD = ["stage", "train", "--method", "lrw-hard"]
-MARGINS, VALSETS, INFO, MODEL = (p.as_posix() for p in (paths.margins(SCENARIO), paths.valsets(SCENARIO), paths.info(SCENARIO), paths.erm_rank_model(SCENARIO)))
+MARGINS, VALSETS, INFO, MODEL = (p.as_posix() for p in (paths.margins(SCENARIO, 0), paths.valsets(SCENARIO, 0), paths.info(SCENARIO), paths.erm_rank_model(SCENARIO, 0)))
 RERUN = "; re-run `molere-bench stage"
 APPENDED = len(yaml.safe_dump(tiny_params()).splitlines()) + 1  # the line of what a case appends to params.yaml
 
@@ -167,9 +165,11 @@ BAD_INPUTS = [
     ("lr-negative", None, [*TRAIN, "-S", "train.lr=-0.1"], {}, "error: train.lr = -0.1 is outside the allowed range (0, inf)"),
     ("lr-nan", None, [*TRAIN, "-S", "train.lr=.nan"], {}, "error: train.lr = nan is not a number"),
     ("weight-decay-negative", None, [*TRAIN, "-S", "train.weight_decay=-1"], {}, "error: train.weight_decay = -1.0 is outside the allowed range [0, inf)"),
-    ("seed-option", None, [*TRAIN, "--seed", "-1"], {}, "error: study.seeds = -1 is outside the allowed range [0, 4294967295]"),
+    ("seed-option", None, [*TRAIN, "--seed", "-1"], {}, "error: --seed = -1 is outside the allowed range [0, 4294967295]"),
     ("study-seeds", None, [*TRAIN, "-S", "study.seeds=[0, -1]"], {}, "error: study.seeds = -1 is outside the allowed range [0, 4294967295]"),
-    ("erm-seed", None, ["stage", "erm", "-S", "erm.seed=4294967296"], {}, "error: erm.seed = 4294967296 is outside the allowed range [0, 4294967295]"),
+    ("search-seed-replicated", None, [*TRAIN, "-S", "study.seeds=[1, 0]"], {},
+     "error: study.seeds = [1, 0] contains the search seed study.search_seed = 0; the replicates must be other seeds"),
+    ("search-seed", None, ["stage", "erm", "-S", "study.search_seed=4294967296"], {}, "error: study.search_seed = 4294967296 is outside the allowed range [0, 4294967295]"),
     ("data-seed", None, ["stage", "prepare", "-S", "data.seed=-1"], {}, "error: data.seed = -1 is outside the allowed range [0, 4294967295]"),
     ("cuda-without-gpu", None, [*TRAIN, "-S", "train.device=cuda"], {"CUDA_VISIBLE_DEVICES": ""},
      "error: train.device = 'cuda' but torch finds no CUDA GPU here; allowed here: cpu, auto (the GPU where there is one)"),
@@ -191,13 +191,13 @@ BAD_INPUTS = [
     ("info-empty", write(INFO, b"{}"), ["stage", "erm"], {},
      f"error: corrupt file {INFO}: it lacks the keys num_classes{RERUN} prepare --scenario clean`"),
     ("margins-without-margin", rewrite_table(MARGINS, lambda f: f.drop(columns="margin")), TRAIN, {},
-     f"error: corrupt file {MARGINS}: it lacks the columns margin{RERUN} rank --scenario clean`"),
+     f"error: corrupt file {MARGINS}: it lacks the columns margin{RERUN} rank --scenario clean --seed 0`"),
     ("valsets-without-hard", rewrite_table(VALSETS, lambda f: f.drop(columns="hard")), TRAIN_HARD, {},
-     f"error: corrupt file {VALSETS}: it lacks the columns hard{RERUN} valsets --scenario clean`"),
+     f"error: corrupt file {VALSETS}: it lacks the columns hard{RERUN} valsets --scenario clean --seed 0`"),
     ("valsets-text-booleans", rewrite_table(VALSETS, lambda f: f.assign(hard=f["hard"].map(str))), TRAIN_HARD, {},
-     f"error: corrupt file {VALSETS}: it has str values in column hard, not booleans{RERUN} valsets --scenario clean`"),
+     f"error: corrupt file {VALSETS}: it has str values in column hard, not booleans{RERUN} valsets --scenario clean --seed 0`"),
     ("valsets-of-other-data", rewrite_table(VALSETS, lambda f: f.iloc[1:]), TRAIN_HARD, {},
-     f"error: corrupt file {VALSETS}: it does not cover the pool's examples (127 ids, the pool 128): it comes from other data{RERUN} valsets --scenario clean`"),
+     f"error: corrupt file {VALSETS}: it does not cover the pool's examples (127 ids, the pool 128): it comes from other data{RERUN} valsets --scenario clean --seed 0`"),
     ("pool-without-y", drop_pool_labels, ["stage", "erm"], {},
      f"error: corrupt file {paths.pool(SCENARIO)}: it lacks the columns y{RERUN} prepare --scenario clean`"),
     # metrics.json holds no timings any more (timings/, apart): a trial's non-numeric metric instead
@@ -205,17 +205,17 @@ BAD_INPUTS = [
      f"error: corrupt file {paths.trial_dir(SCENARIO, 'erm', 0) / paths.METRICS}: it has select_acc = 'high', not a number"
      f"{RERUN} train --scenario clean --method erm --trial 0`"),
     ("model-random-bytes", write(MODEL, bytes(range(256)) * 4), ["stage", "rank"], {},
-     f"error: corrupt file {MODEL}: it is not a model archive (UnpicklingError from torch.load){RERUN} erm --scenario clean`"),
+     f"error: corrupt file {MODEL}: it is not a model archive (UnpicklingError from torch.load){RERUN} erm --scenario clean --seed 0`"),
     ("model-empty", write(MODEL, b""), ["stage", "rank"], {},
-     f"error: corrupt file {MODEL}: it is not a model archive (EOFError from torch.load){RERUN} erm --scenario clean`"),
+     f"error: corrupt file {MODEL}: it is not a model archive (EOFError from torch.load){RERUN} erm --scenario clean --seed 0`"),
     ("model-other-keys", resave_model(lambda saved: {"weights": saved["state_dict"]}), ["stage", "rank"], {},
-     f"error: corrupt file {MODEL}: it does not hold a model as save_model writes it (KeyError: 'model'){RERUN} erm --scenario clean`"),
+     f"error: corrupt file {MODEL}: it does not hold a model as save_model writes it (KeyError: 'model'){RERUN} erm --scenario clean --seed 0`"),
     ("model-other-weights", resave_model(drop_a_weight), ["stage", "rank"], {},
      f"error: corrupt file {MODEL}: it does not hold a model as save_model writes it (RuntimeError: Error(s) in loading "
-     f"state_dict for ConvNet1d: Missing key(s) in state_dict: \"head.bias\".){RERUN} erm --scenario clean`"),
+     f"state_dict for ConvNet1d: Missing key(s) in state_dict: \"head.bias\".){RERUN} erm --scenario clean --seed 0`"),
     # the "silently accepted" list
     ("unknown-section", append_params("trian:\n  epochs: 1\n"), TRAIN, {},
-     "error: unknown params key 'trian'; did you mean 'train'? known: study, data, noise, ood, erm, rank, valsets, train, execution, model, methods, search"),
+     "error: unknown params key 'trian'; did you mean 'train'? known: study, data, noise, ood, rank, valsets, train, execution, model, methods, search"),
     ("unknown-key", None, [*TRAIN, "-S", "train.epoch=50"], {},
      "error: unknown params key 'train.epoch'; did you mean 'train.epochs'? known: epochs, steps, batch_size, optimizer, lr, weight_decay, momentum, schedule, device"),
     ("duplicate-key", append_params("train:\n  epochs: 1\n"), TRAIN, {}, f"error: malformed params.yaml at line {APPENDED}, column 1: duplicate key 'train'"),
@@ -321,7 +321,7 @@ def test_identical_runs_of_every_stage_kind_give_identical_bytes(study, tmp_path
     again = build_study(tmp_path / "again")
     mine, theirs = ({k: v for k, v in snapshot(s).items() if not k.startswith(TIMING_FILES)} for s in (study, again))
     outputs = [
-        paths.pool(SCENARIO), paths.erm_rank_model(SCENARIO), paths.margins(SCENARIO), paths.valsets(SCENARIO),
+        paths.pool(SCENARIO), paths.labels(SCENARIO, 1), paths.erm_rank_model(SCENARIO, 1), paths.margins(SCENARIO, 1), paths.valsets(SCENARIO, 1),
         paths.trial_dir(SCENARIO, "lrw-hard", 1) / paths.MODEL, paths.selected(SCENARIO, "lrw-hard"),
         paths.run_dir(SCENARIO, "lrw-hard", 1) / paths.PREDICTIONS, paths.eval_dir(SCENARIO) / "results.parquet", paths.REPORT,
     ]

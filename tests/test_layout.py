@@ -16,9 +16,14 @@ S, M, T, SEED = "${item.scenario}", "${item.method}", "${item.trial}", "${item.s
 EXPECTED_OUTS = {
     "fingerprint": [paths.FINGERPRINTS],
     "prepare": [paths.data_dir(S)],
-    "erm": [paths.erm_rank_dir(S)],
-    "rank": [paths.margins(S)],
-    "valsets": [paths.valsets(S)],
+    "erm": [paths.erm_rank_dir(S, SEED)],
+    "corrupt": [paths.labels(S, SEED)],
+    "corrupt-search": [paths.labels(S, SEED)],
+    "erm-search": [paths.erm_rank_dir(S, SEED)],
+    "rank": [paths.margins(S, SEED)],
+    "rank-search": [paths.margins(S, SEED)],
+    "valsets-search": [paths.valsets(S, SEED)],
+    "valsets": [paths.valsets(S, SEED)],
     "train": [paths.trial_dir(S, M, T)],
     "select": [paths.selected(S, M)],
     "replicate": [paths.run_dir(S, M, SEED)],
@@ -41,9 +46,11 @@ def test_every_stage_declares_the_outputs_the_layout_names():
 
 def test_the_training_stages_depend_on_what_they_read():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    for name in ("train", "replicate"):  # the valsets live outside prepare's folder: named on their own
-        assert {paths.data_dir(S).as_posix(), paths.margins(S).as_posix(), paths.valsets(S).as_posix()} <= set(stages[name]["deps"])
-    assert not paths.valsets(S).is_relative_to(paths.data_dir(S))  # prepare owns its whole folder
+    # the trials on the search seed's draws, each replicate on its own seed's
+    for name, seed in (("train", "${study.search_seed}"), ("replicate", SEED)):  # the draws live outside prepare's folder
+        draws = {paths.labels(S, seed), paths.margins(S, seed), paths.valsets(S, seed)}
+        assert {p.as_posix() for p in (paths.data_dir(S), *draws)} <= set(stages[name]["deps"])
+        assert not any(p.is_relative_to(paths.data_dir(S)) for p in draws)  # prepare owns its whole folder
 
 
 def test_the_timing_files_are_no_dvc_output():

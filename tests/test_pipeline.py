@@ -15,14 +15,14 @@ from molere.io import read_examples
 from molere_tools.sandbox import ROOT, make_study_repo, study_env
 from molere.valsets import validation_size
 
-SCENARIOS = ["clean", "idn-40+skew-5"]
+SCENARIOS = ["clean", "idn-40+skew-2"]
 METHODS = ["erm", "lrw-hard", "molere", "focal"]
 NUM_SAMPLES = 400
 
 
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=SCENARIOS, methods=METHODS, seeds=[0, 1], trials=[0, 1])
+    params["study"].update(scenarios=SCENARIOS, methods=METHODS, search_seed=0, seeds=[1, 2], trials=[0, 1])
     params["data"]["num_samples"] = NUM_SAMPLES
     params["train"].update(steps=None, epochs=2, device="cpu")
     return params
@@ -52,10 +52,11 @@ def test_artifacts_have_the_configured_sizes(study):
         assert len(pool) == len(x) and len(pool) <= NUM_SAMPLES - len(test)
         assert set(pool.columns) >= {"id", "y", "y_clean", "is_noisy", "in_selection"}
         assert pool["id"].is_unique
-        margins = pd.read_parquet(repo / f"runs/{scenario}/rank/margins.parquet")
-        splits = pd.read_parquet(repo / paths.valsets(scenario))
+        margins = pd.read_parquet(repo / paths.margins(scenario, 1))
+        splits = pd.read_parquet(repo / paths.valsets(scenario, 1))
         merged = splits.merge(margins, on="id")
-        training = pool[~pool["in_selection"]]  # the validation sets come from the training part only
+        kept = pd.read_parquet(repo / paths.labels(scenario, 1))["id"]  # the seed's corruption (skew) keeps these
+        training = pool[~pool["in_selection"] & pool["id"].isin(kept)]  # the validation sets come from the training part only
         assert 0 < len(training) < len(pool) and sorted(merged["id"]) == sorted(training["id"])
         k = validation_size(len(training), params["valsets"]["fraction"])
         for name in ["hard", "easy", "random"]:
@@ -69,11 +70,11 @@ def test_every_run_and_the_report(study):
     repo, _, _ = study
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     results = pd.read_csv(repo / "reports/results.csv")
-    assert len(results) == len(SCENARIOS) * len(METHODS) * 3  # trials 0 and 1 on seed 0, the pick on seed 1
+    assert len(results) == len(SCENARIOS) * len(METHODS) * 4  # trials 0 and 1 on seed 0, the pick on seeds 1 and 2
     for scenario in SCENARIOS:
         for method in METHODS:
             accuracies = []
-            for seed in (0, 1):
+            for seed in (1, 2):
                 run = repo / f"runs/{scenario}/{method}/seeds/{seed}"
                 predictions = pd.read_parquet(run / "predictions.parquet")
                 test = predictions[predictions["set"] == "test"]
@@ -100,13 +101,17 @@ def test_the_selected_trial_follows_the_rule_and_runs_on_every_seed(study):
             assert (chosen["trial"], chosen["seed"], chosen["rule"]) == (best, 0, "selection")
             picked = json.loads((base / f"trials/{best}/config.json").read_text())
             assert chosen["values"] == picked["values"] and (best == 0) == (picked["values"] == {})
-            for name in ["predictions.parquet", "model.pt", "weights.parquet"]:  # seed 0: the trial's own run
-                assert (base / f"seeds/0/{name}").read_bytes() == (base / f"trials/{best}/{name}").read_bytes()
-            replica = json.loads((base / "seeds/1/config.json").read_text())
-            assert (replica["trial"], replica["seed"], replica["values"]) == (best, 1, chosen["values"])
+            assert not (base / "seeds/0").exists()  # the search seed's run won the search: no replicate
+            for seed in (1, 2):
+                replica = json.loads((base / f"seeds/{seed}/config.json").read_text())
+                assert (replica["trial"], replica["seed"], replica["values"]) == (best, seed, chosen["values"])
             rows = results[(results["scenario"] == scenario) & (results["method"] == method)]
             selected = rows[rows["selected_by_selection"]]
-            assert sorted(zip(selected["trial"], selected["seed"])) == [(best, 0), (best, 1)]
+            assert sorted(zip(selected["trial"], selected["seed"])) == [(best, 0), (best, 1), (best, 2)]
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    for scenario in SCENARIOS:  # the headline averages the replicates only
+        replicas = [json.loads((repo / f"runs/{scenario}/erm/seeds/{seed}/metrics.json").read_text())["id_acc"] for seed in (1, 2)]
+        assert metrics[scenario]["erm"]["id_acc"] == pytest.approx(np.mean(replicas), abs=1e-4)
     assert "each rule's pick among the method's trials" in report and "| erm | 2 |" in report
 
 
@@ -119,7 +124,7 @@ def test_a_method_param_reruns_only_that_method(study):
     repo, env, _ = study
     log = sh("dvc exp run -S ++methods.focal.gamma=1", repo, env)  # ++: add the key or set it
     ran = set(re.findall(r"Running stage '([^']+)'", log))
-    expected = {f"{stage}@{s}-focal-{k}" for s in SCENARIOS for stage in ("train", "replicate") for k in (0, 1)}
+    expected = {f"train@{s}-focal-{k}" for s in SCENARIOS for k in (0, 1)} | {f"replicate@{s}-focal-{seed}" for s in SCENARIOS for seed in (1, 2)}
     expected |= {f"select@{s}-focal" for s in SCENARIOS} | {f"evaluate@{s}" for s in SCENARIOS}
     assert ran == expected | {"fingerprint", "report"}
     (baseline,) = [row for row in json.loads(sh("dvc exp show --json", repo, env)) if row["rev"] != "workspace"]
@@ -132,7 +137,16 @@ def test_a_method_param_reruns_only_that_method(study):
     assert verdicts["clean"]["easy-below-erm"]["verdict"] == "not run"  # lrw-easy is not in this study: listed, not dropped
     assert verdicts["clean"]["margin-shift"]["verdict"] in {"holds", "contradicted", "equivalent", "not resolved"}
     assert verdicts["clean"]["molere-beats-heuristics"]["verdict"] == "not run"  # lrw-random and lrw-easy are not in this study
-    assert verdicts["idn-40+skew-5"]["margin-shift"]["comparisons"] == 6  # mean, median and skew; LRW-Hard, MOLERE
+    assert verdicts["idn-40+skew-2"]["margin-shift"]["comparisons"] == 6  # mean, median and skew; LRW-Hard, MOLERE
+
+
+def test_a_new_seed_runs_only_its_own_draws_and_replicates(study):
+    repo, env, _ = study
+    log = sh("dvc exp run -S study.seeds=[1,2,3]", repo, env)
+    ran = set(re.findall(r"Running stage '([^']+)'", log))
+    expected = {f"{stage}@{s}-3" for s in SCENARIOS for stage in ("corrupt", "erm", "rank", "valsets")}
+    expected |= {f"replicate@{s}-{m}-3" for s in SCENARIOS for m in METHODS} | {f"evaluate@{s}" for s in SCENARIOS}
+    assert ran == expected | {"fingerprint", "report"}
 
 
 def test_bytecode_caches_leave_the_study_up_to_date(study):

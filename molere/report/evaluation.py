@@ -42,13 +42,14 @@ TABLES = tuple(TABLE_COLUMNS)
 
 def evaluate_runs(runs: list[Run], num_classes: int, search_seed: int, rule: str) -> dict[str, pd.DataFrame]:
     """The tables named in `TABLES`: `results` has one row per run (the trials ran on
-    `search_seed`), the others one row per headline run (the trial `rule` picks, on every seed)
+    `search_seed`), the others one row per headline run (the trial `rule` picks, on every
+    replicate seed: the search seed's run of it won the search, so it is no replicate)
     and class, shift x severity, test example, epoch, or (methods that learn weights) train-side
     example."""
     examples = [example_table(run.predictions, num_classes) for run in runs]
     results = pd.DataFrame([summary(run, frame, num_classes) for run, frame in zip(runs, examples)])
     results = flag_selected(results, search_seed)
-    headline = results[f"selected_by_{rule}"].to_numpy()
+    headline = (results[f"selected_by_{rule}"] & (results["seed"] != search_seed)).to_numpy()
     runs, examples = [r for r, keep in zip(runs, headline) if keep], [e for e, keep in zip(examples, headline) if keep]
     learners = [run for run in runs if run.metrics["learns_weights"]]
     return {
@@ -140,10 +141,11 @@ def write_evaluation(directory: Path, tables: dict[str, pd.DataFrame]) -> None:
 
 
 def read_evaluation(
-    directory: Path, methods: list[str], seeds: list[int], made_by: str, rule: str = "selection"
+    directory: Path, methods: list[str], search_seed: int, seeds: list[int], made_by: str, rule: str = "selection"
 ) -> dict[str, pd.DataFrame]:
     """The tables of `write_evaluation`, restricted to `methods` x `seeds`, with `runs` holding
-    every run's row and `results` the headline runs' (those `rule` selected); a one-line error
+    every run's row (the trials on `search_seed` too) and `results` the headline runs' (those
+    `rule` selected, on the replicate `seeds`); a one-line error
     naming the file if one is missing, damaged, or lacks a run of the study (the OOD table may
     be empty: a dataset without shifts)."""
     tables = {}
@@ -160,6 +162,6 @@ def read_evaluation(
         tables[name] = frame[frame["method"].isin(methods) & frame["seed"].isin(seeds)].reset_index(drop=True)
         if name == "results":
             check(f"selected_by_{rule}" in frame, path, f"lacks the columns selected_by_{rule}", made_by)
-            tables["runs"] = tables["results"]
-            tables["results"] = tables["runs"][tables["runs"][f"selected_by_{rule}"]].reset_index(drop=True)
+            tables["runs"] = frame[frame["method"].isin(methods) & frame["seed"].isin([search_seed, *seeds])].reset_index(drop=True)
+            tables["results"] = tables["results"][tables["results"][f"selected_by_{rule}"]].reset_index(drop=True)
     return tables
