@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: repro test bench verify lock
+.PHONY: repro quick test bench verify lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" molere-bench repro
+
+# a small version of the default study in quick-study/, a few minutes (studies/quick.yaml)
+quick: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" molere-bench quick
 
 test: $(STAMP)
 	$(BIN)/pytest

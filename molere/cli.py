@@ -249,6 +249,16 @@ def repro(
 
 
 @app.command()
+def quick(folder: Path = typer.Option(Path("quick-study"), help="Where to build it (must not exist; git-ignored).")):
+    """Run a small version of the default study (studies/quick.yaml over params.yaml: two
+    scenarios, one trial, two seeds, 2,000 samples, 100 steps) in a DVC project of its own, a few
+    minutes on 2 cores: the whole pipeline and its report, this project's results untouched."""
+    from molere_tools.quick import run_quick
+
+    print(f"report: {run_quick(folder)}")
+
+
+@app.command()
 def verify(
     env: str = typer.Option("fresh", help="fresh: `make repro` in the clone, which builds its own .venv from "
                             "requirements.lock (as a new user would; several GB, minutes); current: this Python "
