@@ -1,5 +1,5 @@
 """The exact one-step hypergradient of learned reweighting, by one forward-mode JVP
-(design.md section 3).
+(docs/design.md, The exact hypergradient without double backward).
 
 For the lookahead `theta' = theta - a * grad_theta (1/n) sum_i w_i l_i(theta)` (plain SGD, step
 `a`), the derivative of the validation loss with respect to each example's weight is

@@ -1,4 +1,4 @@
-"""The probabilistic margin (design.md section 3): m = p_y(x) - max_{k != y} p_k(x), in [-1, 1]."""
+"""The probabilistic margin (docs/design.md, Margins): m = p_y(x) - max_{k != y} p_k(x), in [-1, 1]."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The instance-conditional meta-network `g_phi -> w in (0, 1)` of learned reweighting
-(design.md section 3): an MLP with a sigmoid head over a chosen set of inputs per example.
+(docs/design.md, The meta-network's inputs): an MLP with a sigmoid head over a chosen set of inputs per example.
 
 An MLP over the raw features alone would have to learn the classification task itself from the
 hypergradient before it could tell a mislabelled example from a clean one; measured, it stays at

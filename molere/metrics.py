@@ -1,5 +1,5 @@
 """Summary statistics of a run's predictions and of paired comparisons between runs
-(design.md section 8). Pure numpy / pandas: no file access, no plotting."""
+(docs/design.md, What the report shows). Pure numpy / pandas: no file access, no plotting."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ranking the pool by the first ERM pass's probabilistic margin (design.md section 3), in one of
+"""Ranking the pool by the first ERM pass's probabilistic margin (docs/design.md, Ranking the pool (train-twice)), in one of
 two modes:
 
 - `in-sample` (the paper's train-twice): one ERM model trained on the supplied train split scores

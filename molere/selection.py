@@ -1,4 +1,4 @@
-"""Model selection (design.md section 7b), pluggable after DomainBed's `model_selection.py`: a
+"""Model selection (docs/design.md, Protocol: search and model selection), pluggable after DomainBed's `model_selection.py`: a
 rule picks, among one seed's trials of a method, the trial whose configuration counts. Rules see
 a table with one row per trial (`trial`, `select_acc`: accuracy on the selection split, whose
 labels are the observed ones, noisy when the pool is; `id_acc`: test accuracy) and return a trial

@@ -1,4 +1,4 @@
-"""MOLERE's splitter (design.md section 3): the network `s_Theta(x, y) -> P(train | x, y)`, its
+"""MOLERE's splitter (docs/design.md, MOLERE (LRWOpt)): the network `s_Theta(x, y) -> P(train | x, y)`, its
 loss with the two regularisers of Learning-to-Split (Bao & Barzilay 2022), GenerateSplit, and
 Algorithm 1's early stop on the train/validation loss gap."""
 

@@ -1,4 +1,4 @@
-"""The search budget (design.md section 7b): every method gets the same `study.trials`. Trial 0
+"""The search budget (docs/design.md, Protocol: search and model selection): every method gets the same `study.trials`. Trial 0
 is the defaults (params.yaml over the code's defaults); trial k >= 1 draws every searched key of
 the shared training knobs (`train`: learning rate, weight decay) and of the method's own config
 from its distribution, seeded by (`study.seed`, the method's name, k), so a trial's values are the

@@ -1,4 +1,4 @@
-"""The LRW heuristics (design.md section 3): the validation set is the `delta` fraction of the
+"""The LRW heuristics (docs/design.md, The LRW heuristics): the validation set is the `delta` fraction of the
 pool with the lowest margins (hard), the highest (easy), or a seeded random draw."""
 
 from __future__ import annotations

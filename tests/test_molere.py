@@ -1,4 +1,4 @@
-"""MOLERE (design.md section 3): the splitter's loss and regularisers on hand-made inputs,
+"""MOLERE (docs/design.md, MOLERE (LRWOpt)): the splitter's loss and regularisers on hand-made inputs,
 GenerateSplit, Algorithm 1's early stop, and the method finding a known hard subgroup."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The peers of design.md section 7: exact values on hand-made inputs, and one epoch end to end."""
+"""The peers (docs/design.md, Methods): exact values on hand-made inputs, and one epoch end to end."""
 
 from __future__ import annotations
 

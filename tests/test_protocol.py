@@ -1,4 +1,4 @@
-"""The protocol (design.md section 7b): selection rules on hand-made trial tables, trial draws,
+"""The protocol (docs/design.md, Protocol: search and model selection): selection rules on hand-made trial tables, trial draws,
 and the select / replicate stages on a fabricated search."""
 
 from __future__ import annotations

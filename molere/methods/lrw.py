@@ -1,4 +1,4 @@
-"""Learned reweighting (LRW, design.md section 3): the base class of `lrw-hard`, `lrw-easy`,
+"""Learned reweighting (LRW, docs/design.md, The LRW objective): the base class of `lrw-hard`, `lrw-easy`,
 `lrw-random`, and of the methods that learn weights through the same meta step (MOLERE,
 Meta-Weight-Net).
 

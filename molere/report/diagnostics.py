@@ -1,4 +1,4 @@
-"""Whether reweighting happened (design.md section 8): per run, how many meta steps the method
+"""Whether reweighting happened (docs/design.md, What the report shows): per run, how many meta steps the method
 took, how far its learned weights spread, how they relate to the first ERM pass's margin, and what
 its validation side holds (its share of mislabelled examples and its class mix). A reader can
 then tell learned reweighting from training on a subset of the pool."""

@@ -1,4 +1,4 @@
-"""Label noise on the training pool (design.md section 4); test and OOD sets are never noisy.
+"""Label noise on the training pool (docs/design.md, Corrupting the pool); test and OOD sets are never noisy.
 
 - `idn`: instance-dependent noise as Xia et al. (NeurIPS 2020) generate it. Each example's flip
   rate q_i ~ TruncNormal(mean=rate, sd, [0, 1]); a projection W ~ N(0, 1) of shape (K, D, K);

@@ -1,5 +1,5 @@
-"""Label skew on the training pool: a long tail of class sizes (Cui et al. 2019, design.md
-section 4). Class c keeps floor(n_max * IF^(-c / (K - 1))) of its examples, where n_max is the
+"""Label skew on the training pool: a long tail of class sizes (Cui et al. 2019;
+docs/design.md, Corrupting the pool). Class c keeps floor(n_max * IF^(-c / (K - 1))) of its examples, where n_max is the
 size of the pool's smallest class (so every class can supply its share) and IF >= 1 is the
 imbalance factor; test and OOD sets stay balanced."""
 

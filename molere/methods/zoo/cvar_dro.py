@@ -1,5 +1,5 @@
 """CVaR-DRO: minimise the mean of the worst alpha fraction of per-example losses in each batch,
-the dual of MOLERE's objective (design.md section 3)."""
+the dual of MOLERE's objective (docs/design.md, MOLERE (LRWOpt))."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Learning to Reweight Examples (Ren et al. 2018): no meta-network; each train batch is weighted
 by how well each example's gradient aligns with the gradient of a validation batch, read off the
-lookahead hypergradient at eps = 0 (design.md section 3), then clipped at 0 and normalised.
+lookahead hypergradient at eps = 0 (docs/design.md, The exact hypergradient without double backward), then clipped at 0 and normalised.
 
 The validation batches are class-balanced by default, as Ren et al.'s clean validation set is.
 While predictions are near uniform, a class-c example's alignment is about <h_i, h_val> (f_c - p_c),

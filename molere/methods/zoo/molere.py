@@ -1,4 +1,4 @@
-"""MOLERE / LRWOpt (design.md section 3): a splitter network chooses the validation side of the
+"""MOLERE / LRWOpt (docs/design.md, MOLERE (LRWOpt)): a splitter network chooses the validation side of the
 pool, to make validation as hard as possible, while LRW's meta-network reweights training to do
 well on it.
 
