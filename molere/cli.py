@@ -23,7 +23,7 @@ stage_app = typer.Typer(help="Run one pipeline stage (what `dvc repro` calls).",
 app.add_typer(stage_app, name="stage")
 
 ParamsOption = typer.Option("params.yaml", "--params", help="The params file to read.")
-SetOption = typer.Option(None, "--set", "-S", help="Override a param: -S train.epochs=5 (repeatable).")
+SetOption = typer.Option(None, "--set", "-S", help="Override a param: -S train.steps=200 (repeatable).")
 ScenarioOption = typer.Option(None, help="Scenario name, e.g. clean, idn-40, skew-50 [default: study.scenarios[0]].")
 
 
@@ -35,7 +35,7 @@ def load_params(path: str, overrides: Optional[List[str]]) -> Params:
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep or not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", key):
-            raise MolereError(f"malformed override {item!r}; expected KEY=VALUE, e.g. train.epochs=5")
+            raise MolereError(f"malformed override {item!r}; expected KEY=VALUE, e.g. train.steps=200")
         params.override(key, parse_yaml(value, f"-S {item}"))
     portable = portable_setting(params)
     schema.validate(params.data)
