@@ -386,3 +386,100 @@ def test_a_bad_set_param_is_a_one_line_error_and_leaves_params_alone(fresh, over
     assert_one_line_error(run(f"molere-bench repro -S {override}", fresh), message)
     assert (fresh / "params.yaml").read_text() == before
     assert_nothing_ran(fresh)
+
+
+# One run at a time, and no Ray process left behind: a project of two stages, the study's
+# `fingerprint` and a `gate` that waits while a file exists, so a run can be held mid-stage.
+
+GATE = """import pathlib, sys, time
+started, hold = map(pathlib.Path, sys.argv[1:])
+started.touch()
+while hold.exists():
+    time.sleep(0.1)
+pathlib.Path("gate.out").write_text("passed\\n")
+"""
+
+
+class Gated(NamedTuple):
+    repo: Path
+    started: Path  # the gate stage is running
+    hold: Path  # while it exists, the gate stage waits
+
+
+@pytest.fixture
+def gated(tmp_path) -> Gated:
+    repo = make_study_repo(tmp_path / "repo", tiny_params())
+    started, hold = tmp_path / "started", tmp_path / "hold"
+    (repo / "gate.py").write_text(GATE)
+    fingerprint = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["fingerprint"]
+    gate = {"cmd": f"python gate.py {started} {hold}", "deps": ["gate.py"], "outs": ["gate.out"]}
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"fingerprint": fingerprint, "gate": gate}}, sort_keys=False))
+    sh("git add -A && git commit -qm 'a gate'", repo)
+    return Gated(repo, started, hold)
+
+
+def held_run(gated: Gated, cmd: list[str], **env) -> subprocess.Popen:
+    """`cmd` started in the project, returned once it is inside the gate stage (which holds)."""
+    gated.hold.touch()
+    process = subprocess.Popen(cmd, cwd=gated.repo, env={**study_env(), **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while not gated.started.exists():
+        assert process.poll() is None, process.communicate()[0]
+        time.sleep(0.1)
+    return process
+
+
+def released(gated: Gated, process: subprocess.Popen) -> str:
+    """Let the held run finish; its output, after checking that it succeeded."""
+    gated.hold.unlink()
+    log = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, log
+    return log
+
+
+def assert_clean(repo: Path) -> None:
+    assert "Data and pipelines are up to date" in sh("dvc status", repo)
+    assert (repo / "gate.out").read_text() == "passed\n"
+
+
+def test_a_second_run_or_dvc_repro_is_refused_in_one_line_while_a_run_holds_the_project(gated):
+    first = held_run(gated, ["molere-bench", "repro"])
+    second = run("molere-bench repro", gated.repo)
+    assert_one_line_error(second, f"error: pid {first.pid} (molere-bench repro) is running in this project", "molere-bench repro --wait")
+    dvc = run("dvc repro", gated.repo)  # DVC's own lock refuses it
+    assert dvc.returncode != 0 and "Unable to acquire lock" in dvc.stderr, dvc.stderr
+    log = released(gated, first)
+    assert stages_that("ran", log) == {"fingerprint", "gate"}
+    assert_clean(gated.repo)
+
+
+def test_a_run_is_refused_while_dvc_repro_runs_a_stage(gated):
+    dvc = held_run(gated, ["dvc", "repro"])  # DVC lets its lock go while the command runs
+    second = run("molere-bench repro", gated.repo)
+    assert_one_line_error(second, f"error: pid {dvc.pid} (dvc repro) is running in this project", "--wait")
+    released(gated, dvc)
+    assert_clean(gated.repo)
+
+
+def test_with_wait_a_run_waits_for_the_running_one_then_runs(gated, tmp_path):
+    first = held_run(gated, ["molere-bench", "repro"])
+    log = tmp_path / "waiting.log"
+    with log.open("w") as out:
+        waiting = subprocess.Popen(["molere-bench", "repro", "--wait"], cwd=gated.repo, env=study_env(), stdout=out, stderr=subprocess.STDOUT)
+    while f"waiting for pid {first.pid} (molere-bench repro) to end" not in log.read_text():
+        assert waiting.poll() is None, log.read_text()
+        time.sleep(0.1)
+    released(gated, first)
+    assert waiting.wait(timeout=300) == 0, log.read_text()
+    assert re.search(r"^2 up to date in ", log.read_text(), flags=re.M), log.read_text()
+    assert_clean(gated.repo)
+
+
+def test_a_stage_whose_output_folder_lost_a_file_is_not_trusted_from_dvc_lock(gated):
+    sh("molere-bench repro", gated.repo)
+    lost = sorted((gated.repo / "fingerprints").iterdir())[0]
+    content = lost.read_bytes()
+    lost.unlink()
+    log = sh("molere-bench repro", gated.repo)
+    assert "fingerprint" in stages_that("ran", log) | stages_that("restored", log), log
+    assert lost.read_bytes() == content
+    assert_clean(gated.repo)
