@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import psutil
 import pytest
 import torch  # noqa: F401 (loaded, as in a warm worker: importing it runs ldconfig in a subprocess)
 import yaml
@@ -152,14 +153,14 @@ def node(cpus: float, gpus: float = 0.0, alive: bool = True) -> dict:
 
 
 def test_the_capacity_is_the_live_nodes_total_and_a_stage_must_fit_on_one():
-    cluster = Cluster(None, Execution(cpus_per_stage=4, gpus_per_train=0.5))
+    cluster = Cluster(None, Execution(cpus_per_stage=4, gpus_per_train=0.5), Path("unused"))
     assert cluster.check_capacity([node(8, 1), node(4), node(64, 8, alive=False)]) == {"CPU": 12.0, "GPU": 1.0}
     with pytest.raises(MolereError, match=r"^execution.gpus_per_train = 0.5 but the Ray cluster has no GPU; set it to 0$"):
         cluster.check_capacity([node(8), node(4)])
     with pytest.raises(MolereError, match=r"^execution.cpus_per_stage = 4 but the largest Ray node has 3 CPUs$"):
         cluster.check_capacity([node(3, 1), node(2)])
     with pytest.raises(MolereError, match=r"^execution.gpus_per_train = 2 but the largest Ray node has 1 GPUs$"):
-        Cluster(None, Execution(gpus_per_train=2)).check_capacity([node(8, 1), node(8, 1)])
+        Cluster(None, Execution(gpus_per_train=2), Path("unused")).check_capacity([node(8, 1), node(8, 1)])
 
 
 @pytest.mark.parametrize("address", ["localhost", "ray://:10001", "host:port"])
@@ -482,4 +483,40 @@ def test_a_stage_whose_output_folder_lost_a_file_is_not_trusted_from_dvc_lock(ga
     log = sh("molere-bench repro", gated.repo)
     assert "fingerprint" in stages_that("ran", log) | stages_that("restored", log), log
     assert lost.read_bytes() == content
+    assert_clean(gated.repo)
+
+
+def processes_of(mark: str) -> list[psutil.Process]:
+    """The processes whose environment carries STUDY_MARK=mark (this test's, to each run)."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get("STUDY_MARK") == mark:
+                found.append(process)
+    return found
+
+
+def running(snapshot: list[tuple[int, float]]) -> list[int]:
+    """The pids of the snapshot's processes that still run (not the same process if the pid was reused)."""
+    left = []
+    for pid, started in snapshot:
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(pid)
+            if process.create_time() == started and process.status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+    return left
+
+
+def test_no_ray_process_is_left_after_a_run_nor_after_its_driver_was_killed(gated):
+    first = held_run(gated, ["molere-bench", "repro"], STUDY_MARK="killed")
+    instance = [(p.pid, p.create_time()) for p in psutil.Process(first.pid).children(recursive=True)]
+    names = {psutil.Process(pid).name() for pid, _ in instance}
+    assert {"raylet", "gcs_server"} <= names, names  # and the agents the raylet started
+    first.kill()
+    first.wait()
+    gated.hold.unlink()
+    log = sh("molere-bench repro", gated.repo, STUDY_MARK="next")
+    assert stages_that("ran", log) >= {"gate"}
+    assert running(instance) == [], [psutil.Process(pid).name() for pid in running(instance)]
+    assert processes_of("killed") == [] and processes_of("next") == []
     assert_clean(gated.repo)

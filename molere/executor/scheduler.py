@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from molere.executor import dvcrepo, runlock
-from molere.executor.cluster import Cluster, check_reachable
+from molere.executor.cluster import RECORD, Cluster, check_reachable, end_leftovers
 from molere.executor.display import CACHED, DONE, FAILED, RAN, SKIPPED, STOPPED, UP_TO_DATE, Display
 from molere import schema
 from molere.executor.settings import Execution, load_execution
@@ -63,11 +64,13 @@ def reproduce(address: str | None, experiment: str | None, overrides: list[str],
 
 
 def run(repo: "Repo", address: str | None, overrides: list[str]) -> "Scheduler":
-    """The run, while it holds the project: params.yaml edited (`-S`) and checked, the stages run
-    and recorded."""
+    """The run, while it holds the project: what an earlier run whose driver was killed left of
+    its Ray instance ended, params.yaml edited (`-S`) and checked, the stages run and recorded."""
+    record = Path(repo.tmp_dir, RECORD)
+    end_leftovers(record)
     with dvcrepo.params_with(repo, overrides) as params:
         execution = load_execution(checked_params(params))
-    scheduler = Scheduler(repo, execution, Cluster(address, execution))
+    scheduler = Scheduler(repo, execution, Cluster(address, execution, record))
     with repo.scm_context(), dvcrepo.quiet():  # DVC's note of the files to `git add` comes after
         scheduler.run()
     return scheduler
