@@ -238,12 +238,13 @@ def repro(
     set_param: Optional[List[str]] = typer.Option(
         None, "--set-param", "-S", help="Set a param in params.yaml first, as `dvc exp run -S` does: -S methods.focal.gamma=1 (repeatable).",
     ),
+    wait: bool = typer.Option(False, "--wait", help="If another run (or a DVC command) has the project, wait for it to end instead of stopping."),
 ):
     """Run the out-of-date stages of the DVC pipeline in parallel on Ray (params.yaml's
     `execution` says what each stage reserves) and record each in dvc.lock as `dvc repro` does."""
     from molere.executor.scheduler import reproduce
 
-    code = reproduce(address, exp, set_param or [])
+    code = reproduce(address, exp, set_param or [], wait)
     if code:
         raise typer.Exit(code)
 

@@ -20,6 +20,10 @@ from molere.scenarios import parse_scenario
 from molere.train.config import TrainConfig
 
 SEED_MAX = 2**32 - 1  # numpy's seeds
+# MNIST-1D's generator (the one source that reads data.num_samples) holds about 1.2 KB per example
+# at its peak and makes each in a Python loop: a million is 200 times its default, about 1.2 GB and
+# minutes of generating; far beyond it numpy fails mid-allocation, so the bound comes first.
+MAX_SAMPLES = 1_000_000
 METHOD_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 RANK_MODES = ("in-sample", "cross-fit")
 SELECTION_RULES = ("oracle", "selection")
@@ -41,7 +45,7 @@ class DataConfig:
     dataset: str = hparam("mnist1d")
     root: str | None = hparam(None)
     download: bool = hparam(False)
-    num_samples: int = hparam(10000, low=1)
+    num_samples: int = hparam(10000, low=1, high=MAX_SAMPLES)
     seed: int = hparam(0, low=0, high=SEED_MAX)
     selection_fraction: float = hparam(0.2, low=0, low_open=True, high=1)
 

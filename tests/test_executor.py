@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+import psutil
 import pytest
 import torch  # noqa: F401 (loaded, as in a warm worker: importing it runs ldconfig in a subprocess)
 import yaml
@@ -152,14 +153,14 @@ def node(cpus: float, gpus: float = 0.0, alive: bool = True) -> dict:
 
 
 def test_the_capacity_is_the_live_nodes_total_and_a_stage_must_fit_on_one():
-    cluster = Cluster(None, Execution(cpus_per_stage=4, gpus_per_train=0.5))
+    cluster = Cluster(None, Execution(cpus_per_stage=4, gpus_per_train=0.5), Path("unused"))
     assert cluster.check_capacity([node(8, 1), node(4), node(64, 8, alive=False)]) == {"CPU": 12.0, "GPU": 1.0}
     with pytest.raises(MolereError, match=r"^execution.gpus_per_train = 0.5 but the Ray cluster has no GPU; set it to 0$"):
         cluster.check_capacity([node(8), node(4)])
     with pytest.raises(MolereError, match=r"^execution.cpus_per_stage = 4 but the largest Ray node has 3 CPUs$"):
         cluster.check_capacity([node(3, 1), node(2)])
     with pytest.raises(MolereError, match=r"^execution.gpus_per_train = 2 but the largest Ray node has 1 GPUs$"):
-        Cluster(None, Execution(gpus_per_train=2)).check_capacity([node(8, 1), node(8, 1)])
+        Cluster(None, Execution(gpus_per_train=2), Path("unused")).check_capacity([node(8, 1), node(8, 1)])
 
 
 @pytest.mark.parametrize("address", ["localhost", "ray://:10001", "host:port"])
@@ -386,3 +387,136 @@ def test_a_bad_set_param_is_a_one_line_error_and_leaves_params_alone(fresh, over
     assert_one_line_error(run(f"molere-bench repro -S {override}", fresh), message)
     assert (fresh / "params.yaml").read_text() == before
     assert_nothing_ran(fresh)
+
+
+# One run at a time, and no Ray process left behind: a project of two stages, the study's
+# `fingerprint` and a `gate` that waits while a file exists, so a run can be held mid-stage.
+
+GATE = """import pathlib, sys, time
+started, hold = map(pathlib.Path, sys.argv[1:])
+started.touch()
+while hold.exists():
+    time.sleep(0.1)
+pathlib.Path("gate.out").write_text("passed\\n")
+"""
+
+
+class Gated(NamedTuple):
+    repo: Path
+    started: Path  # the gate stage is running
+    hold: Path  # while it exists, the gate stage waits
+
+
+@pytest.fixture
+def gated(tmp_path) -> Gated:
+    repo = make_study_repo(tmp_path / "repo", tiny_params())
+    started, hold = tmp_path / "started", tmp_path / "hold"
+    (repo / "gate.py").write_text(GATE)
+    fingerprint = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]["fingerprint"]
+    gate = {"cmd": f"python gate.py {started} {hold}", "deps": ["gate.py"], "outs": ["gate.out"]}
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"fingerprint": fingerprint, "gate": gate}}, sort_keys=False))
+    sh("git add -A && git commit -qm 'a gate'", repo)
+    return Gated(repo, started, hold)
+
+
+def held_run(gated: Gated, cmd: list[str], **env) -> subprocess.Popen:
+    """`cmd` started in the project, returned once it is inside the gate stage (which holds)."""
+    gated.hold.touch()
+    process = subprocess.Popen(cmd, cwd=gated.repo, env={**study_env(), **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    while not gated.started.exists():
+        assert process.poll() is None, process.communicate()[0]
+        time.sleep(0.1)
+    return process
+
+
+def released(gated: Gated, process: subprocess.Popen) -> str:
+    """Let the held run finish; its output, after checking that it succeeded."""
+    gated.hold.unlink()
+    log = process.communicate(timeout=300)[0]
+    assert process.returncode == 0, log
+    return log
+
+
+def assert_clean(repo: Path) -> None:
+    assert "Data and pipelines are up to date" in sh("dvc status", repo)
+    assert (repo / "gate.out").read_text() == "passed\n"
+
+
+def test_a_second_run_or_dvc_repro_is_refused_in_one_line_while_a_run_holds_the_project(gated):
+    first = held_run(gated, ["molere-bench", "repro"])
+    second = run("molere-bench repro", gated.repo)
+    assert_one_line_error(second, f"error: pid {first.pid} (molere-bench repro) is running in this project", "molere-bench repro --wait")
+    dvc = run("dvc repro", gated.repo)  # DVC's own lock refuses it
+    assert dvc.returncode != 0 and "Unable to acquire lock" in dvc.stderr, dvc.stderr
+    log = released(gated, first)
+    assert stages_that("ran", log) == {"fingerprint", "gate"}
+    assert_clean(gated.repo)
+
+
+def test_a_run_is_refused_while_dvc_repro_runs_a_stage(gated):
+    dvc = held_run(gated, ["dvc", "repro"])  # DVC lets its lock go while the command runs
+    second = run("molere-bench repro", gated.repo)
+    assert_one_line_error(second, f"error: pid {dvc.pid} (dvc repro) is running in this project", "--wait")
+    released(gated, dvc)
+    assert_clean(gated.repo)
+
+
+def test_with_wait_a_run_waits_for_the_running_one_then_runs(gated, tmp_path):
+    first = held_run(gated, ["molere-bench", "repro"])
+    log = tmp_path / "waiting.log"
+    with log.open("w") as out:
+        waiting = subprocess.Popen(["molere-bench", "repro", "--wait"], cwd=gated.repo, env=study_env(), stdout=out, stderr=subprocess.STDOUT)
+    while f"waiting for pid {first.pid} (molere-bench repro) to end" not in log.read_text():
+        assert waiting.poll() is None, log.read_text()
+        time.sleep(0.1)
+    released(gated, first)
+    assert waiting.wait(timeout=300) == 0, log.read_text()
+    assert re.search(r"^2 up to date in ", log.read_text(), flags=re.M), log.read_text()
+    assert_clean(gated.repo)
+
+
+def test_a_stage_whose_output_folder_lost_a_file_is_not_trusted_from_dvc_lock(gated):
+    sh("molere-bench repro", gated.repo)
+    lost = sorted((gated.repo / "fingerprints").iterdir())[0]
+    content = lost.read_bytes()
+    lost.unlink()
+    log = sh("molere-bench repro", gated.repo)
+    assert "fingerprint" in stages_that("ran", log) | stages_that("restored", log), log
+    assert lost.read_bytes() == content
+    assert_clean(gated.repo)
+
+
+def processes_of(mark: str) -> list[psutil.Process]:
+    """The processes whose environment carries STUDY_MARK=mark (this test's, to each run)."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if process.environ().get("STUDY_MARK") == mark:
+                found.append(process)
+    return found
+
+
+def running(snapshot: list[tuple[int, float]]) -> list[int]:
+    """The pids of the snapshot's processes that still run (not the same process if the pid was reused)."""
+    left = []
+    for pid, started in snapshot:
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(pid)
+            if process.create_time() == started and process.status() != psutil.STATUS_ZOMBIE:
+                left.append(pid)
+    return left
+
+
+def test_no_ray_process_is_left_after_a_run_nor_after_its_driver_was_killed(gated):
+    first = held_run(gated, ["molere-bench", "repro"], STUDY_MARK="killed")
+    instance = [(p.pid, p.create_time()) for p in psutil.Process(first.pid).children(recursive=True)]
+    names = {psutil.Process(pid).name() for pid, _ in instance}
+    assert {"raylet", "gcs_server"} <= names, names  # and the agents the raylet started
+    first.kill()
+    first.wait()
+    gated.hold.unlink()
+    log = sh("molere-bench repro", gated.repo, STUDY_MARK="next")
+    assert stages_that("ran", log) >= {"gate"}
+    assert running(instance) == [], [psutil.Process(pid).name() for pid in running(instance)]
+    assert processes_of("killed") == [] and processes_of("next") == []
+    assert_clean(gated.repo)

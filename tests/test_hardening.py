@@ -179,7 +179,9 @@ BAD_INPUTS = [
          "and the OOD shifts drawn like it need a signal of each of the 10 classes)")
         for n in (5, 30)
     ),
-    ("num-samples-0", None, ["stage", "prepare", "-S", "data.num_samples=0"], {}, "error: data.num_samples = 0 is outside the allowed range [1, inf)"),
+    ("num-samples-0", None, ["stage", "prepare", "-S", "data.num_samples=0"], {}, "error: data.num_samples = 0 is outside the allowed range [1, 1000000]"),
+    ("num-samples-huge", None, ["stage", "prepare", "-S", "data.num_samples=1000000000000"], {},
+     "error: data.num_samples = 1000000000000 is outside the allowed range [1, 1000000]"),
     ("set-unclosed-list", None, [*TRAIN, "-S", "train.epochs=[1"], {},
      "error: malformed -S train.epochs=[1 at line 1, column 3: expected ',' or ']', but got '<stream end>'"),
     ("set-unclosed-mapping", None, [*TRAIN, "-S", "train.lr={"], {},

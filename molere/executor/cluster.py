@@ -1,11 +1,23 @@
 """The Ray side of the executor: a private local Ray instance (dashboard off, quiet), or the
 cluster at --address / RAY_ADDRESS, started only once a stage has to run (a run with nothing to
-do never starts Ray), checked against what the `execution` params ask for."""
+do never starts Ray), checked against what the `execution` params ask for.
+
+The private instance is recorded in DVC's tmp folder (RECORD): its processes as `ray.init` leaves
+them and a mark (RUN_MARK) in the environment that the processes it starts later inherit (its
+workers, the commands they run). Its raylet starts a dashboard agent and a runtime-env agent
+whatever the options (Ray 2.60 has no switch for them), and when the driver is killed outright
+the two outlive it, stuck reporting to the dead GCS; so whatever is left of the recorded instance
+is ended at the run's end and, after a killed driver, by the next run."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import secrets
 import socket
+from pathlib import Path
 
 from molere.errors import MolereError
 from molere.executor.settings import Execution, worker_env
@@ -14,6 +26,9 @@ from molere.executor.worker import StageResult, run_stage
 CONNECT_TIMEOUT_S = 5.0
 # Ray's address forms that name no host to reach: a running local cluster, or a new one.
 NO_HOST = ("auto", "local")
+RECORD = "molere-ray.json"  # in DVC's tmp folder
+RUN_MARK = "MOLERE_RAY_RUN"
+END_WAIT_S = 5.0  # how long ended leftovers get to go (SIGKILL: no clean-up to wait for)
 
 
 def check_reachable(address: str) -> None:
@@ -34,9 +49,10 @@ def check_reachable(address: str) -> None:
 class Cluster:
     """Ray, started on the first `submit`; `free` counts the CPUs and GPUs no stage holds."""
 
-    def __init__(self, address: str | None, execution: Execution):
+    def __init__(self, address: str | None, execution: Execution, record: Path):
         self.address = address
         self.execution = execution
+        self.record = record  # where the private instance is recorded
         self.free: dict[str, float] = {}
         self.ray = None  # the ray module, once Ray runs
         self.tasks = ()  # (CPU stage task, GPU stage task)
@@ -48,7 +64,10 @@ class Cluster:
     def start(self) -> None:
         import ray
 
-        options = {"include_dashboard": False} if self.address is None else {}
+        private = self.address is None
+        options = {"include_dashboard": False} if private else {}
+        if private:
+            mark_run(self.record)
         try:
             ray.init(
                 address=self.address or "local",
@@ -59,6 +78,8 @@ class Cluster:
             )
         except ConnectionError as err:
             raise MolereError(f"--address {self.address}: {err}") from None
+        if private:
+            record_instance(self.record)
         # A worker keeps torch and the library loaded between CPU stages. A GPU stage gets a
         # fresh worker (Ray's default for GPU tasks): its CUDA memory is freed when it ends, and a
         # worker's CUDA device cannot change once torch has initialised it.
@@ -130,3 +151,65 @@ class Cluster:
     def shutdown(self) -> None:
         if self.started:
             self.ray.shutdown()
+        end_leftovers(self.record)
+
+
+def mark_run(record: Path) -> None:
+    """Mark this run in the environment the private instance's processes inherit, and record the
+    mark before Ray starts (a driver killed while Ray starts leaves marked processes)."""
+    from molere.io import write_json
+
+    os.environ[RUN_MARK] = secrets.token_hex(8)
+    write_json(record, {"mark": os.environ[RUN_MARK], "processes": []})
+
+
+def record_instance(record: Path) -> None:
+    """Add the private instance's processes as `ray.init` leaves them: the driver's descendants,
+    among them the raylet's agents, whose environment cannot be read (they rewrite their process
+    title over it)."""
+    import psutil
+
+    from molere.io import write_json
+
+    processes = [[p.pid, p.create_time()] for p in psutil.Process().children(recursive=True)]
+    write_json(record, {"mark": os.environ[RUN_MARK], "processes": processes})
+
+
+def end_leftovers(record: Path) -> None:
+    """End (SIGKILL) what the recorded private instance left running, and forget it."""
+    if not record.exists():
+        return
+    import psutil
+
+    entry = json.loads(record.read_text())
+    left = {p.pid: p for p in [*recorded(entry["processes"]), *marked(entry["mark"])]}.values()
+    for process in left:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(list(left), timeout=END_WAIT_S)
+    record.unlink()
+
+
+def recorded(processes: list) -> list:
+    """The recorded processes still running (the same process: its pid may have been reused)."""
+    import psutil
+
+    alive = []
+    for pid, started in processes:
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(pid)
+            if process.create_time() == started:
+                alive.append(process)
+    return alive
+
+
+def marked(mark: str) -> list:
+    """The processes, other than this one, whose environment carries the run's mark."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):  # gone, a zombie, or another user's
+            if process.pid != os.getpid() and process.environ().get(RUN_MARK) == mark:
+                found.append(process)
+    return found

@@ -4,8 +4,9 @@ made of DVC's own calls in the order `dvc repro` makes them (`dvc.repo.reproduce
 where it writes dvc.lock (`dump`, which writes the entries of several stages at once), so a stage
 is skipped, restored from the run cache and written to dvc.lock exactly as there.
 
-Every call here needs the repository lock (`locked`); the commands run without it, as under
-`dvc repro`, which releases it while a command runs."""
+Every call here is a step of DVC's (`locked`), made while the run holds the repository lock
+(`runlock`): unlike `dvc repro`, which releases it while a command runs, the executor keeps it
+while the stages run, so nothing else changes the project under it."""
 
 from __future__ import annotations
 
@@ -31,10 +32,14 @@ def open_repo() -> "Repo":
         raise MolereError("not inside a DVC project (no .dvc folder above the current one); run from the project root") from None
 
 
+@contextlib.contextmanager
 def locked(repo: "Repo"):
-    from dvc.repo import lock_repo
-
-    return lock_repo(repo)
+    """One of DVC's steps, inside the run's hold of the lock: DVC's caches of the repository
+    (its index, ignore rules, hash state) are dropped around it, as `lock_repo` drops them when
+    it takes the lock, so each step sees the files the stages wrote meanwhile."""
+    repo._reset()
+    yield
+    repo._reset()
 
 
 @contextlib.contextmanager

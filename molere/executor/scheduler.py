@@ -5,8 +5,8 @@ as `dvc repro` asks it at that point. A changed stage waits until the cluster ha
 GPUs) free, the ones that unlock the most stages first, then goes to Ray; when it finishes, DVC
 commits its outputs to the cache, and its entry joins the ones dvc.lock is due to get. A failed
 stage's descendants are skipped; the other stages carry on.
-All DVC calls are made here, in one process, one at a time, holding DVC's repository lock; the
-lock is free while the stages run, as under `dvc repro`.
+All DVC calls are made here, in one process, one at a time; the run holds DVC's repository lock
+from start to end, the stages' runs included (`runlock`), so it is the only run in the project.
 
 The driver shares the cores with the stages, so it keeps its own work off their way: the CPUs a
 stage frees go to the stages already waiting before the driver records the one that ended, and
@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from molere.executor import dvcrepo
-from molere.executor.cluster import Cluster, check_reachable
+from molere.executor import dvcrepo, runlock
+from molere.executor.cluster import RECORD, Cluster, check_reachable, end_leftovers
 from molere.executor.display import CACHED, DONE, FAILED, RAN, SKIPPED, STOPPED, UP_TO_DATE, Display
 from molere import schema
 from molere.executor.settings import Execution, load_execution
@@ -42,27 +43,37 @@ STOP_GRACE_S = 10.0  # how long interrupted stages get to clean up
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
 
-def reproduce(address: str | None, experiment: str | None, overrides: list[str]) -> int:
-    """`molere-bench repro`: run what is out of date; the exit code (0, 1 if a stage failed, 130
-    if interrupted)."""
+def reproduce(address: str | None, experiment: str | None, overrides: list[str], wait: bool) -> int:
+    """`molere-bench repro`: run what is out of date, once no other run has the project (`wait`)
+    or it stops; the exit code (0, 1 if a stage failed, 130 if interrupted)."""
     if address:
         check_reachable(address)
     with dvcrepo.open_repo() as repo:
-        with dvcrepo.params_with(repo, overrides) as params:
-            execution = load_execution(checked_params(params))
-        scheduler = Scheduler(repo, execution, Cluster(address, execution))
-        with repo.scm_context(), dvcrepo.quiet():  # DVC's note of the files to `git add` comes after
-            scheduler.run()
+        with runlock.held(repo, wait):
+            scheduler = run(repo, address, overrides)
         if scheduler.interrupted:
             return EXIT_INTERRUPTED
         if scheduler.failures:
             if experiment:
                 print(f"not saved as experiment {experiment}: {len(scheduler.failures)} stage(s) failed")
             return EXIT_FAILED
-        if experiment:
+        if experiment:  # DVC's own command, which takes the lock itself (in a Repo of its own)
             dvcrepo.save_experiment(repo, experiment, scheduler.order)
             print(f"saved as experiment {experiment} (`dvc exp show` lists it)")
     return 0
+
+
+def run(repo: "Repo", address: str | None, overrides: list[str]) -> "Scheduler":
+    """The run, while it holds the project: what an earlier run whose driver was killed left of
+    its Ray instance ended, params.yaml edited (`-S`) and checked, the stages run and recorded."""
+    record = Path(repo.tmp_dir, RECORD)
+    end_leftovers(record)
+    with dvcrepo.params_with(repo, overrides) as params:
+        execution = load_execution(checked_params(params))
+    scheduler = Scheduler(repo, execution, Cluster(address, execution, record))
+    with repo.scm_context(), dvcrepo.quiet():  # DVC's note of the files to `git add` comes after
+        scheduler.run()
+    return scheduler
 
 
 def checked_params(path) -> Params:
