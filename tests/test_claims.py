@@ -602,7 +602,7 @@ def write_hand_study(root) -> Params:
                 "weights": pd.DataFrame(columns=TABLE_COLUMNS["weights"]),
             },
         )
-    study = {"scenarios": list(SCENARIOS), "methods": methods, "seeds": list(SEEDS), "trials": [0], "selection": "selection"}
+    study = {"scenarios": list(SCENARIOS), "methods": methods, "search_seed": 0, "seeds": list(SEEDS), "trials": [0], "selection": "selection"}
     (root / "params.yaml").write_text(yaml.safe_dump({"study": study}))
     return Params.load(root / "params.yaml")
 
