@@ -64,16 +64,17 @@ def test_stratified_sets_hold_the_fraction_in_every_class(examples, delta, seed)
             mine = y == label
             assert chosen[mine].sum() == validation_size(mine.sum(), delta), (name, label)
             if name != "random":  # within the class, the chosen margins bound the rest
-                low, high = (margin[chosen & mine], margin[~chosen & mine]) if name == "hard" else (-margin[chosen & mine], -margin[~chosen & mine])
-                assert low.max() <= high.min()
+                score = margin if name == "hard" else -margin
+                assert score[chosen & mine].max() <= score[~chosen & mine].min()
 
 
 @pytest.mark.parametrize("sizes, delta, fragment", [([1, 9], 0.1, "class 0 has 1 example"), ([4, 3, 1], 0.5, "class 2 has 1 example")])
 def test_a_class_too_small_for_its_share_is_an_error(sizes, delta, fragment):
     y = np.repeat(np.arange(len(sizes)), sizes)
+    ids, margin = np.arange(len(y)), np.zeros(len(y))
     with pytest.raises(MolereError, match=f"^{fragment} in the pool, .* takes 1 of them, leaving none to train on; .* set valsets.stratified: false$"):
-        heuristic_valsets(np.arange(len(y)), np.zeros(len(y)), y, delta, seed=0)
-    assert heuristic_valsets(np.arange(len(y)), np.zeros(len(y)), y, delta, seed=0, stratified=False)["hard"].sum() == validation_size(len(y), delta)
+        heuristic_valsets(ids, margin, y, delta, seed=0)
+    assert heuristic_valsets(ids, margin, y, delta, seed=0, stratified=False)["hard"].sum() == validation_size(len(y), delta)
 
 
 def test_the_cli_refuses_a_class_too_small_and_writes_nothing(tmp_path):

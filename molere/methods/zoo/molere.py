@@ -3,12 +3,12 @@ pool, to make validation as hard as possible, while LRW's meta-network reweights
 well on it.
 
 The method trains on the whole pool (`validation = None`) and keeps its own split: each epoch the
-validation side is the `val_fraction` (the paper's delta) of the pool with the lowest P(train) (GenerateSplit),
-taken within each class (`stratified`, the default: Learning-to-Split's label regulariser only
-nudges the soft split, and on MNIST-1D the hard side still drew 55-62% of one class); during LRW's
-warm-up it is a seeded random split with the same quotas. The loop serves minibatches of the pool; each one's
-train-side part is an LRW step (a weighted step on theta, and every q-th batch the JVP meta step
-on phi against the next validation minibatch). On that q-th batch the splitter takes its step
+validation side is the `val_fraction` (the paper's delta) of the pool with the lowest P(train)
+(GenerateSplit), taken within each class (`stratified`, the default: Learning-to-Split's label
+regulariser only nudges the soft split, and on MNIST-1D the side still drew 55-62% of one
+class); during LRW's warm-up it is a seeded random split with the same quotas. The loop serves
+minibatches of the pool; each one's train-side part is an LRW step (a weighted step on theta,
+and every q-th batch the JVP meta step on phi against the next validation minibatch). On that q-th batch the splitter takes its step
 first, on the whole pool batch (both sides, in the pool's proportions, so the regularisers see an
 unbiased sample). So per validation minibatch: one splitter step, one meta step and q weighted
 steps, as in Algorithm 1, with the loop unchanged. The splitter trains from the first epoch, so it
