@@ -5,7 +5,8 @@ study's size: `lrw-random` and `mwnet` on a noisy MNIST-1D pool whose validation
     python benchmarks/clean_validation.py [--scenarios idn-40 sym-40] [--seeds 0] [-S key=value ...]
 
 Each scenario's pool is built by the prepare stage (in a temporary directory) from params.yaml;
-the validation side is the valsets stage's seeded random draw (`valsets.fraction`, from the seed's `valsets` stream, molere/draws.py), its
+the validation side is the valsets stage's seeded random draw (`valsets.fraction`, of each class
+unless `valsets.stratified` is false, from the seed's `valsets` stream, molere/draws.py), its
 labels replaced by the clean ones. Each method runs with its params.yaml configuration on the
 train side the train stage would give it. Printed per scenario, method and seed: meta steps, the
 5th-95th percentile of the weights normalised to mean 1, noise AUC (ROC AUC of 1 - weight against
@@ -59,7 +60,9 @@ def build_pool(params, scenario: str, seed: int, workdir: str):
 
 def clean_validation_run(params, method: str, pool, x, test, x_test, info, seed: int) -> dict:
     split = params.section("valsets")
-    val = heuristic_valsets(pool["id"], np.zeros(len(pool)), pool["y"], split.get("fraction", float), stream_seed(seed, "valsets"))
+    val = heuristic_valsets(
+        pool["id"], np.zeros(len(pool)), pool["y"], split.get("fraction", float), stream_seed(seed, "valsets"), split.get("stratified", bool)
+    )
     val_mask = val["random"].to_numpy()
     y = np.where(val_mask, pool["y_clean"], pool["y"])  # the validation side is clean
     start = time.perf_counter()

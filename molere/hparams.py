@@ -9,7 +9,7 @@ fields carry their default, the values they allow, and the distribution a search
 `build_config(FocalConfig, {"gamma": 1}, "methods.focal.")` checks a user's values (unknown keys
 with the nearest known one, types, ranges) and returns the instance; `search_spaces` lists the
 searched keys (dotted) with their distributions; `draw_trial` draws one trial's values from them,
-reproducibly from a numpy Generator. The search distributions:
+each key from its own numpy Generator (DomainBed seeds each key by its name). The search distributions:
 
 - `log-uniform(low, high)`: exp of a uniform draw between the logs (learning rates, weights);
 - `uniform(low, high)`;
@@ -31,7 +31,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from molere.errors import MolereError
 
@@ -253,9 +253,10 @@ def check_defaults_in_spaces(config, prefix: str, spaces: dict[str, Space]) -> N
             )
 
 
-def draw_trial(spaces: dict[str, Space], rng: np.random.Generator) -> dict[str, Any]:
-    """One trial's values: a draw from each space, in order."""
-    return {key: space.draw(rng) for key, space in spaces.items()}
+def draw_trial(spaces: dict[str, Space], rng_for: Callable[[str], np.random.Generator]) -> dict[str, Any]:
+    """One trial's values: a draw from each space, each from the generator `rng_for(key)` gives
+    (so a key's value does not depend on which other keys are searched)."""
+    return {key: space.draw(rng_for(key)) for key, space in spaces.items()}
 
 
 def lookup(config, dotted: str):

@@ -71,7 +71,7 @@ class RankConfig:
 @dataclass(frozen=True, kw_only=True)
 class ValsetsConfig:
     fraction: float = hparam(0.1, low=0, low_open=True, high=0.5)  # of the pool's training part
-    stratified: bool = hparam(False)
+    stratified: bool = hparam(True)  # the fraction within each class (false: within the whole pool, the paper's)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from molere.valsets import validation_size
+from molere.valsets import lowest, quotas
 
 
 class Splitter(nn.Module):
@@ -72,13 +72,14 @@ def splitter_objective(
     )
 
 
-def generate_split(p_train: np.ndarray, delta: float) -> np.ndarray:
-    """GenerateSplit: True for the `delta` fraction of examples with the lowest P(train); ties go
-    to the earlier position, so the split is deterministic."""
+def generate_split(p_train: np.ndarray, delta: float, y: np.ndarray | None = None) -> np.ndarray:
+    """GenerateSplit: True for the `delta` fraction of examples with the lowest P(train); with the
+    labels `y`, the `delta` fraction of each class (MOLERE's quota), so the validation side keeps
+    the pool's class mix whatever the splitter prefers. Ties go to the earlier position, so the
+    split is deterministic."""
     p_train = np.asarray(p_train)
-    in_val = np.zeros(len(p_train), dtype=bool)
-    in_val[np.argsort(p_train, kind="stable")[: validation_size(len(p_train), delta)]] = True
-    return in_val
+    labels = np.zeros(len(p_train), dtype=np.int64) if y is None else y
+    return lowest(p_train, quotas(labels, delta, y is not None, "methods.molere.stratified"))
 
 
 class GapStop:

@@ -1,8 +1,11 @@
 """The search budget (docs/design.md, Protocol: search and model selection): every method gets the same `study.trials`. Trial 0
 is the defaults (params.yaml over the code's defaults); trial k >= 1 draws every searched key of
 the shared training knobs (`train`: learning rate, weight decay) and of the method's own config
-from its distribution, seeded by (`study.seed`, the method's name, k), so a trial's values are the
-same whatever else the study holds, and raising K draws only the new trials."""
+from its distribution, each key seeded by (`study.seed`, the key's dotted name, k), as DomainBed
+seeds each hyperparameter by its name. So a shared key (`train.lr`) takes the same value in trial
+k for every method, and trials compare like with like; a method's own keys are named after it
+(`methods.focal.gamma`), so they are drawn per method. A trial's values are the same whatever else
+the study holds, and raising K draws only the new trials."""
 
 from __future__ import annotations
 
@@ -37,8 +40,7 @@ def trial_values(params: Params, method_cls, trial: int, study_seed: int) -> dic
     spaces = method_spaces(params, method_cls)  # checked for trial 0 too
     if trial == 0:
         return {}
-    rng = np.random.default_rng([study_seed, zlib.crc32(method_cls.name.encode()), trial])
-    return draw_trial(spaces, rng)
+    return draw_trial(spaces, lambda key: np.random.default_rng([study_seed, zlib.crc32(key.encode()), trial]))
 
 
 def with_values(params: Params, values: dict[str, Any]) -> Params:

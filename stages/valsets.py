@@ -1,13 +1,16 @@
 """Stage `valsets`: one seed's hard / easy / random validation sets of size delta from its margins
 (the random one from the seed's `valsets` stream, molere/draws.py), drawn from the pool's training
-part (its selection split is held out of every method's training and
-validation)."""
+part (its selection split is held out of every method's training and validation); by default
+delta of each class (`valsets.stratified`). A class too small for its share is a one-line error
+before anything is written."""
 
 from __future__ import annotations
 
 from molere.draws import stream_seed
+from molere.hparams import build_config
 from molere.io import write_table
 from molere.params import Params
+from molere.schema import ValsetsConfig
 from molere.valsets import heuristic_valsets
 from molere import paths
 from stages.common import load_margins
@@ -16,13 +19,13 @@ from stages.common import load_margins
 def run(params: Params, scenario: str, seed: int) -> None:
     margins = load_margins(scenario, seed)
     margins = margins[~margins["in_selection"]]
-    cfg = params.section("valsets")
+    config = build_config(ValsetsConfig, params.get("valsets", dict, {}), "valsets.")  # its typed defaults
     splits = heuristic_valsets(
         margins["id"].to_numpy(),
         margins["margin"].to_numpy(),
         margins["y"].to_numpy(),
-        delta=cfg.get("fraction", float),
+        delta=config.fraction,
         seed=stream_seed(seed, "valsets"),
-        stratified=cfg.get("stratified", bool),
+        stratified=config.stratified,
     )
     write_table(paths.valsets(scenario, seed), splits)

@@ -190,6 +190,9 @@ def test_reweighting_diagnostics_exact(study):
     assert row["weight_margin_corr"] == pytest.approx(w.corr(weights["margin"], method="spearman"))
     # the validation side: 3 of 10 mislabelled, 3 classes, class 0 holds 5 of 10
     assert (row["val_noisy_share"], row["val_classes"], row["val_top_class_share"]) == (0.3, 3, 0.5)
+    # the pool the side was drawn from: its 50 train-side and 10 validation-side examples
+    pool = pd.read_parquet(paths.run_dir("idn-40", "lrw-hard", 0) / "validation.parquet")["y"]
+    assert len(pool) == 60 and row["pool_top_class_share"] == np.bincount(pool).max() / 60
     assert np.isnan(row["gap_stop_epoch"])
     erm = results.loc[("erm", 0)]  # no weights learnt, no meta steps: no diagnostics of weights
     assert erm[["meta_steps", "weight_p05", "weight_p95", "weight_margin_corr", "val_noisy_share"]].isna().all()

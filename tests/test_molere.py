@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from molere.errors import MolereError
@@ -96,6 +96,26 @@ def test_generate_split_takes_the_lowest_p_train_with_ties_by_position():
     assert generate_split(np.full(4, 0.2), 0.5).tolist() == [True, True, False, False]
 
 
+def test_generate_split_with_labels_takes_each_class_its_quota():
+    # class 0 holds every low P(train): the pool-wide split is all class 0, the quota half and half
+    p, y = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]), np.repeat([0, 1], 5)
+    assert np.flatnonzero(generate_split(p, 0.4)).tolist() == [0, 1, 2, 3]
+    assert np.flatnonzero(generate_split(p, 0.4, y)).tolist() == [0, 1, 5, 6]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.floats(0, 1)), min_size=2, max_size=80), st.floats(0.01, 0.5))
+def test_generate_split_quota_size_and_order_in_every_class(examples, delta):
+    y, p = np.array([c for c, _ in examples]), np.array([v for _, v in examples])
+    counts = np.bincount(y)
+    assume(all(validation_size(n, delta) < n for n in counts[counts > 0]))
+    in_val = generate_split(p, delta, y)
+    for label in np.unique(y):
+        mine = y == label
+        assert in_val[mine].sum() == validation_size(mine.sum(), delta)
+        assert p[in_val & mine].max() <= p[~in_val & mine].min()
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(0, 1), min_size=2, max_size=60), st.floats(0.01, 0.5))
 def test_generate_split_size_and_order(p, delta):
@@ -163,7 +183,7 @@ def test_splitter_sends_the_hard_subgroup_to_validation(subgroup_run):
     assert in_val[hard].mean() >= 0.9
     assert random_val[hard].mean() <= 0.3
     assert hard[in_val].mean() >= 3 * hard[random_val].mean()
-    assert np.array_equal(in_val, generate_split(p_train, 0.2))
+    assert np.array_equal(in_val, generate_split(p_train, 0.2, subgroup_problem()[1]))
 
 
 def test_split_size_stays_at_delta(subgroup_run):
@@ -176,6 +196,31 @@ def test_split_size_stays_at_delta(subgroup_run):
     # warm-up (2 of 6 epochs) has no meta step hence no gap; afterwards every epoch has both
     assert history["gap"].isna().tolist() == [True, True, False, False, False, False]
     assert history["gap_stop_epoch"].isna().all()
+
+
+def odd_class_problem(n=600, seed=0):
+    """Classes 0 and 1 on either side of x0 = 0, and a class 2 (about a quarter) drawn like them:
+    no classifier tells it apart, so an unconstrained splitter sends it, and only it, to validation."""
+    rng = np.random.default_rng(seed)
+    side = rng.random(n) < 0.5
+    x = rng.normal(0, 1, (n, 2))
+    x[:, 0] += np.where(side, 2.0, -2.0)
+    y = side.astype(np.int64)
+    y[rng.random(n) < 0.2] = 2
+    return x.astype(np.float32), y
+
+
+@pytest.mark.parametrize("stratified", [False, True])
+def test_the_quota_keeps_the_pools_class_mix_where_the_splitter_would_take_one_class(stratified):
+    x, y = odd_class_problem()
+    outcome = train_method("molere", molere_params(stratified=stratified), x, y, np.arange(len(y)), np.zeros(len(y), bool), {"num_classes": 3}, seed=0)
+    in_val = outcome.method.final_split()[0]
+    shares, pool = np.bincount(y[in_val], minlength=3) / in_val.sum(), np.bincount(y) / len(y)
+    if stratified:  # measured: 49, 42, 29 of 120 (40.8, 35.0, 24.2%) against the pool's 41.2, 35.0, 23.8%
+        assert np.abs(shares - pool).max() <= 1 / in_val.sum()
+        assert set(pd.DataFrame(outcome.history)["val_classes"]) == {3}  # every epoch's side, warm-up's too
+    else:  # measured: all 120 of class 2, which is 24% of the pool
+        assert shares[2] >= 0.9
 
 
 def test_molere_is_deterministic(subgroup_run):
@@ -232,12 +277,13 @@ def make_molere(n=20, delta=0.25, **cfg):
 
 def test_validation_batches_come_from_the_current_split():
     method = make_molere()
-    assert method.in_val.sum() == 5 and len(method.data.val) == 5
+    # the quota: 0.25 of each class's 10 rounds (to even) to 2
+    assert method.in_val.sum() == 4 and len(method.data.val) == 4
     new = np.zeros(20, dtype=bool)
-    new[[1, 4, 9, 16, 19]] = True
+    new[[1, 4, 9, 16]] = True
     method.set_split(new)
     seen = {int(v) for _ in range(4) for v in method.validation_batch(3).x.flatten()}
-    assert seen == {1, 4, 9, 16, 19}
+    assert seen == {1, 4, 9, 16}
 
 
 def test_classifier_steps_only_on_the_train_side():

@@ -58,12 +58,13 @@ def test_artifacts_have_the_configured_sizes(study):
         kept = pd.read_parquet(repo / paths.labels(scenario, 1))["id"]  # the seed's corruption (skew) keeps these
         training = pool[~pool["in_selection"] & pool["id"].isin(kept)]  # the validation sets come from the training part only
         assert 0 < len(training) < len(pool) and sorted(merged["id"]) == sorted(training["id"])
-        k = validation_size(len(training), params["valsets"]["fraction"])
-        for name in ["hard", "easy", "random"]:
-            assert merged[name].sum() == k
-        hard, easy = merged["hard"], merged["easy"]
-        assert merged.loc[hard, "margin"].max() <= merged.loc[~hard, "margin"].min()
-        assert merged.loc[easy, "margin"].min() >= merged.loc[~easy, "margin"].max()
+        for _, mine in merged.groupby("y"):  # valsets.stratified: the fraction within each class
+            k = validation_size(len(mine), params["valsets"]["fraction"])
+            for name in ["hard", "easy", "random"]:
+                assert mine[name].sum() == k
+            hard, easy = mine["hard"], mine["easy"]
+            assert mine.loc[hard, "margin"].max() <= mine.loc[~hard, "margin"].min()
+            assert mine.loc[easy, "margin"].min() >= mine.loc[~easy, "margin"].max()
 
 
 def test_every_run_and_the_report(study):

@@ -78,10 +78,25 @@ def test_trial_zero_is_the_defaults_and_the_others_are_reproducible_draws():
         assert all(drawn[key] in spaces[key] for key in spaces)
 
 
-def test_a_methods_draws_do_not_depend_on_the_others():
-    # seeded by the method's own name: adding a method to the study changes no other's trials
+def test_a_shared_key_takes_the_same_value_in_trial_k_for_every_method():
+    # each key seeded by its name (DomainBed): train.* is shared, a method's own keys carry its name
     params = study_params()
-    assert trial_values(params, METHODS.get("jtt"), 3, 0)["train.lr"] != trial_values(params, METHODS.get("focal"), 3, 0)["train.lr"]
+    names = ["erm", "focal", "jtt", "lrw-hard", "molere"]
+    trials = {k: {m: trial_values(params, METHODS.get(m), k, study_seed=0) for m in names} for k in (1, 2, 3)}
+    for k, by_method in trials.items():
+        for key in ("train.lr", "train.weight_decay"):
+            assert len({values[key] for values in by_method.values()}) == 1, (k, key)
+    assert len({trials[k]["erm"]["train.lr"] for k in trials}) == 3  # and it differs across trials
+    hard, easy = (trial_values(params, METHODS.get(m), 1, study_seed=0) for m in ("lrw-hard", "lrw-easy"))
+    assert hard["methods.lrw-hard.meta_optimizer.lr"] != easy["methods.lrw-easy.meta_optimizer.lr"]
+
+
+def test_a_keys_draw_does_not_depend_on_the_other_keys_searched():
+    fixed = {"train": {"weight_decay": {"distribution": "fixed"}}}
+    focal = METHODS.get("focal")
+    assert trial_values(study_params(search=fixed), focal, 2, 0) == {
+        key: value for key, value in trial_values(study_params(), focal, 2, 0).items() if key != "train.weight_decay"
+    }
 
 
 def test_search_overrides_replace_a_distribution_and_fixed_removes_it():

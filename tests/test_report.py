@@ -334,7 +334,8 @@ def test_reweighting_table_shows_the_diagnostics(built):
     assert "**Did reweighting happen?**" in text
     row = next(line for line in text.splitlines() if line.startswith("| lrw-hard | 21 |"))
     assert f"| {hard['weight_p05']:.2f}–{hard['weight_p95']:.2f} |" in row
-    assert f"| {100 * hard['val_noisy_share']:.1f} | 3 (50%) |" in row
+    assert f"| {100 * hard['val_noisy_share']:.1f} | 3 (50%) | {100 * hard['pool_top_class_share']:.0f} |" in row
+    assert 0 < hard["pool_top_class_share"] < 0.5  # the pool's largest class is a smaller share than the side's
     assert not any(line.startswith("| erm | —") for line in text.splitlines())  # erm learns nothing, holds nothing out
 
 

@@ -1,10 +1,16 @@
+import shutil
+
 import numpy as np
+import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from molere import paths
 from molere.errors import MolereError
-from molere.valsets import heuristic_valsets, validation_size
+from molere.io import write_table
+from molere.valsets import HEURISTICS, heuristic_valsets, validation_size
+from tests.test_cli import ROOT, assert_one_line_error, run_cli
 
 
 def test_hard_easy_random_on_hand_made_margins():
@@ -25,14 +31,64 @@ def test_random_split_is_seeded():
     assert a.equals(b) and not a.equals(c)
 
 
-def test_stratified_keeps_every_class():
+def test_stratified_by_default_and_the_unbalanced_option_gives_the_paper_sets():
+    # class 0 holds every low margin: the pool-wide hard set is all class 0, the easy set all class 1
     y = np.array([0] * 10 + [1] * 10)
     margin = np.concatenate([np.linspace(-1, 0, 10), np.linspace(0.1, 1, 10)])
-    plain = heuristic_valsets(np.arange(20), margin, y, 0.2, seed=0)
-    stratified = heuristic_valsets(np.arange(20), margin, y, 0.2, seed=0, stratified=True)
-    assert set(y[plain["hard"]]) == {0}
-    assert y[stratified["hard"]].tolist() == [0, 0, 1, 1]
-    assert np.flatnonzero(stratified["hard"]).tolist() == [0, 1, 10, 11]
+    plain = heuristic_valsets(np.arange(20), margin, y, 0.2, seed=0, stratified=False)
+    assert np.flatnonzero(plain["hard"]).tolist() == [0, 1, 2, 3]
+    assert np.flatnonzero(plain["easy"]).tolist() == [16, 17, 18, 19]
+    # the old random set: one draw of k positions over the whole pool
+    assert np.flatnonzero(plain["random"]).tolist() == sorted(np.random.default_rng(0).choice(20, size=4, replace=False))
+    balanced = heuristic_valsets(np.arange(20), margin, y, 0.2, seed=0)
+    assert np.flatnonzero(balanced["hard"]).tolist() == [0, 1, 10, 11]
+    assert np.flatnonzero(balanced["easy"]).tolist() == [8, 9, 18, 19]
+    assert y[balanced["random"]].tolist() == [0, 0, 1, 1]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.floats(-1, 1)), min_size=2, max_size=120),
+    st.floats(0.01, 0.5),
+    st.integers(0, 2**32 - 1),
+)
+def test_stratified_sets_hold_the_fraction_in_every_class(examples, delta, seed):
+    y = np.array([label for label, _ in examples])
+    margin = np.array([m for _, m in examples])
+    counts = np.bincount(y)
+    assume(all(validation_size(n, delta) < n for n in counts[counts > 0]))
+    splits = heuristic_valsets(np.arange(len(y)), margin, y, delta, seed)
+    for name in HEURISTICS:
+        chosen = splits[name].to_numpy()
+        for label in np.unique(y):
+            mine = y == label
+            assert chosen[mine].sum() == validation_size(mine.sum(), delta), (name, label)
+            if name != "random":  # within the class, the chosen margins bound the rest
+                score = margin if name == "hard" else -margin
+                assert score[chosen & mine].max() <= score[~chosen & mine].min()
+
+
+@pytest.mark.parametrize("sizes, delta, fragment", [([1, 9], 0.1, "class 0 has 1 example"), ([4, 3, 1], 0.5, "class 2 has 1 example")])
+def test_a_class_too_small_for_its_share_is_an_error(sizes, delta, fragment):
+    y = np.repeat(np.arange(len(sizes)), sizes)
+    ids, margin = np.arange(len(y)), np.zeros(len(y))
+    with pytest.raises(MolereError, match=f"^{fragment} in the pool, .* takes 1 of them, leaving none to train on; .* set valsets.stratified: false$"):
+        heuristic_valsets(ids, margin, y, delta, seed=0)
+    assert heuristic_valsets(ids, margin, y, delta, seed=0, stratified=False)["hard"].sum() == validation_size(len(y), delta)
+
+
+def test_the_cli_refuses_a_class_too_small_and_writes_nothing(tmp_path):
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    margins = tmp_path / paths.margins("clean", 1)
+    margins.parent.mkdir(parents=True)
+    y = np.r_[np.zeros(30, dtype=np.int64), [1]]  # class 1: one example, which a 10% share would take
+    write_table(margins, pd.DataFrame({"id": np.arange(31), "y": y, "margin": np.linspace(-1, 1, 31), "in_selection": np.zeros(31, bool)}))
+    result = run_cli(["stage", "valsets", "--scenario", "clean", "--seed", "1"], tmp_path)
+    assert_one_line_error(result, "class 1 has 1 example in the pool", "fraction 0.1 within each class takes 1", "valsets.stratified: false")
+    assert not (tmp_path / paths.valsets("clean", 1)).exists()
+    again = run_cli(["stage", "valsets", "--scenario", "clean", "--seed", "1", "-S", "valsets.stratified=false"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / paths.valsets("clean", 1)).exists()
 
 
 @settings(max_examples=50)

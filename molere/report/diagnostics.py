@@ -1,7 +1,9 @@
 """Whether reweighting happened (docs/design.md, What the report shows): per run, how many meta steps the method
 took, how far its learned weights spread, how they relate to the first ERM pass's margin, and what
-its validation side holds (its share of mislabelled examples and its class mix). A reader can
-then tell learned reweighting from training on a subset of the pool."""
+its validation side holds (its share of mislabelled examples and its class mix, with the largest
+class's share of the side beside that of the pool it was drawn from: train side + validation
+side). A reader can then tell learned reweighting from training on a subset of the pool, and a
+validation side that is one class from one that keeps the pool's mix."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ DIAGNOSTICS = (
     "val_noisy_share",
     "val_classes",
     "val_top_class_share",
+    "pool_top_class_share",
     "gap_stop_epoch",
 )
 
@@ -78,6 +81,7 @@ def diagnostics(run: Run, learns_weights: bool) -> dict:
         counts = side["y"].value_counts()
         out["val_classes"] = float(len(counts))
         out["val_top_class_share"] = float(counts.max() / len(side))
+        out["pool_top_class_share"] = float(run.validation["y"].value_counts().max() / len(run.validation))
     return out
 
 

@@ -333,6 +333,7 @@ def reweighting_table(s: pd.DataFrame) -> list[str]:
         "val. side classes (largest %)": [
             DASH if pd.isna(k) else f"{k:.0f} ({100 * top:.0f}%)" for k, top in zip(shown["val_classes"], shown["val_top_class_share"])
         ],
+        "pool's largest class %": [number(100 * v, 0) for v in shown["pool_top_class_share"]],
     }
     if shown["gap_stop_epoch"].notna().any():
         columns["gap rule fired (epoch)"] = [number(v, 1) for v in shown["gap_stop_epoch"]]
@@ -341,7 +342,8 @@ def reweighting_table(s: pd.DataFrame) -> list[str]:
     caption = (
         "**Did reweighting happen?** Mean over seeds. Weights are normalised to mean 1 over the train side; "
         "ρ is Spearman's rank correlation with the first ERM pass's margin; the validation side is what the "
-        "method held out (MOLERE: the splitter's final side)."
+        "method held out (MOLERE: the splitter's final side), the pool what it was drawn from (train side + "
+        "validation side): a validation side whose largest class far exceeds the pool's is not class-balanced."
     )
     return [caption, "", *table(list(columns), list(zip(*columns.values()))), ""]
 
