@@ -10,7 +10,7 @@ from molere import paths
 from molere.errors import MolereError
 from molere.io import write_table
 from molere.valsets import HEURISTICS, heuristic_valsets, validation_size
-from tests.test_cli import ROOT, assert_one_line_error, run_cli
+from test_cli import ROOT, assert_one_line_error, run_cli
 
 
 def test_hard_easy_random_on_hand_made_margins():
