@@ -1,6 +1,6 @@
 """Image datasets from disk: tiny MNIST / Fashion-MNIST idx files, CIFAR-10 / CIFAR-100 pickles and
 CIFAR-10-C arrays, fabricated in the real formats, read through torchvision and run through the
-`prepare`, `erm`, `rank` and `train` stages of the CLI."""
+`prepare`, `corrupt`, `erm`, `rank` and `train` stages of the CLI."""
 
 import hashlib
 import json
@@ -21,7 +21,7 @@ from molere.data.image_shifts import SEVERITY_PARAMETERS
 from molere_tools.fabricate import trust_fabricated, write_cifar, write_cifar10c, write_mnist
 from molere.data.pool import labelled
 from molere.errors import MolereError
-from molere.io import read_examples, write_examples
+from molere.io import read_examples, read_table, write_examples
 from molere.params import Params
 from molere.train.tensors import TensorSet
 
@@ -54,7 +54,7 @@ def trusted(files, monkeypatch):
 
 def tiny_params(root, dataset: str, **ood) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=["clean"], methods=["erm"], seeds=[0])
+    params["study"].update(scenarios=["clean"], methods=["erm"], search_seed=0, seeds=[1])
     params["data"].update(dataset=dataset, root=str(root), download=False)
     params["ood"].update(severities=SEVERITIES, max_examples=OOD_EXAMPLES, **ood)
     # a small CIFAR ResNet on the colour images, an MLP on the digits: each run takes a second
@@ -63,10 +63,11 @@ def tiny_params(root, dataset: str, **ood) -> dict:
     return params
 
 
-TRAIN_ERM = ("train", "--method", "erm", "--seed", "0")
+TRAIN_ERM = ("train", "--method", "erm", "--trial", "0", "--seed", "0")  # on the search seed's draws
+SEARCH_DRAWS = (("corrupt", "--seed", "0"), ("erm", "--seed", "0"), ("rank", "--seed", "0"))
 
 
-def run_stages(tmp_path, monkeypatch, params: dict, stages=(("prepare",), ("erm",), ("rank",), TRAIN_ERM)):
+def run_stages(tmp_path, monkeypatch, params: dict, stages=(("prepare",), *SEARCH_DRAWS, TRAIN_ERM)):
     """Run the CLI's stages in `tmp_path` with `params`, in process, for scenario `clean`."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -108,6 +109,8 @@ def test_prepare_and_one_epoch_through_the_cli(files, tmp_path, monkeypatch, nam
         np.testing.assert_array_equal(rows["y"], tests[name].y[:OOD_EXAMPLES])
     info = json.loads(Path("data/clean/info.json").read_text())
     assert info["dataset"] == name and len(info["normalization"][0]) == x.shape[1]
+    labels = read_table("runs/clean/draws/0/labels.parquet")  # the search seed's draw of the training part
+    assert set(labels["id"]) == set(pool["id"][~pool["in_selection"]])  # clean: every example kept
     metrics = json.loads(Path("runs/clean/erm/trials/0/metrics.json").read_text())
     assert metrics["epochs"] == 1 and 0 <= metrics["id_acc"] <= 1 and 0 <= metrics["ood_acc"] <= 1
 
