@@ -120,6 +120,9 @@ def check_choice_value(key: str, value) -> None:
     if field == "seeds":  # one seed: the search seed's draws are run by the same stages
         checked_value(value, int, {"low": 0, "high": SEED_MAX}, "--seed")
         return
+    if field == "scenarios":  # one scenario: its name (a trusted one is no study's trusted_scenarios here)
+        parse_scenario(checked_value(value, str, {}, "--scenario"))
+        return
     validate({"study": {field: [value]}})
 
 
