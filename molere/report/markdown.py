@@ -200,7 +200,7 @@ def claim_cell(claim: paper.Claim, row: pd.Series, config: ClaimsConfig) -> str:
 
 def unstable_text(cells: list) -> str:
     """The unstable cells a verdict uses, each with its per-seed values (molere/report/stability.py)."""
-    return "".join(f"; **unstable**: {cell.text()}" for cell in cells)
+    return f"; **unstable**: {'; '.join(cell.text() for cell in cells)}" if cells else ""
 
 
 def interval_with_confidence(claim: paper.Claim, row: pd.Series) -> str:
