@@ -39,7 +39,7 @@ def study_params(code: Path, methods: list[str], overrides: list[str]) -> dict:
     """The params.yaml of the project at `code`, cut to one scenario, `methods` and one seed."""
     params = yaml.safe_load((code / "params.yaml").read_text())
     seeds = {"seeds": [1]} if "search_seed" in params["study"] else {"seeds": [0]}  # before 28: no search seed
-    params["study"].update(scenarios=[SCENARIO], methods=methods, **seeds)
+    params["study"].update(scenarios=[SCENARIO], trusted_scenarios=[], methods=methods, **seeds)
     params["train"]["device"] = "cpu"
     for item in overrides:
         key, _, value = item.partition("=")

@@ -100,11 +100,14 @@ def train_method(
     seed: int,
     *,
     rank_margin: np.ndarray | None = None,
+    val_labels: np.ndarray | None = None,
     select_on_val: bool = False,
 ) -> Outcome:
     """Train method `name` on the examples outside `val_mask`; the method sees the ones inside as
-    its validation side. With `select_on_val` the best epoch on that side is kept (the ranking
-    ERM pass); otherwise the last epoch is (every compared method)."""
+    its validation side. `val_labels` (per example; None: `y`) are the labels an example carries
+    on a validation side the method chooses itself (RunData.val_labels). With `select_on_val` the
+    best epoch on that side is kept (the ranking ERM pass); otherwise the last epoch is (every
+    compared method)."""
     method_cls = METHODS.get(name)
     train_cfg = train_config(params)
     config = method_config(params, name)
@@ -121,6 +124,7 @@ def train_method(
         val=tensors(val_mask) if val_mask.any() else None,
         num_classes=info["num_classes"],
         rank_margin=None if rank_margin is None else rank_margin[train_mask],
+        val_labels=None if val_labels is None else torch.as_tensor(val_labels[train_mask], dtype=torch.int64, device=device),
     )
     optimizer = make_optimizer(model.parameters(), train_cfg)
     method = method_cls(model, optimizer, config, data, seed)

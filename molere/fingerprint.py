@@ -65,12 +65,13 @@ STAGE_PARAMS = {
     # same keys (the values it trains with come from selected.json), so it shares this fingerprint
     "train": ("model", "train", "methods.{method}", "search.train", "search.methods.{method}", "study.seed", PORTABLE),
     "select": ("study.trials", "study.selection", PORTABLE),
-    "evaluate": ("study.methods", "study.search_seed", "study.seeds", "study.trials", "study.selection", PORTABLE),  # not the scenarios
+    "evaluate": ("study.methods", "study.trusted_baselines", "study.search_seed", "study.seeds", "study.trials", "study.selection", PORTABLE),  # not the scenarios
     "report": ("study", "claims", PORTABLE),
 }
 PIPELINE_STAGES = tuple(STAGE_PARAMS)
 # DVC stages that run another stage's code on its keys, so they share its fingerprint
 SAME_FINGERPRINT = {"replicate": "train", **{f"{stage}-search": stage for stage in ("corrupt", "erm", "rank", "valsets")}}
+SAME_FINGERPRINT |= {"train-baseline": "train", "select-baseline": "select", "replicate-baseline": "train"}
 PER_METHOD_STAGES = tuple(stage for stage, keys in STAGE_PARAMS.items() if any("{method}" in key for key in keys))
 CODE_DIRS = ("molere", "stages")
 ENTRY_POINT = "molere.cli"  # the module of the `molere-bench` command (pyproject.toml)

@@ -33,6 +33,10 @@ SELECTION_RULES = ("oracle", "selection")
 class StudyConfig:
     scenarios: tuple[str, ...] = hparam(("clean",))
     methods: tuple[str, ...] = hparam(("erm",))
+    # the trusted-protocol scenarios of `scenarios` again, for the baselines' DVC matrix (which
+    # cannot filter a list), and the trusted-ERM baselines they train (molere/scenarios/protocol.py)
+    trusted_scenarios: tuple[str, ...] = hparam(())
+    trusted_baselines: tuple[str, ...] = hparam(())
     trials: tuple[int, ...] = hparam((0,), low=0)
     search_seed: int = hparam(0, low=0, high=SEED_MAX)  # the trials' runs (molere/draws.py)
     seeds: tuple[int, ...] = hparam((1,), low=0, high=SEED_MAX)  # the replicates: never the search seed
@@ -120,6 +124,9 @@ def check_choice_value(key: str, value) -> None:
     if field == "seeds":  # one seed: the search seed's draws are run by the same stages
         checked_value(value, int, {"low": 0, "high": SEED_MAX}, "--seed")
         return
+    if field == "scenarios":  # one scenario: its name (a trusted one is no study's trusted_scenarios here)
+        parse_scenario(checked_value(value, str, {}, "--scenario"))
+        return
     validate({"study": {field: [value]}})
 
 
@@ -140,12 +147,28 @@ def validate(data: dict) -> None:
             )
         for scenario in study.scenarios:
             parse_scenario(scenario)
-        for method in study.methods:
-            if not METHOD_NAME.match(method):
-                raise MolereError(f"study.methods: {method!r} is not a method name (lower-case letters, digits and '-')")
-        for name in ("scenarios", "methods", "seeds"):
+        for key in ("methods", "trusted_baselines"):
+            for method in getattr(study, key):
+                if not METHOD_NAME.match(method):
+                    raise MolereError(f"study.{key}: {method!r} is not a method name (lower-case letters, digits and '-')")
+        check_trusted(study)
+        for name in ("scenarios", "methods", "seeds", "trusted_baselines"):
             if len(set(getattr(study, name))) != len(getattr(study, name)):
                 raise MolereError(f"study.{name} = {list(getattr(study, name))} repeats an entry")
     for name in ("model", "methods", "search"):
         if name in data and not isinstance(data[name], dict):
             raise MolereError(f"{name} = {data[name]!r} should be a mapping of its keys")
+
+
+def check_trusted(study: StudyConfig) -> None:
+    """`study.trusted_scenarios` lists exactly the trusted scenarios of `study.scenarios`, in order;
+    a baseline is no method of `study.methods` (both matrices would train it)."""
+    trusted = [s for s in study.scenarios if parse_scenario(s).trusted]
+    if list(study.trusted_scenarios) != trusted:
+        raise MolereError(
+            f"study.trusted_scenarios = {list(study.trusted_scenarios)} should list the trusted scenarios of "
+            f"study.scenarios, in their order: {trusted}"
+        )
+    both = [m for m in study.trusted_baselines if m in study.methods]
+    if both:
+        raise MolereError(f"study.trusted_baselines: {both[0]} is in study.methods too; list it in one of them")

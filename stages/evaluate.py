@@ -9,6 +9,7 @@ from molere.io import atomic_dir
 from molere.params import Params
 from molere.report.evaluation import evaluate_runs, write_evaluation
 from molere.report.runs import load_run
+from molere.scenarios.protocol import scenario_methods
 from molere.schema import trial_count
 from molere import paths
 from stages.common import load_info
@@ -19,7 +20,8 @@ def run(params: Params, scenario: str) -> None:
     search_seed, seeds = params.get("study.search_seed", int), params.get("study.seeds", list)
     trials = range(trial_count(params.get("study.trials", list)))
     runs = []
-    for method in params.get("study.methods", list):
+    methods = scenario_methods(params.get("study.methods", list), params.get("study.trusted_baselines", list, []), scenario)
+    for method in methods:
         for trial in trials:
             made_by = f"train --scenario {scenario} --method {method} --trial {trial} --seed {search_seed}"
             runs.append(load_run(paths.trial_dir(scenario, method, trial), method, num_classes, made_by))

@@ -15,6 +15,7 @@ def run(params: Params, root: Path = Path(".")) -> None:
     code = CodeGraph(root)  # every module read once, for all the stages
     with atomic_dir(root / paths.FINGERPRINTS) as out:
         for stage in PIPELINE_STAGES:
-            for method in params.get("study.methods", list) if stage in PER_METHOD_STAGES else [None]:
+            methods = params.get("study.methods", list) + params.get("study.trusted_baselines", list, [])
+            for method in methods if stage in PER_METHOD_STAGES else [None]:
                 fingerprint = stage_fingerprint(code.fingerprint(stage, method), params, stage, method)
                 write_json(out / paths.fingerprint(stage, method).relative_to(paths.FINGERPRINTS), fingerprint)

@@ -16,47 +16,56 @@ from molere.params import Params
 from molere.report import aggregate, claims, cost, figures, markdown
 from molere.report.build import build_scenario, drawn, write_curves
 from molere.report.evaluation import read_evaluation
+from molere.scenarios.protocol import scenario_methods
 from molere.schema import ClaimsConfig
 from molere.timings import read_timing
 from molere import paths
 
 
 def run(params: Params) -> None:
-    methods = params.get("study.methods", list)
+    methods, baselines = params.get("study.methods", list), params.get("study.trusted_baselines", list, [])
     search_seed, seeds = params.get("study.search_seed", int), params.get("study.seeds", list)
     rule = params.get("study.selection", str)
+    # each scenario's methods: the trusted ones add the trusted-ERM baselines
+    ran = {scenario: scenario_methods(methods, baselines, scenario) for scenario in params.get("study.scenarios", list)}
     tables = {
-        scenario: read_evaluation(paths.eval_dir(scenario), methods, search_seed, seeds, f"evaluate --scenario {scenario}", rule)
-        for scenario in params.get("study.scenarios", list)
+        scenario: read_evaluation(paths.eval_dir(scenario), ran[scenario], search_seed, seeds, f"evaluate --scenario {scenario}", rule)
+        for scenario in ran
     }
     # judged before anything is written: claims stop on tables with more than one run per method and seed
     judgement = claims.judge(
-        {s: claims.Tables(t["results"], t["margins"], str(paths.eval_dir(s))) for s, t in tables.items()},
+        {s: claims.Tables(t["results"], t["margins"], str(paths.eval_dir(s)), chance(t["per_class"])) for s, t in tables.items()},
         config=build_config(ClaimsConfig, params.get("claims", (dict, type(None)), None), "claims."),
     )
     timings = {
         (scenario, method, seed): read_timing(paths.timing(paths.run_dir(scenario, method, seed)))
         for scenario in tables
-        for method in methods
+        for method in ran[scenario]
         for seed in seeds
     }
     with atomic_dir(paths.REPORTS) as out:  # a fresh folder: no figure of a scenario no longer in the study
-        write_reports(out, tables, judgement, timings, methods, search_seed, seeds, rule)
+        write_reports(out, tables, judgement, timings, ran, search_seed, seeds, rule)
+
+
+def chance(per_class: pd.DataFrame) -> float:
+    """1 / the number of classes, which the per-class table lists for every run."""
+    return 1 / per_class["class"].nunique()
 
 
 def write_reports(
-    out: Path, tables: dict, judgement, timings: dict, methods: list[str], search_seed: int, seeds: list[int], rule: str
+    out: Path, tables: dict, judgement, timings: dict, ran: dict[str, list[str]], search_seed: int, seeds: list[int], rule: str
 ) -> None:
-    """Every file of reports/ (each path there in molere.paths) under `out` instead."""
+    """Every file of reports/ (each path there in molere.paths) under `out` instead; `ran`: each
+    scenario's methods."""
 
     def at(path: Path) -> Path:
         return out / path.relative_to(paths.REPORTS)
 
     reports = [
-        build_scenario(scenario, t, methods, at(paths.FIGURES), str(paths.eval_dir(scenario)), search_seed) for scenario, t in tables.items()
+        build_scenario(scenario, t, ran[scenario], at(paths.FIGURES), str(paths.eval_dir(scenario)), search_seed) for scenario, t in tables.items()
     ]
     for scenario, t in tables.items():
-        write_curves(scenario, t["history"], methods, at(paths.CURVES))
+        write_curves(scenario, t["history"], ran[scenario], at(paths.CURVES))
     results = pd.concat([t["runs"].assign(scenario=s) for s, t in tables.items()], ignore_index=True)
     write_table(at(paths.RESULTS), results[["scenario", *results.columns.drop("scenario")]])
     write_json(at(paths.REPORT_METRICS), {r.name: aggregate.metrics_json(r.summary) for r in reports})
@@ -71,4 +80,4 @@ def write_reports(
     write_text(at(paths.REPORT), markdown.render(reports, judgement, heatmap, search_seed, seeds, out, rule))
     costs = cost.cost_table(timings)
     write_table(at(paths.COST_TABLE), costs)
-    write_text(at(paths.COST_REPORT), cost.render(costs, methods))
+    write_text(at(paths.COST_REPORT), cost.render(costs, list(dict.fromkeys(m for listed in ran.values() for m in listed))))

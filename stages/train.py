@@ -18,6 +18,8 @@ from molere.io import atomic_dir, check, read_json, write_json, write_table
 from molere.margins import prediction_table
 from molere.methods import METHODS
 from molere.params import Params
+from molere.scenarios import parse_scenario
+from molere.scenarios.protocol import carried_labels
 from molere.train.loop import accuracy, predict_proba
 from molere.train.tensors import TensorSet
 from molere.trials import trial_values, with_values
@@ -51,12 +53,14 @@ class Inputs:
     x: np.ndarray
     margins: np.ndarray  # each training example's margin under the first ERM pass
     val_mask: np.ndarray  # the method's validation side (none for methods without one)
+    trusted: bool  # the validation side carries the clean labels (molere/scenarios/protocol.py)
     selection: tuple[pd.DataFrame, np.ndarray]  # the selection split
     test_sets: dict[str, tuple[pd.DataFrame, np.ndarray]]  # test and OOD
 
 
 def read_inputs(scenario: str, seed: int, validation: str | None) -> Inputs:
-    """Seed `seed`'s inputs; `validation` names the heuristic validation set the method holds out."""
+    """Seed `seed`'s inputs; `validation` names the heuristic validation set the method holds out,
+    which carries its clean labels under the scenario's protocol if it is trusted."""
     info = load_info(scenario)
     pool, x = load_pool(scenario, seed)
     margins = aligned(pool, load_margins(scenario, seed), paths.margins(scenario, seed), f"rank --scenario {scenario} --seed {seed}")
@@ -67,12 +71,15 @@ def read_inputs(scenario: str, seed: int, validation: str | None) -> Inputs:
         made_by = f"valsets --scenario {scenario} --seed {seed}"
         valsets = aligned(part, load_valsets(scenario, seed), paths.valsets(scenario, seed), made_by)
         val_mask = valsets[validation].to_numpy()
+    trusted = parse_scenario(scenario).trusted
+    part = with_labels(part, carried_labels(part["y"], part["y_clean"], val_mask, trusted))
     return Inputs(
         info,
         part,
         x[training],
         margins["margin"].to_numpy()[training],
         val_mask,
+        trusted,
         (pool[~training].reset_index(drop=True), x[~training]),
         load_test_sets(scenario),
     )
@@ -81,8 +88,11 @@ def read_inputs(scenario: str, seed: int, validation: str | None) -> Inputs:
 def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, trial: int, values: dict) -> None:
     """Train `method` on the training part of the pool (the selection split held out), then write
     the run's files together into `out`."""
-    inputs = read_inputs(scenario, seed, METHODS.get(method).validation)
-    part, val_mask, info = inputs.pool, inputs.val_mask, inputs.info
+    method_cls = METHODS.get(method)
+    inputs = read_inputs(scenario, seed, method_cls.validation)
+    part, info = inputs.pool, inputs.info
+    # a trusted-ERM baseline trains on its validation side, with the labels it carries
+    val_mask = inputs.val_mask if method_cls.holds_out else np.zeros_like(inputs.val_mask)
     outcome = train_method(
         method,
         params,
@@ -93,6 +103,7 @@ def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, 
         info,
         seed,
         rank_margin=inputs.margins,
+        val_labels=part["y_clean"].to_numpy() if inputs.trusted else None,
     )
     predictions = predict_sets(outcome.model, inputs.test_sets, info)
     device = next(outcome.model.parameters()).device
@@ -117,7 +128,7 @@ def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, 
         write_table(tmp / paths.PREDICTIONS, predictions)
         write_table(tmp / paths.HISTORY, pd.DataFrame(outcome.history))
         write_table(tmp / paths.WEIGHTS, weights_table(weights, part, inputs.margins, val_mask))
-        write_table(tmp / paths.VALIDATION, validation_table(outcome, part, val_mask))
+        write_table(tmp / paths.VALIDATION, validation_table(outcome, part, val_mask, inputs.trusted))
         write_json(tmp / paths.CONFIG, config)
         save_model(tmp / paths.MODEL, outcome.model, params, info)
         write_json(tmp / paths.METRICS, metrics)
@@ -145,18 +156,25 @@ def predict_sets(model, test_sets: dict[str, tuple[pd.DataFrame, np.ndarray]], i
     return pd.concat(frames, ignore_index=True)
 
 
-def validation_table(outcome, pool: pd.DataFrame, val_mask: np.ndarray) -> pd.DataFrame:
-    """Every pool example with its observed label, whether it is mislabelled, whether the run held
-    it out as its validation side, and P(train): the side it was given (P(train) 0 or 1), or on
-    its train side the one the method chose itself (MOLERE's splitter). The evaluation reads the
-    validation side's noise and class mix from it."""
+def validation_table(outcome, pool: pd.DataFrame, val_mask: np.ndarray, trusted: bool) -> pd.DataFrame:
+    """Every pool example with the label the run gave it, whether that label is wrong, whether the
+    run held it out as its validation side, and P(train): the side it was given (P(train) 0 or 1),
+    or on its train side the one the method chose itself (MOLERE's splitter, whose side carries
+    the clean labels under trusted). The evaluation reads the validation side's noise and class
+    mix from it."""
     in_val, p_train = val_mask.copy(), (~val_mask).astype(np.float64)
     chosen = outcome.method.final_split()
     if chosen is not None:
         in_val[~val_mask], p_train[~val_mask] = chosen
+    labelled = with_labels(pool, carried_labels(pool["y"], pool["y_clean"], in_val, trusted))
     return pd.DataFrame(
-        {"id": pool["id"].to_numpy(), "y": pool["y"].to_numpy(), "is_noisy": pool["is_noisy"].to_numpy(), "in_val": in_val, "p_train": p_train}
+        {"id": pool["id"].to_numpy(), "y": labelled["y"].to_numpy(), "is_noisy": labelled["is_noisy"].to_numpy(), "in_val": in_val, "p_train": p_train}
     )
+
+
+def with_labels(pool: pd.DataFrame, y: np.ndarray) -> pd.DataFrame:
+    """`pool` with labels `y`, and `is_noisy` where they differ from the clean ones."""
+    return pool.assign(y=y, is_noisy=y != pool["y_clean"].to_numpy())
 
 
 def weights_table(weights: np.ndarray | None, pool: pd.DataFrame, margins: np.ndarray, val_mask: np.ndarray) -> pd.DataFrame:

@@ -513,7 +513,8 @@ def test_the_committed_claims_json_agrees_with_its_verdicts():
 def test_claims_are_declared_with_known_methods_and_one_unit_each():
     assert len({c.id for c in claims.CLAIMS}) == len(claims.CLAIMS) == 6
     for claim in claims.CLAIMS:
-        assert set(claim.methods) <= set(METHODS.names()), claim.id
+        for scenario in ("idn-40", "idn-40+trusted"):  # the trusted protocol's baselines are methods too
+            assert set(claim.methods_in(scenario)) <= set(METHODS.names()), (claim.id, scenario)
         units = {claims.METRICS[m][1:] for m in claim.metrics}
         assert len(units) == 1, claim.id  # one scale, digits and unit: cells and heatmap compare
         assert claim.direction in ("higher", "lower")
@@ -595,7 +596,7 @@ def write_hand_study(root) -> Params:
             paths.eval_dir(scenario),
             {
                 "results": full_results(results(accuracies)),
-                "per_class": keys.assign(**{"class": 0, "count": N_EXAMPLES, "acc": 0.8}),
+                "per_class": keys.merge(pd.DataFrame({"class": range(10)}), how="cross").assign(count=N_EXAMPLES // 10, acc=0.8),
                 "ood": keys.assign(shift="blur", severity=1, acc=0.6),
                 "margins": table,
                 "history": keys.assign(epoch=0, train_loss=1.0, train_acc=0.5),

@@ -67,6 +67,29 @@ def test_unknown_scenario(project):
     assert_one_line_error(result, "unknown scenario 'noisy-ish'", "idn-<rate%>")
 
 
+def test_unknown_label_protocol(project):
+    result = run_cli(["stage", "prepare", "--scenario", "idn-40+trustd"], project)
+    assert_one_line_error(result, "scenario 'idn-40+trustd': unknown label protocol 'trustd'", "allowed: +trusted", "observed")
+    assert not (project / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "scenarios, trusted, message",
+    [
+        (["idn-40", "idn-40+trustd"], [], "unknown label protocol 'trustd'"),
+        # without noise the clean labels are the observed ones: the scenario would repeat skew-50
+        (["skew-50", "skew-50+trusted"], ["skew-50+trusted"], "skew-50 has no label noise, so the trusted protocol would change nothing"),
+        (["idn-40", "idn-40+trusted"], [], "study.trusted_scenarios = [] should list the trusted scenarios of study.scenarios"),
+    ],
+)
+def test_bad_protocols_in_the_study(project, scenarios, trusted, message):
+    edit_params(project, "study.scenarios", scenarios)
+    edit_params(project, "study.trusted_scenarios", trusted)
+    result = run_cli(["stage", "prepare", "--scenario", "idn-40"], project)
+    assert_one_line_error(result, message)
+    assert not (project / "data").exists()
+
+
 def test_missing_params_key(project):
     edit_params(project, "data.dataset", None)
     result = run_cli(["stage", "prepare", "--scenario", "clean"], project)

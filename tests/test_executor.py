@@ -47,7 +47,7 @@ TIMING_FILES = {"reports/cost.md", "reports/cost.csv"}  # and timings/, which is
 
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=SCENARIOS, methods=METHODS, seeds=[0], trials=[0])
+    params["study"].update(scenarios=SCENARIOS, trusted_scenarios=[], methods=METHODS, seeds=[0], trials=[0])
     params["data"]["num_samples"] = 400
     params["train"].update(steps=None, epochs=2, device="cpu")
     return params

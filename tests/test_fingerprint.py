@@ -285,8 +285,8 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
     assert written["train/erm.json"]["code"] == CodeGraph(code).fingerprint("train", "erm") != written["train/focal.json"]["code"]
     assert written["valsets.json"]["params"] == {"valsets": {"fraction": 0.1}, "execution.portable": True}
     assert written["evaluate.json"]["params"] == {
-        "study.methods": ["erm", "focal"], "study.search_seed": 0, "study.seeds": [1], "study.trials": [0, 1], "study.selection": "selection",
-        "execution.portable": True,
+        "study.methods": ["erm", "focal"], "study.trusted_baselines": None, "study.search_seed": 0, "study.seeds": [1],
+        "study.trials": [0, 1], "study.selection": "selection", "execution.portable": True,
     }
 
 

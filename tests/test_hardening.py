@@ -31,7 +31,7 @@ CLI = [sys.executable, "-m", "molere.cli"]
 
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=[SCENARIO], methods=METHODS, search_seed=0, seeds=[1], trials=[0, 1])
+    params["study"].update(scenarios=[SCENARIO], trusted_scenarios=[], methods=METHODS, search_seed=0, seeds=[1], trials=[0, 1])
     params["data"]["num_samples"] = 200
     params["ood"]["severities"] = [1, 5]
     params["train"].update(steps=None, epochs=2, device="cpu")

@@ -54,7 +54,7 @@ def trusted(files, monkeypatch):
 
 def tiny_params(root, dataset: str, **ood) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=["clean"], methods=["erm"], search_seed=0, seeds=[1])
+    params["study"].update(scenarios=["clean"], trusted_scenarios=[], methods=["erm"], search_seed=0, seeds=[1])
     params["data"].update(dataset=dataset, root=str(root), download=False)
     params["ood"].update(severities=SEVERITIES, max_examples=OOD_EXAMPLES, **ood)
     # a small CIFAR ResNet on the colour images, an MLP on the digits: each run takes a second

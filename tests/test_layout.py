@@ -27,6 +27,9 @@ EXPECTED_OUTS = {
     "train": [paths.trial_dir(S, M, T)],
     "select": [paths.selected(S, M)],
     "replicate": [paths.run_dir(S, M, SEED)],
+    "train-baseline": [paths.trial_dir(S, M, T)],  # the trusted-ERM baselines' cells: the same layout
+    "select-baseline": [paths.selected(S, M)],
+    "replicate-baseline": [paths.run_dir(S, M, SEED)],
     "evaluate": [paths.eval_dir(S)],
     "report": [paths.RESULTS, paths.REPORT, paths.CLAIM_COMPARISONS, paths.FIGURES, paths.CURVES, paths.REPORT_METRICS, paths.CLAIMS],
 }

@@ -223,7 +223,7 @@ def test_settings_made_after_the_libraries_chose_their_kernels_are_an_error():
 
 def tiny_params(portable: bool) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=[SCENARIO], methods=METHODS, seeds=[0], trials=[0])
+    params["study"].update(scenarios=[SCENARIO], trusted_scenarios=[], methods=METHODS, seeds=[0], trials=[0])
     params["execution"]["portable"] = portable
     params["data"]["num_samples"] = 400
     params["train"].update(steps=None, epochs=2, device="cpu")

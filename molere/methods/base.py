@@ -22,6 +22,10 @@ class RunData:
     num_classes: int
     # the first ERM pass's margin of each train-side example (rank stage), for two-pass methods
     rank_margin: np.ndarray | None = None
+    # the label each train-side example carries once a method puts it on a validation side of its
+    # own choosing (MOLERE's splitter): its clean label under the trusted protocol; None: its
+    # observed label (molere/scenarios/protocol.py)
+    val_labels: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,9 @@ class Method:
     # the heuristic split whose validation side this method holds out of training
     # ("hard", "easy", "random"), or None to train on the whole pool
     validation: str | None = None
+    # False: the method trains on its validation side too, with the labels that side carries
+    # (the trusted-ERM baselines)
+    holds_out: bool = True
     # its hyperparameters: a frozen dataclass of `molere.hparams` fields (defaults, ranges, search)
     Config = NoConfig
 

@@ -17,6 +17,12 @@ Holm-corrected together, then, the first that applies:
   seeds would give 80% power at the deciding comparison's effect and spread;
 - **not run**: a method the claim needs has no runs, or the scenario has none of its metric.
 
+Under the trusted validation-label protocol (a `+trusted` scenario) a comparison with ERM is made
+with the trusted-ERM baseline that holds the same clean labels as the method instead
+(`pairs_in`, molere/scenarios/protocol.py), so reweighting is not credited with what is only
+label information. Each verdict names the unstable cells among its methods
+(molere/report/stability.py).
+
 A cell shows its *deciding comparison*: of the comparisons significant against the claim
 (contradicted), not significant (not resolved) or all of them (holds), the one with the smallest
 effect in the claimed direction; for equivalent, the one nearest the margin (largest TOST p).
@@ -39,6 +45,7 @@ from molere.report import diagnostics as rules
 from molere.report.aggregate import margin_deltas
 from molere.report.build import BUCKET_METHODS, DELTA_METHODS
 from molere.report.evaluation import BASELINE
+from molere.report.stability import unstable_cells
 from molere.report.statistics import (
     EQUIVALENCE_CONFIDENCE,
     LEVEL,
@@ -48,6 +55,8 @@ from molere.report.statistics import (
     holm_confidence,
     seeds_needed,
 )
+from molere.scenarios import parse_scenario
+from molere.scenarios.protocol import LABEL_BASELINES
 from molere.schema import ClaimsConfig
 
 HOLDS, CONTRADICTED, EQUIVALENT, UNRESOLVED, NOT_RUN = "holds", "contradicted", "equivalent", "not resolved", "not run"
@@ -172,9 +181,9 @@ class Claim:
     statistic: SeedPaired | SeedStatistics = SEED_PAIRED
     direction: str = "higher"
 
-    @property
-    def methods(self) -> list[str]:
-        return list(dict.fromkeys([m for pair in self.pairs for m in pair] + list(self.statistic.needs)))
+    def methods_in(self, scenario: str) -> list[str]:
+        """The methods the claim compares in `scenario` (`pairs_in`) and those its statistic needs."""
+        return list(dict.fromkeys([m for pair in pairs_in(self, scenario) for m in pair] + list(self.statistic.needs)))
 
     @property
     def sign(self) -> int:
@@ -249,6 +258,7 @@ class Tables:
     results: pd.DataFrame
     margins: pd.DataFrame
     source: str
+    chance: float | None = None  # 1 / the number of classes (None: no near-chance rule of stability)
 
 
 @dataclass
@@ -267,7 +277,7 @@ class Judgement:
 # than config.max_seeds, or no spread)
 VERDICT_COLUMNS = ["claim", "scenario", "verdict", "deciding", "effect", "signed_effect", "sd", "low", "high"]
 VERDICT_COLUMNS += ["confidence", "p_holm", "p_tost", "equivalence_margin", "seeds", "comparisons"]
-VERDICT_COLUMNS += ["power_level", "seeds_needed", "note", "diagnosis"]
+VERDICT_COLUMNS += ["power_level", "seeds_needed", "note", "diagnosis", "unstable"]
 COMPARISON_COLUMNS = ["claim", "scenario", "comparison", "effect", "sd", "low", "high", "confidence", "p", "p_holm"]
 COMPARISON_COLUMNS += ["p_tost", "seeds", "examples", "outcome"]
 
@@ -301,9 +311,20 @@ def check_one_run_per_method_and_seed(tables: Tables) -> None:
         )
 
 
+def pairs_in(claim: Claim, scenario: str) -> tuple[tuple[str, str], ...]:
+    """The claim's pairs in `scenario`: under the trusted protocol ERM's place goes to the
+    trusted-ERM baseline that holds the same clean labels as the method it is compared with."""
+    if not parse_scenario(scenario).trusted:
+        return claim.pairs
+    return tuple(
+        (method, LABEL_BASELINES[method] if other == BASELINE else other) for method, other in claim.pairs
+    )
+
+
 def judge_claim(claim: Claim, scenario: str, tables: Tables, config: ClaimsConfig) -> tuple[dict, list[dict]]:
     """The claim's verdict row in one scenario and the rows of the comparisons made."""
-    absent = [m for m in claim.methods if m not in set(tables.results["method"])]
+    pairs, methods = pairs_in(claim, scenario), claim.methods_in(scenario)
+    absent = [m for m in methods if m not in set(tables.results["method"])]
     if absent:
         return not_run(claim, scenario, f"{', '.join(absent)} not in the study"), []
     metrics = [m for m in claim.metrics if has_values(tables, m)]
@@ -312,7 +333,7 @@ def judge_claim(claim: Claim, scenario: str, tables: Tables, config: ClaimsConfi
         return not_run(claim, scenario, no_results(left_out)), []
     made = [
         (pair, estimate)
-        for pair in claim.pairs
+        for pair in pairs
         for metric in metrics
         for estimate in claim.statistic.estimates(*pair, metric, tables, getattr(config, METRICS[metric][4]))
     ]
@@ -352,6 +373,7 @@ def judge_claim(claim: Claim, scenario: str, tables: Tables, config: ClaimsConfi
         "seeds_needed": needed if verdict == UNRESOLVED and needed is not None else math.nan,
         "note": no_results(left_out) if left_out else "",
         "diagnosis": explain(claim, pair, tables.results, scenario) if verdict == CONTRADICTED else "",
+        "unstable": unstable_cells(tables.results, methods, tables.chance),
     }
     rows = [
         {"claim": claim.id, "scenario": scenario, "comparison": e.name, "effect": e.test.mean, "sd": e.test.sd,
@@ -375,7 +397,7 @@ def has_values(tables: Tables, metric: str) -> bool:
 def not_run(claim: Claim, scenario: str, why: str) -> dict:
     row = dict.fromkeys(VERDICT_COLUMNS, math.nan)
     fields = {"claim": claim.id, "scenario": scenario, "verdict": NOT_RUN, "deciding": "", "seeds": 0}
-    return row | fields | {"comparisons": 0, "note": why, "diagnosis": ""}
+    return row | fields | {"comparisons": 0, "note": why, "diagnosis": "", "unstable": []}
 
 
 def outcome(signed_effect: float, p_holm: float) -> str:
@@ -476,6 +498,8 @@ def claims_json(judgement: Judgement) -> dict:
             cell |= power_json(row.seeds_needed, judgement.config.max_seeds)
         if row.diagnosis:
             cell["diagnosis"] = row.diagnosis
+        if row.unstable:
+            cell["unstable"] = [u.json() for u in row.unstable]
         out.setdefault(row.scenario, {})[row.claim] = cell
     return out
 

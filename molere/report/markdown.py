@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from molere.report import claims as paper
 from molere.report import diagnostics as rules
+from molere.report import stability
 from molere.report.statistics import EQUIVALENCE_CONFIDENCE, LEVEL, MIN_SEEDS, POWER, t_half_width
 from molere.report.build import FigureEntry, ScenarioReport
 from molere.report.evaluation import BASELINE
@@ -174,7 +175,13 @@ def claims_legend(config: ClaimsConfig) -> str:
         f"interval (1 − {LEVEL}/m) and it is not a simultaneous interval; for equivalent it is the "
         f"{100 * EQUIVALENCE_CONFIDENCE:.0f}% t-interval, inside the margin exactly when the two one-sided tests "
         f"pass. A not-resolved cell says how many seeds would give {100 * POWER:.0f}% power at its effect and "
-        f"seed-to-seed spread (table below). **not run**: a method the claim needs is not in the study. Every "
+        f"seed-to-seed spread (table below). **not run**: a method the claim needs is not in the study. "
+        f"**unstable**: a method the verdict compares whose accuracy ranges over {100 * stability.SPREAD:.0f} points "
+        f"across seeds or falls below chance + {100 * stability.NEAR_CHANCE:.0f} points on a seed, with its per-seed "
+        "values: the verdict rests on runs that sometimes fail. A `+trusted` column is the same corruption with "
+        "validation sides that carry the clean labels; there a comparison with ERM is made with the trusted-ERM "
+        "baseline holding the same clean labels (`erm-trusted-<side>`: ERM with that side relabelled and trained on), "
+        "so compare the two columns claim by claim. Every "
         "comparison with its p-values: `claim_comparisons.csv`; the verdicts: `claims.json`."
     )
 
@@ -188,7 +195,12 @@ def claim_cell(claim: paper.Claim, row: pd.Series, config: ClaimsConfig) -> str:
     text = f"{verdict} {paper.effect_text(claim, row['effect'])} {interval_with_confidence(claim, row)}, {seeds_text(row['seeds'])}"
     if row["verdict"] == paper.UNRESOLVED:
         text += f"; {needed_text(row, config.max_seeds)}"
-    return text + note
+    return text + note + unstable_text(row["unstable"])
+
+
+def unstable_text(cells: list) -> str:
+    """The unstable cells a verdict uses, each with its per-seed values (molere/report/stability.py)."""
+    return f"; **unstable**: {'; '.join(cell.text() for cell in cells)}" if cells else ""
 
 
 def interval_with_confidence(claim: paper.Claim, row: pd.Series) -> str:

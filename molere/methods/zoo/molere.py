@@ -83,6 +83,9 @@ class Molere(LRW):
             self.splitter = self.splitter.to(device=device, dtype=dtype)
         self.splitter_optimizer = make_optimizer(self.splitter.parameters(), config.splitter_optimizer)
         self.prior = torch.bincount(self.pool.y, minlength=data.num_classes).to(dtype) / len(self.pool)
+        # the pool as a validation side sees it: with the labels it carries there (the clean ones
+        # under the trusted protocol); the warm-up split takes no meta step, so its labels go unread
+        self.val_pool = self.pool if data.val_labels is None else dataclasses.replace(self.pool, y=data.val_labels)
         self.p_train = self.splitter_p_train()
         self._val_mask = torch.as_tensor(self.in_val, device=device)
         self._batches = 0
@@ -190,7 +193,7 @@ class Molere(LRW):
         running cycle of positions: every split has the same size, so the positions stay valid."""
         self.in_val = in_val
         self._val_mask = torch.as_tensor(in_val, device=self.pool.x.device)
-        self.data.val = self.pool.subset(in_val)
+        self.data.val = self.val_pool.subset(in_val)
 
     def train_side(self, batch: Batch) -> Batch:
         keep = ~self._val_mask[batch.index]
