@@ -36,18 +36,22 @@ SHELL_STAGE = {
     "deps": ["reports/metrics.json"],
     "outs": ["scenarios.txt"],
 }
+SEARCH_SEED, SEED = 0, 1  # the study's search seed, its one replicate seed
+DRAW_STAGES = ["corrupt", "erm", "rank", "valsets"]  # per scenario x seed; `-search` for the search seed
 STAGES = {"fingerprint", "report", "scenarios"} | {
-    f"{stage}@{s}" for stage in ["prepare", "erm", "rank", "valsets", "evaluate"] for s in SCENARIOS
-} | {f"{stage}@{s}-{m}-0" for stage in ("train", "replicate") for s in SCENARIOS for m in METHODS} | {
-    f"select@{s}-{m}" for s in SCENARIOS for m in METHODS
-}
+    f"{stage}@{s}" for stage in ["prepare", "evaluate"] for s in SCENARIOS
+} | {f"{stage}@{s}-{SEED}" for stage in DRAW_STAGES for s in SCENARIOS} | {
+    f"{stage}-search@{s}-{SEARCH_SEED}" for stage in DRAW_STAGES for s in SCENARIOS
+} | {f"train@{s}-{m}-0" for s in SCENARIOS for m in METHODS} | {
+    f"replicate@{s}-{m}-{SEED}" for s in SCENARIOS for m in METHODS
+} | {f"select@{s}-{m}" for s in SCENARIOS for m in METHODS}
 ARTIFACT_DIRS = ["fingerprints", "data", "runs", "evaluation", "reports"]
 TIMING_FILES = {"reports/cost.md", "reports/cost.csv"}  # and timings/, which is no artifact directory
 
 
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=SCENARIOS, trusted_scenarios=[], methods=METHODS, seeds=[0], trials=[0])
+    params["study"].update(scenarios=SCENARIOS, trusted_scenarios=[], methods=METHODS, search_seed=SEARCH_SEED, seeds=[SEED], trials=[0])
     params["data"]["num_samples"] = 400
     params["train"].update(steps=None, epochs=2, device="cpu")
     return params
@@ -89,9 +93,9 @@ def locked_stages(repo: Path) -> dict:
 def test_training_stages_reserve_gpus_the_others_cpus_only():
     execution = load_execution(Params({"execution": {"cpus_per_stage": 2, "gpus_per_train": 0.25}}))
     assert execution == Execution(cpus_per_stage=2.0, gpus_per_train=0.25, retries=1)
-    for name in ["erm@clean", "rank@idn-40", "train@clean-erm-0", "replicate@clean-erm-1"]:
+    for name in ["erm@clean-1", "erm-search@clean-0", "rank@idn-40-1", "rank-search@idn-40-0", "train@clean-erm-0", "replicate@clean-erm-1"]:
         assert execution.resources(name) == {"num_cpus": 2.0, "num_gpus": 0.25}, name
-    for name in ["fingerprint", "prepare@clean", "select@clean-erm", "evaluate@clean", "report", "trainer"]:
+    for name in ["fingerprint", "prepare@clean", "corrupt@clean-1", "valsets-search@clean-0", "select@clean-erm", "evaluate@clean", "report", "trainer"]:
         assert execution.resources(name) == {"num_cpus": 2.0, "num_gpus": 0.0}, name
     assert load_execution(Params({})) == Execution()  # no execution section: the defaults
     # native kernels: as many threads as the stage reserved CPUs; portable: its pins, one thread
@@ -190,7 +194,7 @@ def test_a_molere_bench_stage_runs_in_this_process_through_the_cli(workdir, monk
     assert result.error.startswith("error: unknown method 'sgd-magic'; allowed: ") and "lrw-hard" in result.error
     assert os.environ["DVC_STAGE"] == "train@clean-sgd-0" and Path.cwd() == workdir
     help = run_stage(str(workdir), str(workdir), "help", ["molere-bench stage valsets --help"])
-    assert help.error is None and "Write the LRW heuristics' hard / easy / random validation sets." in help.output
+    assert help.error is None and "Write one seed's LRW heuristic hard / easy / random validation sets." in help.output
     usage = run_stage(str(workdir), str(workdir), "usage", ["molere-bench stage valsets --sceanrio clean"])
     assert usage.error.startswith("NoSuchOption: ") and "--sceanrio" in usage.error
 
@@ -231,7 +235,7 @@ def test_the_executor_writes_what_dvc_repro_writes(studies):
     assert stages_that("ran", log) == STAGES
     files = artifacts(by_executor)
     assert files == artifacts(by_dvc)
-    assert {"runs/clean/lrw-hard/seeds/0/model.pt", "reports/report.md", "evaluation/idn-40/results.parquet"} <= {f.as_posix() for f in files}
+    assert {f"runs/clean/lrw-hard/seeds/{SEED}/model.pt", "reports/report.md", "evaluation/idn-40/results.parquet"} <= {f.as_posix() for f in files}
     for name in files:  # byte for byte: the timings live apart, in files of their own
         assert (by_executor / name).read_bytes() == (by_dvc / name).read_bytes(), name
     for repo in (by_executor, by_dvc):
@@ -260,7 +264,7 @@ def test_a_second_run_finds_everything_up_to_date(studies):
 def test_a_method_param_reruns_its_cells_evaluate_and_report_and_saves_the_experiment(studies):
     by_executor, _, _ = studies
     log = sh("molere-bench repro -S ++methods.focal.gamma=1 --exp focal-gamma-1", by_executor)  # ++: add or set
-    focal = {f"{stage}@{s}-focal-0" for stage in ("train", "replicate") for s in SCENARIOS} | {f"select@{s}-focal" for s in SCENARIOS}
+    focal = {f"train@{s}-focal-0" for s in SCENARIOS} | {f"replicate@{s}-focal-{SEED}" for s in SCENARIOS} | {f"select@{s}-focal" for s in SCENARIOS}
     expected = {"fingerprint", "report", "scenarios"} | focal | {f"evaluate@{s}" for s in SCENARIOS}
     assert stages_that("ran", log) == expected
     assert yaml.safe_load((by_executor / "params.yaml").read_text())["methods"]["focal"]["gamma"] == 1
@@ -281,7 +285,7 @@ def test_a_failed_stage_stops_its_descendants_and_a_killed_worker_is_retried(stu
     assert result.returncode == 1, log
     focal = {f"train@{s}-focal-0" for s in SCENARIOS}
     assert stages_that("failed", log) == focal
-    lrw_hard = {f"{stage}@{s}-lrw-hard-0" for stage in ("train", "replicate") for s in SCENARIOS} | {f"select@{s}-lrw-hard" for s in SCENARIOS}
+    lrw_hard = {f"train@{s}-lrw-hard-0" for s in SCENARIOS} | {f"replicate@{s}-lrw-hard-{SEED}" for s in SCENARIOS} | {f"select@{s}-lrw-hard" for s in SCENARIOS}
     assert stages_that("ran", log) == {"fingerprint"} | lrw_hard  # independent of focal's failure
     assert "8 skipped (an upstream stage failed)" in log  # focal's select and replicate, evaluate, report, scenarios
     for name in focal:
