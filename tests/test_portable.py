@@ -34,6 +34,8 @@ MACHINES = {
 }
 SCENARIO = "idn-40"  # its noise is drawn with numpy's exp and matrix products
 METHODS = ["erm", "lrw-hard"]
+SEARCH_SEED, SEED = 0, 1  # the study's search seed, its one replicate seed
+DRAW_STAGES = ("corrupt", "erm", "rank", "valsets")  # per scenario x seed; `-search` for the search seed
 
 
 def cpu_flags() -> set[str]:
@@ -223,7 +225,7 @@ def test_settings_made_after_the_libraries_chose_their_kernels_are_an_error():
 
 def tiny_params(portable: bool) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=[SCENARIO], trusted_scenarios=[], methods=METHODS, seeds=[0], trials=[0])
+    params["study"].update(scenarios=[SCENARIO], trusted_scenarios=[], methods=METHODS, search_seed=SEARCH_SEED, seeds=[SEED], trials=[0])
     params["execution"]["portable"] = portable
     params["data"]["num_samples"] = 400
     params["train"].update(steps=None, epochs=2, device="cpu")
@@ -272,12 +274,13 @@ def test_portable_mode_gives_the_same_bits_on_the_other_machine(study):
     try:
         mine, theirs = artifacts(study), artifacts(clone)
         assert list(mine) == list(theirs)
-        assert {f"runs/{SCENARIO}/lrw-hard/seeds/0/model.pt", f"data/{SCENARIO}/pool.parquet", "reports/report.md"} <= set(mine)
+        assert {f"runs/{SCENARIO}/lrw-hard/seeds/{SEED}/model.pt", f"data/{SCENARIO}/pool.parquet", "reports/report.md"} <= set(mine)
         assert [name for name in mine if mine[name] != theirs[name]] == []
         stages = lock_stages(study)
         assert sorted(stages) == sorted(
-            ["fingerprint", "report", *(f"{s}@{SCENARIO}" for s in ("prepare", "erm", "rank", "valsets", "evaluate")),
-             *(f"{s}@{SCENARIO}-{m}-0" for s in ("train", "replicate") for m in METHODS),
+            ["fingerprint", "report", *(f"{s}@{SCENARIO}" for s in ("prepare", "evaluate")),
+             *(f"{s}@{SCENARIO}-{SEED}" for s in DRAW_STAGES), *(f"{s}-search@{SCENARIO}-{SEARCH_SEED}" for s in DRAW_STAGES),
+             *(f"train@{SCENARIO}-{m}-0" for m in METHODS), *(f"replicate@{SCENARIO}-{m}-{SEED}" for m in METHODS),
              *(f"select@{SCENARIO}-{m}" for m in METHODS)]
         )
         assert stages == lock_stages(clone)
@@ -289,10 +292,12 @@ def test_portable_mode_gives_the_same_bits_on_the_other_machine(study):
 
 @needs_avx512
 def test_without_portable_mode_the_machines_differ(tmp_path):
-    """Both machines' `dvc repro` up to the first training stage, side by side."""
+    """Both machines' `dvc repro` up to the first training stage (the search seed's first ERM pass),
+    side by side."""
+    erm = f"erm-search@{SCENARIO}-{SEARCH_SEED}"
     repos = {m: make_study_repo(tmp_path / m, tiny_params(portable=False)) for m in MACHINES}
     procs = {
-        m: subprocess.Popen(f"dvc repro erm@{SCENARIO}", cwd=repo, env=machine_env(m), shell=True,
+        m: subprocess.Popen(f"dvc repro {erm}", cwd=repo, env=machine_env(m), shell=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for m, repo in repos.items()
     }
@@ -300,9 +305,9 @@ def test_without_portable_mode_the_machines_differ(tmp_path):
         output, _ = proc.communicate()
         assert proc.returncode == 0, f"dvc repro on {machine} failed:\n{output}"
     a, b = (artifacts(repos[m]) for m in MACHINES)
-    assert {f"runs/{SCENARIO}/erm-rank/model.pt", "dvc.lock"} <= {name for name in a if a[name] != b.get(name)}
+    assert {f"runs/{SCENARIO}/draws/{SEARCH_SEED}/erm-rank/model.pt", "dvc.lock"} <= {name for name in a if a[name] != b.get(name)}
     a_lock, b_lock = (lock_stages(repos[m]) for m in MACHINES)
-    assert a_lock[f"erm@{SCENARIO}"]["outs"] != b_lock[f"erm@{SCENARIO}"]["outs"]
+    assert a_lock[erm]["outs"] != b_lock[erm]["outs"]
 
 
 def library_calls(lines: list[str]) -> tuple[list[str], list[str]]:
