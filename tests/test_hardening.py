@@ -217,7 +217,7 @@ BAD_INPUTS = [
      f"state_dict for ConvNet1d: Missing key(s) in state_dict: \"head.bias\".){RERUN} erm --scenario clean --seed 0`"),
     # the "silently accepted" list
     ("unknown-section", append_params("trian:\n  epochs: 1\n"), TRAIN, {},
-     "error: unknown params key 'trian'; did you mean 'train'? known: study, data, noise, ood, rank, valsets, train, execution, model, methods, search"),
+     "error: unknown params key 'trian'; did you mean 'train'? known: study, data, noise, ood, rank, valsets, train, execution, claims, model, methods, search"),
     ("unknown-key", None, [*TRAIN, "-S", "train.epoch=50"], {},
      "error: unknown params key 'train.epoch'; did you mean 'train.epochs'? known: epochs, steps, batch_size, optimizer, lr, weight_decay, momentum, schedule, device"),
     ("duplicate-key", append_params("train:\n  epochs: 1\n"), TRAIN, {}, f"error: malformed params.yaml at line {APPENDED}, column 1: duplicate key 'train'"),
@@ -225,9 +225,9 @@ BAD_INPUTS = [
      f"error: malformed params.yaml at line {APPENDED + 1}, column 1: expected the node content, but found '<stream end>'"),
     # names that become paths or reach shell commands
     ("scenario-path", None, ["stage", "prepare", "--scenario", "../x"], {},
-     "error: unknown scenario '../x'; allowed: clean, idn-<rate%>, sym-<rate%>, pair-<rate%>, skew-<factor>, or noise+skew"),
+     "error: unknown scenario '../x'; allowed: clean, idn-<rate%>, sym-<rate%>, pair-<rate%>, skew-<factor>, or noise+skew; noisy ones optionally +trusted"),
     ("scenario-shell", None, ["stage", "fingerprint", "-S", "study.scenarios=['clean$(touch${IFS}pwned)']"], {},
-     "error: unknown scenario 'clean$(touch${IFS}pwned)'; allowed: clean, idn-<rate%>, sym-<rate%>, pair-<rate%>, skew-<factor>, or noise+skew"),
+     "error: unknown scenario 'clean$(touch${IFS}pwned)'; allowed: clean, idn-<rate%>, sym-<rate%>, pair-<rate%>, skew-<factor>, or noise+skew; noisy ones optionally +trusted"),
 ]
 
 
