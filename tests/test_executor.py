@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,8 +20,8 @@ import torch  # noqa: F401 (loaded, as in a warm worker: importing it runs ldcon
 import yaml
 
 from molere.errors import MolereError
-from molere.executor.cluster import Cluster, check_reachable
-from molere.executor import dvcrepo
+from molere.executor.cluster import Cluster, check_reachable, connection_failure
+from molere.executor import dvcrepo, runlock
 from molere.executor.scheduler import LOCK_EVERY_S, LOCK_RATIO, Scheduler, unlock_priority
 from molere.executor.settings import Execution, load_execution, worker_env
 from molere.portable import portable_environment
@@ -36,22 +37,19 @@ SHELL_STAGE = {
     "deps": ["reports/metrics.json"],
     "outs": ["scenarios.txt"],
 }
-SEARCH_SEED, SEED = 0, 1  # the study's search seed, its one replicate seed
-DRAW_STAGES = ["corrupt", "erm", "rank", "valsets"]  # per scenario x seed; `-search` for the search seed
-STAGES = {"fingerprint", "report", "scenarios"} | {
-    f"{stage}@{s}" for stage in ["prepare", "evaluate"] for s in SCENARIOS
-} | {f"{stage}@{s}-{SEED}" for stage in DRAW_STAGES for s in SCENARIOS} | {
-    f"{stage}-search@{s}-{SEARCH_SEED}" for stage in DRAW_STAGES for s in SCENARIOS
-} | {f"train@{s}-{m}-0" for s in SCENARIOS for m in METHODS} | {
-    f"replicate@{s}-{m}-{SEED}" for s in SCENARIOS for m in METHODS
-} | {f"select@{s}-{m}" for s in SCENARIOS for m in METHODS}
+DRAWS = ["corrupt", "erm", "rank", "valsets"]  # each seed's: the search seed's (-search) and the replicate's
+STAGES = {"fingerprint", "report", "scenarios"} | {f"{stage}@{s}" for stage in ["prepare", "evaluate"] for s in SCENARIOS} | {
+    name for stage in DRAWS for s in SCENARIOS for name in (f"{stage}-search@{s}-0", f"{stage}@{s}-1")
+} | {f"train@{s}-{m}-0" for s in SCENARIOS for m in METHODS} | {f"replicate@{s}-{m}-1" for s in SCENARIOS for m in METHODS} | {
+    f"select@{s}-{m}" for s in SCENARIOS for m in METHODS
+}
 ARTIFACT_DIRS = ["fingerprints", "data", "runs", "evaluation", "reports"]
 TIMING_FILES = {"reports/cost.md", "reports/cost.csv"}  # and timings/, which is no artifact directory
 
 
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["study"].update(scenarios=SCENARIOS, trusted_scenarios=[], methods=METHODS, search_seed=SEARCH_SEED, seeds=[SEED], trials=[0])
+    params["study"].update(scenarios=SCENARIOS, trusted_scenarios=[], methods=METHODS, seeds=[1], trials=[0])
     params["data"]["num_samples"] = 400
     params["train"].update(steps=None, epochs=2, device="cpu")
     return params
@@ -129,18 +127,25 @@ def test_dvc_lock_is_written_in_batches_in_the_order_stages_ended_and_a_second_c
     scheduler.repo, scheduler.failures, scheduler.interrupted = None, {}, False
     scheduler.unwritten, scheduler.writing, scheduler.killed = [], False, False
     scheduler.written_at, scheduler.writing_s = time.monotonic(), 0.0
-    monkeypatch.setattr(dvcrepo, "locked", lambda repo: contextlib.nullcontext())
+    scheduler.writer, scheduler.lock_write = ThreadPoolExecutor(max_workers=1), None
+
+    def handed_over():  # the writer thread's write, once it is done
+        if scheduler.lock_write:
+            scheduler.lock_write.result()
+        return writes
+
     monkeypatch.setattr(dvcrepo, "dump", lambda stages: writes.append([s.addressing for s in stages]))
     scheduler.write_lock(now=True)
     assert writes == []  # nothing to write
     scheduler.unwritten = [Stage("b"), Stage("a")]
     scheduler.write_lock()
-    assert writes == []  # written less than LOCK_EVERY_S ago
+    assert handed_over() == []  # written less than LOCK_EVERY_S ago
     scheduler.written_at -= LOCK_EVERY_S
     scheduler.write_lock()
-    assert writes == [["b", "a"]] and scheduler.unwritten == []
+    assert handed_over() == [["b", "a"]] and scheduler.unwritten == []
+    scheduler.write_lock()  # collects the finished write
     scheduler.unwritten, scheduler.writing_s = [Stage("c")], LOCK_EVERY_S / LOCK_RATIO * 2
-    scheduler.written_at -= LOCK_EVERY_S * 1.5
+    scheduler.written_at = time.monotonic() - LOCK_EVERY_S * 1.5
     scheduler.write_lock()
     assert writes == [["b", "a"]]  # and at least LOCK_RATIO times as long ago as the last write took
     scheduler.write_lock(now=True)  # as the run returns, however it ends
@@ -177,6 +182,17 @@ def test_the_capacity_is_the_live_nodes_total_and_a_stage_must_fit_on_one():
 def test_an_address_that_is_not_host_and_port_is_a_one_line_error(address):
     with pytest.raises(MolereError, match=rf"^--address '{re.escape(address)}' is not HOST:PORT, ray://HOST:PORT or auto$"):
         check_reachable(address)
+
+
+def test_a_refused_token_is_named_in_the_one_line_error():
+    refused = ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")
+    refused.__cause__ = RuntimeError("Failed to connect to GCS: Unauthenticated: RPC error: InvalidAuthToken: Authentication token is missing or incorrect")
+    message = connection_failure(refused)
+    assert message.startswith("Failed to connect to Ray cluster at 10.0.0.1:6379: the cluster refused") and "RAY_AUTH_MODE=token" in message
+    assert "\n" not in message
+    other = ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")
+    other.__cause__ = RuntimeError("timed out")
+    assert connection_failure(other) == "Failed to connect to Ray cluster at 10.0.0.1:6379"
 
 
 def test_auto_and_local_are_left_to_ray():
@@ -220,6 +236,31 @@ def test_a_project_folder_missing_on_the_worker_is_named(tmp_path):
     assert result.error.startswith(f"project folder {tmp_path / 'elsewhere'} not found on ") and "same path" in result.error
 
 
+def test_no_folder_is_hashed_twice_in_a_run_unless_it_changed(tmp_path, monkeypatch):
+    """Three stages read the folder one writes: DVC builds its hash once, when it records it,
+    and the readers' checks, run cache look-ups and records reuse it; the in-memory filesystem
+    where DVC leaves what it hashed holds nothing once the run is over."""
+    from dvc_data.hashfile import build
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    from molere.executor import scheduler
+
+    readers = {f"read{k}": {"cmd": f"ls d > read{k}.txt", "deps": ["d"], "outs": [f"read{k}.txt"]} for k in range(3)}
+    pipeline = {"stages": {"write": {"cmd": "mkdir -p d && echo 1 > d/a && echo 2 > d/b", "outs": ["d"]}, **readers}}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(pipeline))
+    sh("git init -q && dvc init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm p", tmp_path)
+    trees = []
+    build_tree = build._build_tree
+    monkeypatch.setattr(build, "_build_tree", lambda path, *args, **kw: trees.append(path) or build_tree(path, *args, **kw))
+    monkeypatch.chdir(tmp_path)
+    stored = set(MemoryFileSystem.store)
+    with dvcrepo.open_repo() as repo, runlock.held(repo, wait=False):
+        assert not scheduler.run(repo, None, []).failures
+    assert trees == [str(tmp_path / "d")]
+    assert set(MemoryFileSystem.store) <= stored
+    assert "Data and pipelines are up to date" in sh("dvc status", tmp_path)
+
+
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory):
     """The same tiny study, from the same code, built by the executor and by plain `dvc repro`."""
@@ -241,7 +282,7 @@ def test_the_executor_writes_what_dvc_repro_writes(studies):
     assert stages_that("ran", log) == STAGES
     files = artifacts(by_executor)
     assert files == artifacts(by_dvc)
-    assert {f"runs/clean/lrw-hard/seeds/{SEED}/model.pt", "reports/report.md", "evaluation/idn-40/results.parquet"} <= {f.as_posix() for f in files}
+    assert {"runs/clean/lrw-hard/seeds/1/model.pt", "reports/report.md", "evaluation/idn-40/results.parquet"} <= {f.as_posix() for f in files}
     for name in files:  # byte for byte: the timings live apart, in files of their own
         assert (by_executor / name).read_bytes() == (by_dvc / name).read_bytes(), name
     for repo in (by_executor, by_dvc):
@@ -270,7 +311,7 @@ def test_a_second_run_finds_everything_up_to_date(studies):
 def test_a_method_param_reruns_its_cells_evaluate_and_report_and_saves_the_experiment(studies):
     by_executor, _, _ = studies
     log = sh("molere-bench repro -S ++methods.focal.gamma=1 --exp focal-gamma-1", by_executor)  # ++: add or set
-    focal = {f"train@{s}-focal-0" for s in SCENARIOS} | {f"replicate@{s}-focal-{SEED}" for s in SCENARIOS} | {f"select@{s}-focal" for s in SCENARIOS}
+    focal = {f"train@{s}-focal-0" for s in SCENARIOS} | {f"replicate@{s}-focal-1" for s in SCENARIOS} | {f"select@{s}-focal" for s in SCENARIOS}
     expected = {"fingerprint", "report", "scenarios"} | focal | {f"evaluate@{s}" for s in SCENARIOS}
     assert stages_that("ran", log) == expected
     assert yaml.safe_load((by_executor / "params.yaml").read_text())["methods"]["focal"]["gamma"] == 1
@@ -291,7 +332,7 @@ def test_a_failed_stage_stops_its_descendants_and_a_killed_worker_is_retried(stu
     assert result.returncode == 1, log
     focal = {f"train@{s}-focal-0" for s in SCENARIOS}
     assert stages_that("failed", log) == focal
-    lrw_hard = {f"train@{s}-lrw-hard-0" for s in SCENARIOS} | {f"replicate@{s}-lrw-hard-{SEED}" for s in SCENARIOS} | {f"select@{s}-lrw-hard" for s in SCENARIOS}
+    lrw_hard = {f"train@{s}-lrw-hard-0" for s in SCENARIOS} | {f"replicate@{s}-lrw-hard-1" for s in SCENARIOS} | {f"select@{s}-lrw-hard" for s in SCENARIOS}
     assert stages_that("ran", log) == {"fingerprint"} | lrw_hard  # independent of focal's failure
     assert "8 skipped (an upstream stage failed)" in log  # focal's select and replicate, evaluate, report, scenarios
     for name in focal:

@@ -303,12 +303,17 @@ def test_bad_delta_is_a_one_line_error():
 
 
 def test_validation_table_covers_the_pool_for_every_method():
-    pool = pd.DataFrame({"id": [10, 11, 12, 13], "y": [0, 1, 1, 0], "is_noisy": [False, True, False, False]})
+    pool = pd.DataFrame({"id": [10, 11, 12, 13], "y": [0, 1, 1, 0], "y_clean": [0, 0, 1, 0], "is_noisy": [False, True, False, False]})
     val_mask = np.array([False, True, False, False])
     given = SimpleNamespace(method=SimpleNamespace(final_split=lambda: None))
     chosen = SimpleNamespace(method=SimpleNamespace(final_split=lambda: (np.array([True, False, False]), np.array([0.1, 0.8, 0.9]))))
-    table = validation_table(given, pool, val_mask)
+    table = validation_table(given, pool, val_mask, trusted=False)
     assert table["in_val"].tolist() == [False, True, False, False] and table["p_train"].tolist() == [1, 0, 1, 1]
-    assert table[["id", "y", "is_noisy"]].equals(pool)
-    table = validation_table(chosen, pool, val_mask)
+    assert table[["id", "y", "is_noisy"]].equals(pool[["id", "y", "is_noisy"]])
+    table = validation_table(chosen, pool, val_mask, trusted=False)
     assert table["in_val"].tolist() == [True, True, False, False] and table["p_train"].tolist() == [0.1, 0, 0.8, 0.9]
+    # under the trusted protocol the validation side, and only it, carries the clean labels
+    table = validation_table(chosen, pool, val_mask, trusted=True)
+    assert table["y"].tolist() == [0, 0, 1, 0] and not table["is_noisy"].any()
+    table = validation_table(given, pool, np.array([True, False, False, False]), trusted=True)
+    assert table["y"].tolist() == [0, 1, 1, 0] and table["is_noisy"].tolist() == [False, True, False, False]

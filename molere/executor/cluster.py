@@ -46,6 +46,18 @@ def check_reachable(address: str) -> None:
         raise MolereError(f"--address {address}: no Ray cluster answers there ({reason}); start one with `ray start --head` or drop --address to run locally") from None
 
 
+def connection_failure(err: ConnectionError) -> str:
+    """Ray's "Failed to connect" line, with its cause when the cluster refused this process's
+    token: a cluster started with token authentication (Ray's default once ~/.ray/auth_token
+    exists) refuses a driver that has RAY_AUTH_MODE unset, and Ray's line does not say so."""
+    if "InvalidAuthToken" not in str(err.__cause__):
+        return str(err)
+    return (
+        f"{err}: the cluster refused this process's token (InvalidAuthToken); set RAY_AUTH_MODE=token,"
+        " with the head node's token in ~/.ray/auth_token, RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH"
+    )
+
+
 class Cluster:
     """Ray, started on the first `submit`; `free` counts the CPUs and GPUs no stage holds."""
 
@@ -77,7 +89,7 @@ class Cluster:
                 **options,
             )
         except ConnectionError as err:
-            raise MolereError(f"--address {self.address}: {err}") from None
+            raise MolereError(f"--address {self.address}: {connection_failure(err)}") from None
         if private:
             record_instance(self.record)
         # A worker keeps torch and the library loaded between CPU stages. A GPU stage gets a

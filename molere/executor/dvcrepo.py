@@ -42,6 +42,28 @@ def locked(repo: "Repo"):
     repo._reset()
 
 
+steps_ended = 0  # `staged_for` blocks ended in this process (`hashes`: what they staged is gone)
+
+
+@contextlib.contextmanager
+def staged_for():
+    """DVC's calls for one stage: what they leave in fsspec's process-wide in-memory filesystem
+    (the listings of the folders DVC hashed, the objects it staged to commit) goes after them.
+    Nothing reads it later, and a store that grew with every folder hashed made each of its
+    lookups, which scan it whole, slower (fsspec/filesystem_spec#1906)."""
+    global steps_ended
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    files, folders = set(MemoryFileSystem.store), set(MemoryFileSystem.pseudo_dirs)
+    try:
+        yield
+    finally:
+        for path in set(MemoryFileSystem.store) - files:
+            del MemoryFileSystem.store[path]
+        MemoryFileSystem.pseudo_dirs[:] = [path for path in MemoryFileSystem.pseudo_dirs if path in folders]
+        steps_ended += 1
+
+
 @contextlib.contextmanager
 def quiet():
     """DVC's per-stage lines off while the display shows the run; its warnings stay on."""

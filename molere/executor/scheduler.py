@@ -9,21 +9,25 @@ All DVC calls are made here, in one process, one at a time; the run holds DVC's 
 from start to end, the stages' runs included (`runlock`), so it is the only run in the project.
 
 The driver shares the cores with the stages, so it keeps its own work off their way: the CPUs a
-stage frees go to the stages already waiting before the driver records the one that ended, and
-dvc.lock, which DVC reads and rewrites whole for each write, is written every LOCK_EVERY_S seconds
-at most (or longer, so writing it takes at most 1/LOCK_RATIO of the time), and always before the
-run returns, however it ends (done, failed, Ctrl-C, an error). A stage's entry is only delayed,
-never lost, unless the driver itself is killed (SIGKILL, power): then what it ran since the last
-write is in the cache and the run cache, so the next run restores it rather than running it."""
+stage frees go to the stages already waiting before the driver records the one that ended; each
+input is hashed once per run (`hashes`); and dvc.lock, which DVC reads and rewrites whole for each
+write, is written by a thread of its own while the driver goes on submitting and recording
+stages, every LOCK_EVERY_S seconds at most (or longer, so writing it takes at most 1/LOCK_RATIO of
+the time), and always before the run returns, however it ends (done, failed, Ctrl-C, an error).
+A stage's entry is only delayed, never lost, unless the driver itself is killed (SIGKILL, power):
+then what it ran since the last write is in the cache and the run cache, so the next run restores
+it rather than running it. Only that thread writes dvc.lock during the run (a stage that DVC
+records in the driver, without a command, waits for it): the driver's own steps never read it."""
 
 from __future__ import annotations
 
 import signal
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from molere.executor import dvcrepo, runlock
+from molere.executor import dvcrepo, hashes, runlock
 from molere.executor.cluster import RECORD, Cluster, check_reachable, end_leftovers
 from molere.executor.display import CACHED, DONE, FAILED, RAN, SKIPPED, STOPPED, UP_TO_DATE, Display
 from molere import schema
@@ -71,7 +75,7 @@ def run(repo: "Repo", address: str | None, overrides: list[str]) -> "Scheduler":
     with dvcrepo.params_with(repo, overrides) as params:
         execution = load_execution(checked_params(params))
     scheduler = Scheduler(repo, execution, Cluster(address, execution, record))
-    with repo.scm_context(), dvcrepo.quiet():  # DVC's note of the files to `git add` comes after
+    with repo.scm_context(), dvcrepo.quiet(), hashes.kept_for_run():  # DVC's note of the files to `git add` comes after
         scheduler.run()
     return scheduler
 
@@ -105,6 +109,8 @@ class Scheduler:
         self.written_at = time.monotonic()
         self.writing_s = 0.0  # how long the last write of dvc.lock took
         self.writing = False
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dvc.lock")
+        self.lock_write: Future | None = None  # the write in progress
         self.killed = False  # a second Ctrl-C came while dvc.lock was being written
         self.interrupted = False
         self.display = Display(len(self.order))
@@ -132,6 +138,7 @@ class Scheduler:
             self.display.summary(self.failures)
         finally:
             signal.signal(signal.SIGINT, previous)
+            self.writer.shutdown()
             self.cluster.shutdown()
 
     def interrupt(self, signum, frame) -> None:
@@ -162,6 +169,7 @@ class Scheduler:
 
     def settle(self, stage: "Stage", upstream: list["Stage"]) -> None:
         if not dvcrepo.runs_command(stage):
+            self.write_lock(now=True)  # DVC writes its entry itself, as the writer may be doing
             self.end(stage, RAN if dvcrepo.reproduce_here(stage, upstream) else UP_TO_DATE)
         elif dvcrepo.changed(stage, upstream):
             self.ready.append(stage)
@@ -233,26 +241,41 @@ class Scheduler:
             self.unwritten.append(stage)
 
     def write_lock(self, now: bool = False) -> None:
-        """Write the recorded stages' entries in dvc.lock, in the order they ended: `now`, or once
-        the last write is long enough ago (module docstring). Not cut off by a second Ctrl-C."""
-        if not self.unwritten:
+        """Hand the recorded stages' entries to the writer thread, in the order they ended: `now`
+        (and wait for the write), or once the last write is long enough ago (module docstring);
+        one write at a time. A second Ctrl-C waits for the write in progress."""
+        if self.lock_write and (now or self.lock_write.done()):
+            self.lock_written()
+        if self.lock_write or not self.unwritten:
             return
         if not now and time.monotonic() - self.written_at < max(LOCK_EVERY_S, LOCK_RATIO * self.writing_s):
             return
+        stages, self.unwritten = self.unwritten, []
+        self.lock_write = self.writer.submit(self.dump, stages)
+        if now:
+            self.lock_written()
+
+    def dump(self, stages: list["Stage"]) -> dict[str, str]:
+        """In the writer thread: write the stages' entries; the stages whose entries DVC could not
+        write (their outputs are in the cache), with its error."""
         from dvc.exceptions import DvcException
 
         start = time.monotonic()
         self.writing = True
         try:
-            stages, self.unwritten = self.unwritten, []
-            with dvcrepo.locked(self.repo):
-                dvcrepo.dump(stages)
-        except DvcException as err:  # their outputs are in the cache, their entries not written
-            self.failures.update((stage.addressing, f"dvc: {first_line(str(err))}") for stage in stages)
+            dvcrepo.dump(stages)
+        except DvcException as err:
+            return {stage.addressing: f"dvc: {first_line(str(err))}" for stage in stages}
         finally:
             self.writing = False
-        self.written_at = time.monotonic()
-        self.writing_s = self.written_at - start
+            self.written_at = time.monotonic()
+            self.writing_s = self.written_at - start
+        return {}
+
+    def lock_written(self) -> None:
+        """Wait for the write in progress; then a second Ctrl-C that came meanwhile stops the run."""
+        write, self.lock_write = self.lock_write, None
+        self.failures.update(write.result())
         if self.killed:
             raise KeyboardInterrupt
 
@@ -262,7 +285,8 @@ class Scheduler:
         from dvc.exceptions import DvcException
 
         try:
-            step()
+            with dvcrepo.staged_for():
+                step()
         except DvcException as err:
             self.fail(stage, f"dvc: {first_line(str(err))}", result.seconds if result else None)
             return
