@@ -12,9 +12,8 @@ from molere.hparams import build_config, hparam
 from molere.params import Params
 from molere.portable import portable_environment
 
-# The stages that train models: only they reserve GPUs (`-search`: the search seed's; `-baseline`:
-# the trusted-ERM baselines' cells, dvc.yaml).
-TRAINING_STAGES = ("erm", "erm-search", "rank", "rank-search", "train", "replicate", "train-baseline", "replicate-baseline")
+# The stages that train models: only they reserve GPUs (`-search`: the search seed's, dvc.yaml).
+TRAINING_STAGES = ("erm", "erm-search", "rank", "rank-search", "train", "replicate")
 
 
 @dataclass(frozen=True, kw_only=True)
