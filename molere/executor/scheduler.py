@@ -196,12 +196,12 @@ class Scheduler:
             for stage in list(self.ready):
                 if before is not None and self.priority[stage] > before:
                     break  # the rest go after the stages about to be unlocked
-                resources = resources(self.execution, stage_name(stage))
-                if not self.cluster.fits(resources):
+                reserved = resources(self.execution, stage_name(stage))
+                if not self.cluster.fits(reserved):
                     continue
                 self.ready.remove(stage)
                 went = True
-                self.dvc_step(stage, lambda: self.start(stage, resources))
+                self.dvc_step(stage, lambda: self.start(stage, reserved))
         return went
 
     def start(self, stage: "Stage", resources: dict) -> None:
