@@ -206,7 +206,7 @@ BAD_INPUTS = [
     # metrics.json holds no timings any more (timings/, apart): a trial's non-numeric metric instead
     ("metrics-text", text_select_acc, ["stage", "select", "--method", "erm"], {},
      f"error: corrupt file {paths.trial_dir(SCENARIO, 'erm', 0) / paths.METRICS}: it has select_acc = 'high', not a number"
-     f"{RERUN} train --scenario clean --method erm --trial 0`"),
+     f"{RERUN} train --scenario clean --method erm --trial 0 --seed 0`"),
     ("model-random-bytes", write(MODEL, bytes(range(256)) * 4), ["stage", "rank"], {},
      f"error: corrupt file {MODEL}: it is not a model archive (UnpicklingError from torch.load){RERUN} erm --scenario clean --seed 0`"),
     ("model-empty", write(MODEL, b""), ["stage", "rank"], {},
