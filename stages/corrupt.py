@@ -12,6 +12,7 @@ from molere.io import write_table
 from molere.params import Params
 from molere.scenarios import parse_scenario
 from molere.scenarios.corrupt import corrupt_pool
+from molere.schema import NoiseConfig, section
 from molere import paths
 from stages.common import load_info, load_prepared_pool
 
@@ -26,6 +27,6 @@ def run(params: Params, scenario: str, seed: int) -> None:
         parse_scenario(scenario),
         load_info(scenario)["num_classes"],
         stream_seed(seed, "corruption"),
-        noise_sd=params.get("noise.sd", float),
+        noise_sd=section(params, NoiseConfig).sd,
     )
     write_table(paths.labels(scenario, seed), pd.DataFrame({"id": part["id"].to_numpy()[keep], "y": y_observed}))

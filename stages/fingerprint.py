@@ -8,14 +8,16 @@ from pathlib import Path
 from molere.fingerprint import PER_METHOD_STAGES, PIPELINE_STAGES, CodeGraph, stage_fingerprint
 from molere.io import atomic_dir, write_json
 from molere.params import Params
+from molere.schema import StudyConfig, section
 from molere import paths
 
 
 def run(params: Params, root: Path = Path(".")) -> None:
     code = CodeGraph(root)  # every module read once, for all the stages
+    study = section(params, StudyConfig)
+    methods = [*study.methods, *study.trusted_baselines]
     with atomic_dir(root / paths.FINGERPRINTS) as out:
         for stage in PIPELINE_STAGES:
-            methods = params.get("study.methods", list) + params.get("study.trusted_baselines", list, [])
             for method in methods if stage in PER_METHOD_STAGES else [None]:
                 fingerprint = stage_fingerprint(code.fingerprint(stage, method), params, stage, method)
                 write_json(out / paths.fingerprint(stage, method).relative_to(paths.FINGERPRINTS), fingerprint)

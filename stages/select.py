@@ -12,7 +12,7 @@ import pandas as pd
 from molere.io import check, read_json, write_json
 from molere.params import Params
 from molere.selection import choose
-from molere.schema import trial_count
+from molere.schema import StudyConfig, section, trial_count
 from molere import paths
 
 # what a trial's metrics.json must hold for the rules
@@ -20,8 +20,9 @@ TRIAL_KEYS = ("trial", "seed", "select_acc", "id_acc")
 
 
 def run(params: Params, scenario: str, method: str) -> None:
-    trials = list(range(trial_count(params.get("study.trials", list))))
-    rule = params.get("study.selection", str)
+    study = section(params, StudyConfig)
+    trials = list(range(trial_count(list(study.trials))))
+    rule = study.selection
     table = pd.DataFrame([trial_metrics(scenario, method, t) for t in trials])
     chosen = choose(rule, table)
     row = table.set_index("trial").loc[chosen]
