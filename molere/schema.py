@@ -138,6 +138,19 @@ class _Declared:
         return getattr(self._config, field)
 
 
+def check_overrides(params: Params, keys: list[str]) -> None:
+    """The open sections that command-line overrides set (`model`, `methods.<name>`, `search`),
+    checked as the stages will read them (`validate` checks the others), so a key that no config
+    declares (`methods.focal.gama`) stops the command before anything runs. Only then are the
+    registries, and torch with them, imported."""
+    opened = [key for key in keys if key.split(".")[0] in OPEN_SECTIONS]
+    if opened:
+        from molere.experiment import check_open_key
+
+        for key in opened:
+            check_open_key(params, key)
+
+
 def trial_count(trials) -> int:
     """K from `study.trials`, the list of trial ids, which must be 0, 1, ..., K-1 (K >= 1)."""
     if not isinstance(trials, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in trials):
