@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from molere.errors import MolereError
-from molere.hparams import build_config, check_known, checked_value
+from molere.hparams import build_config, check_known, checked_value, search_spaces
 from molere.io import corrupt, one_line, require, write_bytes
 from molere.methods import METHODS
 from molere.methods.base import Method, RunData
@@ -24,6 +24,7 @@ from molere.train.optim import make_optimizer, make_scheduler
 from molere.portable import portable_setting
 from molere.timings import machine, write_timing
 from molere.train.tensors import TensorSet, pick_device, reproducible_torch, seed_everything
+from molere.trials import check_search_section, method_spaces
 
 
 @dataclass
@@ -40,10 +41,15 @@ class Outcome:
 
 def make_model(params: Params, input_shape, num_classes: int) -> torch.nn.Module:
     """The classifier params.yaml's `model` names, with its options (the other keys there)."""
+    factory, options = model_spec(params)
+    return factory(tuple(input_shape), num_classes, **options)
+
+
+def model_spec(params: Params) -> tuple:
+    """The model factory params.yaml's `model` names, and its options checked."""
     spec = params.section("model")
     factory = MODELS.get(spec.get("name", str))
-    options = {k: v for k, v in spec.data.items() if k != "name"}
-    return factory(tuple(input_shape), num_classes, **model_options(factory, options))
+    return factory, model_options(factory, {k: v for k, v in spec.data.items() if k != "name"})
 
 
 def model_options(factory, options: dict) -> dict:
@@ -70,6 +76,21 @@ def train_config(params: Params) -> TrainConfig:
 def method_config(params: Params, name: str):
     """Method `name`'s hyperparameters: params.yaml's `methods.<name>` over its defaults."""
     return build_config(METHODS.get(name).Config, params.get(f"methods.{name}", (dict, type(None)), None), f"methods.{name}.")
+
+
+def check_open_key(params: Params, key: str) -> None:
+    """The part of an open section (`model`, `methods.<name>`, `search`) that dotted `key` lies in,
+    checked as the stages read it: a key no config declares is an error naming it and the known ones."""
+    section, _, rest = key.partition(".")
+    if section == "model":
+        model_spec(params)
+    elif section == "methods":
+        method_config(params, rest.partition(".")[0])
+    else:
+        check_search_section(params.get("search", (dict, type(None)), None), METHODS.names())
+        search_spaces(TrainConfig, "train.", params.get("search.train", (dict, type(None)), None))
+        for method in params.get("search.methods", (dict, type(None)), None) or {}:
+            method_spaces(params, METHODS.get(method))
 
 
 def training_device(params: Params) -> torch.device:

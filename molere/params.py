@@ -43,7 +43,7 @@ class Params:
         return cls(data, str(path))
 
     def get(self, key: str, kind: type | tuple = object, default: Any = _MISSING) -> Any:
-        self._check_declared(self.prefix + key)
+        self.check_declared(self.prefix + key)
         node: Any = self.data
         for part in key.split("."):
             if not isinstance(node, dict) or part not in node:
@@ -74,8 +74,12 @@ class Params:
                 _set(data, key, copy.deepcopy(value))
         return Params(data, self.source, declared=tuple(keys), owner=owner)
 
-    def _check_declared(self, key: str) -> None:
-        if self.declared is not None and not any(_nested(key, d) for d in self.declared):
+    def declares(self, key: str) -> bool:
+        """Whether dotted `key` may be read: it is or lies inside a declared key."""
+        return self.declared is None or any(_nested(key, d) for d in self.declared)
+
+    def check_declared(self, key: str) -> None:
+        if not self.declares(key):
             raise MolereError(f"{self.owner} reads params key {key!r} but declares only {', '.join(self.declared)}")
 
     def override(self, key: str, value: Any) -> "Params":

@@ -18,8 +18,6 @@ from molere.params import Params
 from molere.train.loop import predict_proba
 from molere.train.tensors import TensorSet
 
-RANK_MODES = ("in-sample", "cross-fit")
-
 
 def cross_fit_folds(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """The fold (0..folds-1) of each example: every class is shuffled (seeded) and dealt round

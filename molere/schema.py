@@ -10,11 +10,14 @@ shell metacharacters never reaches a shell."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from molere.errors import MolereError
 from molere.hparams import build_config, check_known, checked_value, hparam
+from molere.params import Params
 from molere.scenarios import parse_scenario
 from molere.train.config import TrainConfig
 
@@ -117,6 +120,49 @@ SECTIONS = {
     "claims": ClaimsConfig,
 }
 OPEN_SECTIONS = ("model", "methods", "search")
+SECTION_NAMES = {cls: name for name, cls in SECTIONS.items()}
+
+Config = TypeVar("Config")
+
+
+def section(params: Params, cls: type[Config]) -> Config:
+    """The section of `params` that `cls` (one of SECTIONS) types, checked: a key params.yaml
+    leaves out takes its field's default, the one place a default is written. A stage's params
+    (`Params.restricted`, molere/pipeline.py) hold only its declared keys: a section it declares
+    none of is the undeclared-key error, and a field it does not declare cannot be read (its
+    default would stand in for a key the stage's fingerprint leaves out)."""
+    name = SECTION_NAMES[cls]
+    fields = [spec.name for spec in dataclasses.fields(cls)]
+    undeclared = [field for field in fields if not params.declares(f"{name}.{field}")]
+    if len(undeclared) == len(fields):
+        params.check_declared(name)
+    config = build_config(cls, params.data.get(name), f"{name}.")
+    return cast(Config, _Declared(config, params, name)) if undeclared else config
+
+
+class _Declared:
+    """A section's config of which a stage declares only some fields: reading another is the
+    error that reading its key would be."""
+
+    def __init__(self, config, params: Params, name: str):
+        self._config, self._params, self._name = config, params, name
+
+    def __getattr__(self, field: str):
+        self._params.check_declared(f"{self._name}.{field}")
+        return getattr(self._config, field)
+
+
+def check_overrides(params: Params, keys: list[str]) -> None:
+    """The open sections that command-line overrides set (`model`, `methods.<name>`, `search`),
+    checked as the stages will read them (`validate` checks the others), so a key that no config
+    declares (`methods.focal.gama`) stops the command before anything runs. Only then are the
+    registries, and torch with them, imported."""
+    opened = [key for key in keys if key.split(".")[0] in OPEN_SECTIONS]
+    if opened:
+        from molere.experiment import check_open_key
+
+        for key in opened:
+            check_open_key(params, key)
 
 
 def trial_count(trials) -> int:

@@ -48,6 +48,7 @@ def load_params(path: str, overrides: Optional[List[str]]) -> Params:
         params.override(key, parse_yaml(value, f"-S {item}"))
     portable = portable_setting(params)
     schema.validate(params.data)
+    schema.check_overrides(params, [item.partition("=")[0] for item in overrides or []])
     apply_portable(portable)
     return params
 

@@ -12,6 +12,7 @@ from molere.io import write_table
 from molere.params import Params
 from molere.scenarios import parse_scenario
 from molere.scenarios.corrupt import corrupt_pool
+from molere.schema import NoiseConfig, section
 from molere import paths
 from stages.common import load_info, load_prepared_pool
 
@@ -26,7 +27,7 @@ def run(params: Params, scenario: str, seed: int) -> str:
         parse_scenario(scenario),
         load_info(scenario)["num_classes"],
         stream_seed(seed, "corruption"),
-        noise_sd=params.get("noise.sd", float),
+        noise_sd=section(params, NoiseConfig).sd,
     )
     write_table(paths.labels(scenario, seed), pd.DataFrame({"id": part["id"].to_numpy()[keep], "y": y_observed}))
     return f"{len(y_observed)} training examples, noise rate {(y_observed != part['y_clean'].to_numpy()[keep]).mean():.4f}"

@@ -11,17 +11,18 @@ from molere.pipeline import made_by
 from molere.report.evaluation import evaluate_runs, write_evaluation
 from molere.report.runs import load_run
 from molere.scenarios.protocol import scenario_methods
-from molere.schema import trial_count
+from molere.schema import StudyConfig, section, trial_count
 from molere import paths
 from stages.common import load_info
 
 
 def run(params: Params, scenario: str) -> str:
     num_classes = load_info(scenario)["num_classes"]
-    search_seed, seeds = params.get("study.search_seed", int), params.get("study.seeds", list)
-    trials = range(trial_count(params.get("study.trials", list)))
+    study = section(params, StudyConfig)
+    search_seed, seeds = study.search_seed, list(study.seeds)
+    trials = range(trial_count(list(study.trials)))
     runs = []
-    methods = scenario_methods(params.get("study.methods", list), params.get("study.trusted_baselines", list, []), scenario)
+    methods = scenario_methods(list(study.methods), list(study.trusted_baselines), scenario)
     for method in methods:
         for trial in trials:
             writer = made_by("train", scenario=scenario, method=method, trial=trial, seed=search_seed)
@@ -29,7 +30,7 @@ def run(params: Params, scenario: str) -> str:
         for seed in seeds:
             writer = made_by("replicate", scenario=scenario, method=method, seed=seed)
             runs.append(load_run(paths.run_dir(scenario, method, seed), method, num_classes, writer))
-    tables = evaluate_runs(runs, num_classes, search_seed, params.get("study.selection", str))
+    tables = evaluate_runs(runs, num_classes, search_seed, study.selection)
     with atomic_dir(paths.eval_dir(scenario)) as out:
         write_evaluation(out, tables)
     return f"{len(runs)} runs of {len(methods)} methods"

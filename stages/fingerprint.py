@@ -10,12 +10,14 @@ from molere.fingerprint import CodeGraph, stage_fingerprint
 from molere.io import atomic_dir, write_json
 from molere.params import Params
 from molere.pipeline import FINGERPRINTED, PER_METHOD
+from molere.schema import StudyConfig, section
 from molere import paths
 
 
 def run(params: Params, root: Path = Path(".")) -> str:
     code = CodeGraph(root)  # every module read once, for all the stages
-    methods = params.get("study.methods", list) + params.get("study.trusted_baselines", list, [])
+    study = section(params, StudyConfig)
+    methods = [*study.methods, *study.trusted_baselines]
     written = 0
     with atomic_dir(root / paths.FINGERPRINTS) as out:
         for stage in FINGERPRINTED:

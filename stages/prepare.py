@@ -16,27 +16,29 @@ from molere.io import atomic_dir, write_examples, write_json
 from molere.scenarios.noise import noise_summary
 from molere.params import Params
 from molere.scenarios import parse_scenario
+from molere.schema import NoiseConfig, OODConfig, section
 from molere import paths
 
 
 def run(params: Params, scenario: str) -> str:
     corruption = parse_scenario(scenario)
     data_cfg = params.section("data")
-    ood_cfg = params.section("ood")
-    dataset = with_ood_source(DATASETS.get(data_cfg.get("dataset", str))(data_cfg), ood_cfg)
+    ood_config = section(params, OODConfig)
+    # the data package reads its part of `ood` as Params
+    ood_source = Params({"cifar10c_root": ood_config.cifar10c_root}, params.source, "ood.")
+    dataset = with_ood_source(DATASETS.get(data_cfg.get("dataset", str))(data_cfg), ood_source)
     seed = data_cfg.get("seed", int)
     pool, x = pool_table(dataset, data_cfg.get("selection_fraction", float), seed)
     selection = np.flatnonzero(pool["in_selection"].to_numpy())
     kept, y_observed = corrupt_pool(
-        pool["y"].to_numpy()[selection], x[selection], corruption, dataset.num_classes, seed, noise_sd=params.get("noise.sd", float)
+        pool["y"].to_numpy()[selection], x[selection], corruption, dataset.num_classes, seed, noise_sd=section(params, NoiseConfig).sd
     )
     keep = np.sort(np.concatenate([np.flatnonzero(~pool["in_selection"].to_numpy()), selection[kept]]))
     pool.loc[selection[kept], "y"] = y_observed
     pool = pool.iloc[keep].reset_index(drop=True)
     pool["is_noisy"] = pool["y"] != pool["y_clean"]
     chosen = pool["in_selection"].to_numpy()
-    max_examples = ood_cfg.get("max_examples", (int, type(None)), None)
-    ood = ood_table(dataset, ood_cfg.get("severities", list), max_examples)
+    ood = ood_table(dataset, list(ood_config.severities), ood_config.max_examples)
     info = {
         "dataset": dataset.name,
         "num_classes": dataset.num_classes,

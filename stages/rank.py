@@ -5,13 +5,13 @@ trains `rank.folds` ERM models here and scores each fold with the one that never
 from __future__ import annotations
 
 from molere.draws import stream_seed
-from molere.errors import check_choice
 from molere.experiment import load_model, to_device, training_device
 from molere.io import write_table
 from molere.margins import probabilistic_margin
 from molere.params import Params
 from molere.pipeline import made_by
-from molere.ranking import RANK_MODES, cross_fit_folds, cross_fit_probabilities
+from molere.ranking import cross_fit_folds, cross_fit_probabilities
+from molere.schema import RankConfig, section
 from molere.train.loop import predict_proba
 from molere.train.tensors import TensorSet
 from molere import paths
@@ -23,14 +23,14 @@ def run(params: Params, scenario: str, seed: int) -> str:
     pool, x = load_pool(scenario, seed)
     y, ids = pool["y"].to_numpy(), pool["id"].to_numpy()
     frame = pool[["id", "y", "y_clean", "is_noisy", "in_selection"]].copy()
-    mode = check_choice("rank.mode", params.get("rank.mode", str), RANK_MODES)
-    if mode == "in-sample":
+    config = section(params, RankConfig)
+    if config.mode == "in-sample":
         device = training_device(params)
         model = to_device(load_model(paths.erm_rank_model(scenario, seed), x.shape[1:], made_by("erm", scenario=scenario, seed=seed)), device)
         probs = predict_proba(model, TensorSet.from_numpy(x, y, ids, device, info.get("normalization")))
     else:
         erm_seed = stream_seed(seed, "rank")
-        frame["fold"] = cross_fit_folds(y, params.get("rank.folds", int), erm_seed)
+        frame["fold"] = cross_fit_folds(y, config.folds, erm_seed)
         probs = cross_fit_probabilities(params, x, y, ids, info, frame["fold"].to_numpy(), erm_seed)
     frame["margin"] = probabilistic_margin(probs, y)
     frame["pred"] = probs.argmax(1)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from molere.hparams import build_config
 from molere.io import atomic_dir, write_json, write_table, write_text
 from molere.params import Params
 from molere.pipeline import made_by
@@ -18,17 +17,16 @@ from molere.report import aggregate, claims, cost, figures, markdown
 from molere.report.build import build_scenario, drawn, write_curves
 from molere.report.evaluation import read_evaluation
 from molere.scenarios.protocol import scenario_methods
-from molere.schema import ClaimsConfig
+from molere.schema import ClaimsConfig, StudyConfig, section
 from molere.timings import read_timing
 from molere import paths
 
 
 def run(params: Params) -> str:
-    methods, baselines = params.get("study.methods", list), params.get("study.trusted_baselines", list, [])
-    search_seed, seeds = params.get("study.search_seed", int), params.get("study.seeds", list)
-    rule = params.get("study.selection", str)
+    study = section(params, StudyConfig)
+    search_seed, seeds, rule = study.search_seed, list(study.seeds), study.selection
     # each scenario's methods: the trusted ones add the trusted-ERM baselines
-    ran = {scenario: scenario_methods(methods, baselines, scenario) for scenario in params.get("study.scenarios", list)}
+    ran = {scenario: scenario_methods(list(study.methods), list(study.trusted_baselines), scenario) for scenario in study.scenarios}
     tables = {
         scenario: read_evaluation(paths.eval_dir(scenario), ran[scenario], search_seed, seeds, made_by("evaluate", scenario=scenario), rule)
         for scenario in ran
@@ -36,7 +34,7 @@ def run(params: Params) -> str:
     # judged before anything is written: claims stop on tables with more than one run per method and seed
     judgement = claims.judge(
         {s: claims.Tables(t["results"], t["margins"], str(paths.eval_dir(s)), chance(t["per_class"])) for s, t in tables.items()},
-        config=build_config(ClaimsConfig, params.get("claims", (dict, type(None)), None), "claims."),
+        config=section(params, ClaimsConfig),
     )
     timings = {
         (scenario, method, seed): read_timing(paths.timing(paths.run_dir(scenario, method, seed)))

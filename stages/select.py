@@ -13,7 +13,7 @@ from molere.io import check, read_json, write_json
 from molere.params import Params
 from molere.pipeline import made_by
 from molere.selection import choose
-from molere.schema import trial_count
+from molere.schema import StudyConfig, section, trial_count
 from molere import paths
 
 # what a trial's metrics.json must hold for the rules
@@ -21,9 +21,9 @@ TRIAL_KEYS = ("trial", "seed", "select_acc", "id_acc")
 
 
 def run(params: Params, scenario: str, method: str) -> str:
-    trials = list(range(trial_count(params.get("study.trials", list))))
-    rule = params.get("study.selection", str)
-    search_seed = params.get("study.search_seed", int)
+    study = section(params, StudyConfig)
+    trials = list(range(trial_count(list(study.trials))))
+    rule, search_seed = study.selection, study.search_seed
     table = pd.DataFrame([trial_metrics(scenario, method, t, search_seed) for t in trials])
     chosen = choose(rule, table)
     row = table.set_index("trial").loc[chosen]

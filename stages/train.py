@@ -21,6 +21,7 @@ from molere.params import Params
 from molere.pipeline import made_by
 from molere.scenarios import parse_scenario
 from molere.scenarios.protocol import carried_labels
+from molere.schema import StudyConfig, section
 from molere.train.loop import accuracy, predict_proba
 from molere.train.tensors import TensorSet
 from molere.trials import trial_values, with_values
@@ -31,7 +32,7 @@ from stages.common import load_info, load_margins, load_pool, load_test_sets, lo
 def run_trial(params: Params, scenario: str, method: str, trial: int, seed: int) -> str:
     """Trial `trial` of `method`'s search: its drawn values (none for trial 0) on top of params."""
     method_cls = METHODS.get(method)
-    values = trial_values(params, method_cls, trial, params.get("study.seed", int))
+    values = trial_values(params, method_cls, trial, section(params, StudyConfig).seed)
     return train_run(with_values(params, values), scenario, method, seed, paths.trial_dir(scenario, method, trial), trial, values)
 
 

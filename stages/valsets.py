@@ -7,10 +7,9 @@ before anything is written."""
 from __future__ import annotations
 
 from molere.draws import stream_seed
-from molere.hparams import build_config
 from molere.io import write_table
 from molere.params import Params
-from molere.schema import ValsetsConfig
+from molere.schema import ValsetsConfig, section
 from molere.valsets import heuristic_valsets
 from molere import paths
 from stages.common import load_margins
@@ -19,7 +18,7 @@ from stages.common import load_margins
 def run(params: Params, scenario: str, seed: int) -> str:
     margins = load_margins(scenario, seed)
     margins = margins[~margins["in_selection"]]
-    config = build_config(ValsetsConfig, params.get("valsets", dict, {}), "valsets.")  # its typed defaults
+    config = section(params, ValsetsConfig)
     splits = heuristic_valsets(
         margins["id"].to_numpy(),
         margins["margin"].to_numpy(),

@@ -137,6 +137,12 @@ def test_malformed_override(project):
     assert_one_line_error(result, "malformed override 'train.epochs'")
 
 
+def test_an_override_of_a_key_no_config_declares_is_refused(project):
+    result = run_cli(["stage", "prepare", "-S", "methods.focal.gama=1"], project)
+    assert_one_line_error(result, "unknown params key 'methods.focal.gama'; did you mean 'methods.focal.gamma'? known: gamma")
+    assert not (project / "data").exists()
+
+
 def test_params_prints_every_default_and_the_overrides(project):
     result = run_cli(["params", "-S", "methods.focal.gamma=1.5", "-S", "study.methods=[erm,focal,lrw-hard]"], project)
     assert result.returncode == 0, result.stderr

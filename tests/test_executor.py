@@ -12,6 +12,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import psutil
@@ -429,7 +430,9 @@ def test_ctrl_c_stops_the_running_stages_and_keeps_the_finished_ones(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("nope.key=1", "-S nope.key=1: Could not override 'nope.key'. To append to your config use +nope.key=1"),
+        ("trian.steps=1", "unknown params key 'trian'; did you mean 'train'? known: study, data,"),
+        # methods: {} in params.yaml; focal's Config declares gamma
+        ("methods.focal.gama=1", "unknown params key 'methods.focal.gama'; did you mean 'methods.focal.gamma'? known: gamma"),
         ("execution.cpus_per_stage=0", "execution.cpus_per_stage = 0.0 is outside the allowed range (0, inf)"),
     ],
 )
@@ -438,6 +441,17 @@ def test_a_bad_set_param_is_a_one_line_error_and_leaves_params_alone(fresh, over
     assert_one_line_error(run(f"molere-bench repro -S {override}", fresh), message)
     assert (fresh / "params.yaml").read_text() == before
     assert_nothing_ran(fresh)
+
+
+def test_set_param_writes_a_declared_key_that_params_yaml_leaves_out(tmp_path):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    overrides = ["methods.focal.gamma=1", "train.steps=7", "++search.train={}"]
+    with dvcrepo.params_with(SimpleNamespace(root_dir=tmp_path), overrides) as path:
+        text = path.read_text()
+    params = yaml.safe_load(text)
+    assert params["methods"] == {"focal": {"gamma": 1}} and params["train"]["steps"] == 7 and params["search"] == {"train": {}}
+    assert "# Search distributions that replace the declared ones" in text  # the comments kept
+    assert [dvcrepo.override_key(o) for o in overrides] == ["methods.focal.gamma", "train.steps", "search.train"]
 
 
 # One run at a time, and no Ray process left behind: a project of two stages, the study's

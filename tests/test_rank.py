@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import molere.ranking
+from molere.draws import stream_seed
 from molere.errors import MolereError
 from molere.pipeline import declared_params
 from molere.io import read_table, write_examples, write_json, write_table
@@ -132,5 +133,17 @@ def test_cross_fit_does_not_find_memorised_random_labels_easy(tmp_path, monkeypa
 def test_unknown_mode(tmp_path, monkeypatch):
     y, x = blobs(12)
     make_scenario(tmp_path, monkeypatch, y, x)
-    with pytest.raises(MolereError, match="unknown rank.mode 'k-fold'; allowed: cross-fit, in-sample"):
+    with pytest.raises(MolereError, match="unknown rank.mode 'k-fold'; allowed: in-sample, cross-fit"):
         rank.run(stage_params("k-fold"), SCENARIO, SEED)
+
+
+def test_cross_fit_takes_the_declared_folds_when_params_leave_them_out(tmp_path, monkeypatch):
+    y, x = blobs(60)
+    make_scenario(tmp_path, monkeypatch, y, x)
+    params = all_params("cross-fit", epochs=1)
+    del params.data["rank"]["folds"]  # the schema's default: 5
+    rank.run(declared_params(params, "rank"), SCENARIO, SEED)
+    margins = read_table(paths.margins(SCENARIO, SEED))
+    expected = cross_fit_folds(margins["y"].to_numpy(), 5, stream_seed(SEED, "rank"))
+    np.testing.assert_array_equal(margins["fold"].to_numpy(), expected)
+    assert sorted(set(margins["fold"])) == [0, 1, 2, 3, 4]

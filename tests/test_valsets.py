@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 
 from molere import paths
 from molere.errors import MolereError
-from molere.io import write_table
+from molere.io import read_table, write_table
 from molere.valsets import HEURISTICS, heuristic_valsets, validation_size
-from test_cli import ROOT, assert_one_line_error, run_cli
+from test_cli import ROOT, assert_one_line_error, edit_params, run_cli
 
 
 def test_hard_easy_random_on_hand_made_margins():
@@ -108,3 +108,18 @@ def test_hard_set_margins_bound_the_rest(margins, delta):
 def test_delta_outside_range_is_an_error(delta):
     with pytest.raises(MolereError, match=r"valsets.fraction = .* outside the allowed range \(0, 0.5\]"):
         validation_size(100, delta)
+
+
+def test_the_stage_takes_the_declared_fraction_when_params_yaml_leaves_it_out(tmp_path):
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    edit_params(tmp_path, "valsets.fraction", None)  # the schema's default: 0.1 of each class
+    margins = tmp_path / paths.margins("clean", 1)
+    margins.parent.mkdir(parents=True)
+    ids = np.arange(40)  # two classes of 20, the margin rising with the id
+    write_table(margins, pd.DataFrame({"id": ids, "y": ids % 2, "margin": np.linspace(-1, 1, 40), "in_selection": np.zeros(40, bool)}))
+    result = run_cli(["stage", "valsets", "--scenario", "clean", "--seed", "1"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    splits = read_table(tmp_path / paths.valsets("clean", 1)).set_index("id")
+    assert list(splits.index[splits["hard"]]) == [0, 1, 2, 3]  # each class's two lowest margins
+    assert list(splits.index[splits["easy"]]) == [36, 37, 38, 39]
+    assert splits["random"].sum() == 4

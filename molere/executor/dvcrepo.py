@@ -157,7 +157,8 @@ def log_path(repo: "Repo", stage: "Stage") -> Path:
 @contextlib.contextmanager
 def params_with(repo: "Repo", overrides: list[str]):
     """The path of params.yaml with `-S key=value` applied as `dvc exp run -S` writes them (Hydra's
-    override syntax); put back as it was if the block raises a MolereError (a bad value)."""
+    override syntax, `forced`); put back as it was if the block raises a MolereError (a bad value
+    or key)."""
     from dvc.exceptions import DvcException
     from dvc.utils.hydra import apply_overrides
 
@@ -165,7 +166,7 @@ def params_with(repo: "Repo", overrides: list[str]):
     before = path.read_bytes() if path.exists() else None
     if overrides:
         try:
-            apply_overrides(path, overrides)
+            apply_overrides(path, [forced(override) for override in overrides])
         except DvcException as err:  # Hydra's reason is the cause; its first line names the bad override
             reason = " ".join(str(err.__cause__ or err).splitlines()[:2])
             raise MolereError(f"-S {' '.join(overrides)}: {reason}") from None
@@ -175,6 +176,18 @@ def params_with(repo: "Repo", overrides: list[str]):
         if before is not None:
             path.write_bytes(before)
         raise
+
+
+def forced(override: str) -> str:
+    """`key=value` as Hydra's `++key=value`, which sets the key whether or not params.yaml spells it
+    out (`methods: {}` declares no method's keys; their configs do, and the caller checks the key
+    against them); an override already in Hydra's grammar (`+key=`, `++key=`, `~key`) as written."""
+    return override if override.startswith(("+", "~")) else f"++{override}"
+
+
+def override_key(override: str) -> str:
+    """The dotted key a Hydra override sets: `++methods.focal.gamma=1` -> methods.focal.gamma."""
+    return override.partition("=")[0].lstrip("+~")
 
 
 def save_experiment(repo: "Repo", name: str, stages: list["Stage"]) -> None:

@@ -72,8 +72,10 @@ def run(repo: "Repo", address: str | None, overrides: list[str]) -> "Scheduler":
     its Ray instance ended, params.yaml edited (`-S`) and checked, the stages run and recorded."""
     record = Path(repo.tmp_dir, RECORD)
     end_leftovers(record)
-    with dvcrepo.params_with(repo, overrides) as params:
-        execution = load_execution(checked_params(params))
+    with dvcrepo.params_with(repo, overrides) as path:
+        params = checked_params(path)
+        schema.check_overrides(params, [dvcrepo.override_key(override) for override in overrides])
+        execution = load_execution(params)
     scheduler = Scheduler(repo, execution, Cluster(address, execution, record))
     with repo.scm_context(), dvcrepo.quiet(), hashes.kept_for_run():  # DVC's note of the files to `git add` comes after
         scheduler.run()
