@@ -10,6 +10,7 @@ import numpy as np
 
 from molere.scenarios.corrupt import corrupt_pool
 from molere.data import DATASETS
+from molere.data.configs import data_config
 from molere.data.pool import ood_table, pool_table, test_table
 from molere.data.sources.images import with_ood_source
 from molere.io import atomic_dir, write_examples, write_json
@@ -21,11 +22,11 @@ from molere import paths
 
 def run(params: Params, scenario_name: str) -> None:
     scenario = parse_scenario(scenario_name)
-    data_cfg = params.section("data")
+    data, own = data_config(params.get("data", dict, {}))  # the typed defaults
     ood_cfg = params.section("ood")
-    dataset = with_ood_source(DATASETS.get(data_cfg.get("dataset", str))(data_cfg), ood_cfg)
-    seed = data_cfg.get("seed", int)
-    pool, x = pool_table(dataset, data_cfg.get("selection_fraction", float), seed)
+    dataset = with_ood_source(DATASETS.get(data.dataset)(own, data.seed), ood_cfg)
+    seed = data.seed
+    pool, x = pool_table(dataset, data.selection_fraction, seed)
     selection = np.flatnonzero(pool["in_selection"].to_numpy())
     kept, y_observed = corrupt_pool(
         pool["y"].to_numpy()[selection], x[selection], scenario, dataset.num_classes, seed, noise_sd=params.get("noise.sd", float)

@@ -32,7 +32,7 @@ CLI = [sys.executable, "-m", "molere.cli"]
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["study"].update(scenarios=[SCENARIO], trusted_scenarios=[], methods=METHODS, search_seed=0, seeds=[1], trials=[0, 1])
-    params["data"]["num_samples"] = 200
+    params["data"]["mnist1d"]["num_samples"] = 200
     params["ood"]["severities"] = [1, 5]
     params["train"].update(steps=None, epochs=2, device="cpu")
     return params
@@ -174,14 +174,14 @@ BAD_INPUTS = [
     ("cuda-without-gpu", None, [*TRAIN, "-S", "train.device=cuda"], {"CUDA_VISIBLE_DEVICES": ""},
      "error: train.device = 'cuda' but torch finds no CUDA GPU here; allowed here: cpu, auto (the GPU where there is one)"),
     *(
-        (f"num-samples-{n}", None, ["stage", "prepare", "-S", f"data.num_samples={n}"], {},
-         f"error: data.num_samples = {n} is too small for MNIST-1D's splits: the minimum is 50 (its 20% test split "
+        (f"num-samples-{n}", None, ["stage", "prepare", "-S", f"data.mnist1d.num_samples={n}"], {},
+         f"error: data.mnist1d.num_samples = {n} is too small for MNIST-1D's splits: the minimum is 50 (its 20% test split "
          "and the OOD shifts drawn like it need a signal of each of the 10 classes)")
         for n in (5, 30)
     ),
-    ("num-samples-0", None, ["stage", "prepare", "-S", "data.num_samples=0"], {}, "error: data.num_samples = 0 is outside the allowed range [1, 1000000]"),
-    ("num-samples-huge", None, ["stage", "prepare", "-S", "data.num_samples=1000000000000"], {},
-     "error: data.num_samples = 1000000000000 is outside the allowed range [1, 1000000]"),
+    ("num-samples-0", None, ["stage", "prepare", "-S", "data.mnist1d.num_samples=0"], {}, "error: data.mnist1d.num_samples = 0 is outside the allowed range [1, 1000000]"),
+    ("num-samples-huge", None, ["stage", "prepare", "-S", "data.mnist1d.num_samples=1000000000000"], {},
+     "error: data.mnist1d.num_samples = 1000000000000 is outside the allowed range [1, 1000000]"),
     ("set-unclosed-list", None, [*TRAIN, "-S", "train.epochs=[1"], {},
      "error: malformed -S train.epochs=[1 at line 1, column 3: expected ',' or ']', but got '<stream end>'"),
     ("set-unclosed-mapping", None, [*TRAIN, "-S", "train.lr={"], {},

@@ -28,7 +28,7 @@ def pool_table(dataset: Dataset, selection_fraction: float, seed: int) -> tuple[
         if not 0 < size < len(train):
             raise MolereError(
                 f"data.selection_fraction = {selection_fraction} of the {len(train)} training examples leaves "
-                f"{'the selection split' if size == 0 else 'no example to train on'} empty; raise data.num_samples or change the fraction"
+                f"{'the selection split' if size == 0 else 'no example to train on'} empty; use more examples or change the fraction"
             )
         in_selection[np.random.default_rng(seed).choice(len(train), size, replace=False)] = True
     return labelled(np.arange(len(y)), y).assign(in_selection=in_selection), x

@@ -1,5 +1,5 @@
-"""Image datasets read through torchvision from a local folder, `data.root`: `mnist`,
-`fashion-mnist`, `cifar10`, `cifar100`. Nothing is downloaded unless `data.download: true`.
+"""Image datasets read through torchvision from a local folder, `data.<name>.root`: `mnist`,
+`fashion-mnist`, `cifar10`, `cifar100`. Nothing is downloaded unless `data.<name>.download: true`.
 
 Images stay uint8 (N, C, H, W) (CIFAR-10's 60,000 are 180 MB) and are normalised per batch on the
 training device with the per-channel mean and std of the train split (`Dataset.normalization`).
@@ -7,7 +7,7 @@ The datasets have no validation split of their own: the pool's is a seeded holdo
 shifts are the CIFAR-C corruptions of the test split (molere.data.image_shifts), or, for CIFAR-10
 with `ood.cifar10c_root` set, the released CIFAR-10-C arrays (`with_ood_source`).
 
-`data.root` must be trusted: torchvision unpickles CIFAR's files. Each of them is checked against
+`data.<name>.root` must be trusted: torchvision unpickles CIFAR's files. Each of them is checked against
 the MD5 checksum torchvision lists for the released file before anything is unpickled, so only
 the released files are read (and a damaged or incomplete copy is named); files whose checksums a
 file named by MOLERE_TRUSTED_CHECKSUMS lists are accepted too (the tests' fabricated datasets).
@@ -27,6 +27,7 @@ import numpy as np
 
 from molere.data import DATASETS
 from molere.data.base import Dataset, Split
+from molere.data.configs import TorchvisionConfig
 from molere.errors import MolereError, check_range
 from molere.params import Params
 
@@ -39,7 +40,7 @@ TRUSTED_CHECKSUMS = "MOLERE_TRUSTED_CHECKSUMS"  # a file of `<md5>  <file name>`
 class ImageSource:
     name: str
     torchvision_class: str  # in torchvision.datasets
-    folder: str  # under data.root, as torchvision lays it out
+    folder: str  # under data.<name>.root, as torchvision lays it out
     files: tuple[str, ...]  # what torchvision reads there
     url: str  # where a user gets the files by hand
     num_classes: int
@@ -58,20 +59,19 @@ SOURCES = {
 }
 
 
-def image_dataset(source: ImageSource, cfg: Params) -> Dataset:
-    root = cfg.get("root", (str, type(None)), None)
-    download = cfg.get("download", bool, False)
+def image_dataset(source: ImageSource, config: TorchvisionConfig, seed: int) -> Dataset:
+    root, download, key = config.root, config.download, f"data.{source.name}"
     if root is None:
         raise MolereError(
-            f"data.root is not set: {source.name} is read from <data.root>/{source.folder}/ "
-            f"({', '.join(source.files)}); get them from {source.url}, or set data.root and data.download: true"
+            f"{key}.root is not set: {source.name} is read from <{key}.root>/{source.folder}/ "
+            f"({', '.join(source.files)}); get them from {source.url}, or set {key}.root and {key}.download: true"
         )
     if not download:
         missing = [name for name in source.files if not (Path(root) / source.folder / name).is_file()]
         if missing:
             raise MolereError(
-                f"{source.name} not found under data.root = {root}: {Path(root) / source.folder} lacks "
-                f"{', '.join(missing)}; get them from {source.url}, or set data.download: true"
+                f"{source.name} not found under {key}.root = {root}: {Path(root) / source.folder} lacks "
+                f"{', '.join(missing)}; get them from {source.url}, or set {key}.download: true"
             )
         check_checksums(source, Path(root) / source.folder)
     from molere.data.image_shifts import corruption_shifts  # torch: after the checks, so errors come fast
@@ -83,7 +83,7 @@ def image_dataset(source: ImageSource, cfg: Params) -> Dataset:
         train=train,
         val=None,
         test=test,
-        shifts=corruption_shifts(test, cfg.get("seed", int, 0)),
+        shifts=corruption_shifts(test, seed),
         normalization=channel_statistics(train.x),
     )
 
@@ -99,7 +99,7 @@ def read_split(source: ImageSource, root: str, train: bool, download: bool) -> t
         data = reader(root, train=train, download=download)
     except Exception as err:  # a failed download or a damaged file: urllib, pickle, torchvision errors
         reason = " ".join(str(err).split())  # one line
-        raise MolereError(f"cannot read {source.name} from data.root = {root}: {type(err).__name__}: {reason}") from None
+        raise MolereError(f"cannot read {source.name} from data.{source.name}.root = {root}: {type(err).__name__}: {reason}") from None
     images = np.asarray(data.data)
     # torchvision keeps MNIST as (N, H, W) and CIFAR as (N, H, W, C)
     images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
@@ -134,8 +134,8 @@ def check_checksums(source: ImageSource, folder: Path) -> None:
     differing = checksum_mismatches(folder, reader.train_list + reader.test_list)
     if differing:
         raise MolereError(
-            f"{source.name} under data.root: {', '.join(differing)} in {folder} differ from the released files (MD5 "
-            f"checksum): damaged, incomplete or not {source.name}; get them again from {source.url}, or set data.download: true"
+            f"{source.name} under data.{source.name}.root: {', '.join(differing)} in {folder} differ from the released files (MD5 "
+            f"checksum): damaged, incomplete or not {source.name}; get them again from {source.url}, or set data.{source.name}.download: true"
         )
 
 
