@@ -39,6 +39,19 @@ class TorchvisionConfig:
     download: bool = hparam(False)  # let torchvision download them into root
 
 
+@dataclass(frozen=True, kw_only=True)
+class ImageFolderConfig:
+    """A folder of image files (molere/data/sources/imagefolder.py): class folders, or Clothing-1M's
+    label lists. The image lists name files relative to `root`; Clothing-1M's val and test lists are
+    optional (without a val list the selection split is a seeded holdout)."""
+
+    root: str | None = hparam(None)
+    image_size: int = hparam(32, low=1, high=1024)  # every image resized to image_size x image_size
+    train_keys: str = hparam("noisy_train_key_list.txt")
+    val_keys: str = hparam("clean_val_key_list.txt")
+    test_keys: str = hparam("clean_test_key_list.txt")
+
+
 DATASET_CONFIGS = {
     "mnist1d": Mnist1dConfig,
     "digits": DigitsConfig,
@@ -46,6 +59,7 @@ DATASET_CONFIGS = {
     "fashion-mnist": TorchvisionConfig,
     "cifar10": TorchvisionConfig,
     "cifar100": TorchvisionConfig,
+    "imagefolder": ImageFolderConfig,
 }
 
 
