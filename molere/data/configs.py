@@ -40,6 +40,20 @@ class TorchvisionConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Cifar10Config(TorchvisionConfig):
+    # CIFAR-10N's label file (CIFAR-10_human.pt, or an .npz of its arrays): the training split's
+    # observed labels become its `human_column`, checked against its clean_label
+    human_labels: str | None = hparam(None)
+    human_column: str = hparam("worse_label", choices=("aggre_label", "random_label1", "random_label2", "random_label3", "worse_label"))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cifar100Config(Cifar10Config):
+    human_labels: str | None = hparam(None)  # CIFAR-100N's CIFAR-100_human.pt (or an .npz of its arrays)
+    human_column: str = hparam("noisy_label", choices=("noisy_label",))
+
+
+@dataclass(frozen=True, kw_only=True)
 class ImageFolderConfig:
     """A folder of image files (molere/data/sources/imagefolder.py): class folders, or Clothing-1M's
     label lists. The image lists name files relative to `root`; Clothing-1M's val and test lists are
@@ -57,8 +71,8 @@ DATASET_CONFIGS = {
     "digits": DigitsConfig,
     "mnist": TorchvisionConfig,
     "fashion-mnist": TorchvisionConfig,
-    "cifar10": TorchvisionConfig,
-    "cifar100": TorchvisionConfig,
+    "cifar10": Cifar10Config,
+    "cifar100": Cifar100Config,
     "imagefolder": ImageFolderConfig,
 }
 

@@ -12,6 +12,10 @@ the MD5 checksum torchvision lists for the released file before anything is unpi
 the released files are read (and a damaged or incomplete copy is named); files whose checksums a
 file named by MOLERE_TRUSTED_CHECKSUMS lists are accepted too (the tests' fabricated datasets).
 MNIST's idx files are parsed, never unpickled; torchvision checks only their downloads.
+
+CIFAR-10N / CIFAR-100N's human labels (`data.cifar10.human_labels`, `data.cifar100.human_labels`)
+replace the training split's observed labels, its own labels staying the clean ones
+(`with_human_labels`).
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ import numpy as np
 
 from molere.data import DATASETS
 from molere.data.base import Dataset, Split
-from molere.data.configs import TorchvisionConfig
+from molere.data.configs import Cifar10Config, TorchvisionConfig
 from molere.errors import MolereError, check_range
 from molere.params import Params
 
 CIFAR10C_URL = "https://zenodo.org/record/2535967"
+CIFARN_URL = "https://github.com/UCSC-REAL/cifar-10-100n (its data/ folder)"
 STATISTICS_BLOCK = 4096  # images (100 MB of float64 for CIFAR)
 TRUSTED_CHECKSUMS = "MOLERE_TRUSTED_CHECKSUMS"  # a file of `<md5>  <file name>` lines, as md5sum writes
 
@@ -77,6 +82,8 @@ def image_dataset(source: ImageSource, config: TorchvisionConfig, seed: int) -> 
     from molere.data.image_shifts import corruption_shifts  # torch: after the checks, so errors come fast
 
     train, test = (Split(*read_split(source, root, part, download)) for part in (True, False))
+    if isinstance(config, Cifar10Config) and config.human_labels is not None:
+        train = with_human_labels(train, source.name, config.human_labels, config.human_column)
     return Dataset(
         name=source.name,
         num_classes=source.num_classes,
@@ -104,6 +111,43 @@ def read_split(source: ImageSource, root: str, train: bool, download: bool) -> t
     # torchvision keeps MNIST as (N, H, W) and CIFAR as (N, H, W, C)
     images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
     return np.ascontiguousarray(images, dtype=np.uint8), np.asarray(data.targets, dtype=np.int64)
+
+
+def with_human_labels(train: Split, name: str, path: str, column: str) -> Split:
+    """CIFAR-N (Wei et al. 2022): `train` with the human annotators' labels `column` of the file
+    `path` as its observed labels; the file's clean_label must be `train`'s labels, in order."""
+    labels = read_label_arrays(Path(path))
+    where = f"data.{name}.human_labels = {path}"
+    for key in (column, "clean_label"):
+        if key not in labels:
+            raise MolereError(f"{where} has no {key!r} array; it has {', '.join(sorted(labels))}")
+    if not np.array_equal(np.asarray(labels["clean_label"]), train.y):
+        raise MolereError(f"{where}: its clean_label is not {name}'s training labels in order; it is the label file of another dataset or copy")
+    return Split(train.x, train.y, np.asarray(labels[column], dtype=np.int64))
+
+
+def read_label_arrays(path: Path) -> dict:
+    """The arrays of a CIFAR-N label file: the released .pt (a torch.save'd dict of numpy arrays,
+    read by torch's weights-only unpickler, which runs no code) or an .npz of the same arrays."""
+    if not path.is_file():
+        raise MolereError(f"CIFAR-N label file {path} not found; get CIFAR-10_human.pt / CIFAR-100_human.pt from {CIFARN_URL}")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as arrays:
+            return dict(arrays)
+    import torch
+
+    reconstruct = np._core.multiarray._reconstruct
+    # the released files were pickled under numpy 1's module names
+    dtypes = [getattr(np.dtypes, name) for name in np.dtypes.__all__]
+    allowed = [np.ndarray, np.dtype, *dtypes, reconstruct, (reconstruct, "numpy.core.multiarray._reconstruct")]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            labels = torch.load(path, weights_only=True)
+    except Exception as err:  # not a torch file, or one holding more than arrays (torch's message is a page)
+        raise MolereError(f"cannot read CIFAR-N label file {path}: {type(err).__name__}; expected a torch.save'd dict of numpy arrays, or an .npz") from None
+    if not isinstance(labels, dict):
+        raise MolereError(f"CIFAR-N label file {path} holds a {type(labels).__name__}, not a mapping of label arrays")
+    return labels
 
 
 def checksum_checked(cifar_class):
