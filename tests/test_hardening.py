@@ -187,7 +187,7 @@ BAD_INPUTS = [
     ("set-unclosed-mapping", None, [*TRAIN, "-S", "train.lr={"], {},
      "error: malformed -S train.lr={ at line 1, column 2: expected the node content, but found '<stream end>'"),
     ("set-below-a-value", None, [*TRAIN, "-S", "train.epochs.x=5"], {}, "error: cannot set train.epochs.x: params.yaml has train.epochs = 2, not a mapping of keys"),
-    ("model-option", None, [*TRAIN, "-S", "model.foo=1"], {}, "error: unknown params key 'model.foo'; known: name, channels"),
+    ("model-option", None, [*TRAIN, "-S", "model.foo=1"], {}, "error: unknown params key 'model.foo'; known: name, weights, freeze, channels"),
     ("model-option-type", None, [*TRAIN, "-S", "model.channels=many"], {}, "error: model.channels = 'many' should be of type int"),
     ("params-directory", None, [*TRAIN, "--params", "data"], {}, "error: params file data is a directory, not a file"),
     ("info-empty", write(INFO, b"{}"), ["stage", "erm"], {},
