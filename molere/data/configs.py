@@ -49,15 +49,16 @@ class Cifar10Config(TorchvisionConfig):
 
 @dataclass(frozen=True, kw_only=True)
 class Cifar100Config(Cifar10Config):
-    human_labels: str | None = hparam(None)  # CIFAR-100N's CIFAR-100_human.pt (or an .npz of its arrays)
+    """CIFAR-100N's label file is CIFAR-100_human.pt, with one array of human labels."""
+
     human_column: str = hparam("noisy_label", choices=("noisy_label",))
 
 
 @dataclass(frozen=True, kw_only=True)
 class ImageFolderConfig:
     """A folder of image files (molere/data/sources/imagefolder.py): class folders, or Clothing-1M's
-    label lists. The image lists name files relative to `root`; Clothing-1M's val and test lists are
-    optional (without a val list the selection split is a seeded holdout)."""
+    label lists. The key lists name files relative to `root`; the val list is optional (without it
+    the selection split is a seeded holdout)."""
 
     root: str | None = hparam(None)
     image_size: int = hparam(32, low=1, high=1024)  # every image resized to image_size x image_size
