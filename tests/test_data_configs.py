@@ -3,7 +3,7 @@
 import pytest
 
 from molere.data import DATASETS
-from molere.data.configs import DATASET_CONFIGS, DataConfig, Mnist1dConfig, TorchvisionConfig, data_config
+from molere.data.configs import DATASET_CONFIGS, Cifar10Config, DataConfig, Mnist1dConfig, data_config
 from molere.errors import MolereError
 
 
@@ -19,6 +19,6 @@ def test_missing_keys_take_the_declared_defaults():
 
 def test_the_chosen_datasets_section_is_returned_and_every_section_is_checked():
     shared, own = data_config({"dataset": "cifar10", "cifar10": {"root": "/data"}, "mnist1d": {"num_samples": 500}})
-    assert (shared.dataset, own) == ("cifar10", TorchvisionConfig(root="/data", download=False))
+    assert (shared.dataset, own) == ("cifar10", Cifar10Config(root="/data", download=False, human_labels=None))
     with pytest.raises(MolereError, match=r"^data.mnist1d.num_samples = 0 is outside the allowed range \[1, 1000000\]$"):
         data_config({"dataset": "cifar10", "mnist1d": {"num_samples": 0}})
