@@ -28,6 +28,7 @@ quick: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" molere-bench quick
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 bench: $(STAMP)

@@ -27,10 +27,10 @@ apply_portable(True)  # the study's kernels (portable mode): pinned before numpy
 import numpy as np  # noqa: E402
 import pandas as pd
 
-from molere.cli import load_params
+from molere.stage_cli import load_params
 from molere.draws import stream_seed
 from molere.experiment import train_method
-from molere.fingerprint import declared_params
+from molere.pipeline import declared_params
 from molere.io import read_examples, read_json
 from molere.metrics import noise_auc
 from molere.valsets import heuristic_valsets

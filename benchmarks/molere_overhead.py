@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from molere.cli import load_params
+from molere.stage_cli import load_params
 from molere.data import DATASETS
 from molere.data.configs import data_config
 from molere.data.pool import pool_table

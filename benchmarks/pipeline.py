@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from molere.cli import load_params
+from molere.stage_cli import load_params
 from molere_tools.sandbox import ROOT, make_study_repo, study_env
 
 REPEATS = 5

@@ -1,188 +1,23 @@
-"""The `molere-bench` command. Stage modules are imported inside each command, so `--help` and
-start-up never import torch."""
+"""The `molere-bench` command: the user's commands (repro, quick, verify, params, bench) and the
+pipeline's stages under `stage` (molere/stage_cli.py, which no stage's code includes this module
+into: editing these commands re-runs nothing). Every command imports its work inside it, so
+`--help` and start-up never import torch."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import re
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from molere import schema
 from molere.errors import MolereError
-from molere.fingerprint import declared_params
-from molere.params import Params, parse_yaml
-from molere.portable import apply_portable, portable_setting
+from molere.portable import apply_portable
+from molere.stage_cli import ParamsOption, SetOption, app as stage_app, load_params
 
 app = typer.Typer(help="A benchmark suite for learned instance reweighting with hard validation sets.", no_args_is_help=True)
-stage_app = typer.Typer(help="Run one pipeline stage (what `dvc repro` calls).", no_args_is_help=True)
 app.add_typer(stage_app, name="stage")
-
-ParamsOption = typer.Option("params.yaml", "--params", help="The params file to read.")
-SetOption = typer.Option(None, "--set", "-S", help="Override a param: -S train.steps=200 (repeatable).")
-ScenarioOption = typer.Option(None, help="Scenario name, e.g. clean, idn-40, skew-50 [default: study.scenarios[0]].")
-
-
-def load_params(path: str, overrides: Optional[List[str]]) -> Params:
-    """params.yaml with the `-S KEY=VALUE` overrides on top (VALUE in YAML; empty is null),
-    checked against the schema before anything runs; and, before any stage imports torch or
-    numpy, the environment of `execution.portable` in this process (molere/portable.py)."""
-    params = Params.load(path)
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", key):
-            raise MolereError(f"malformed override {item!r}; expected KEY=VALUE, e.g. train.steps=200")
-        params.override(key, parse_yaml(value, f"-S {item}"))
-    portable = portable_setting(params)
-    schema.validate(params.data)
-    apply_portable(portable)
-    return params
-
-
-def first(params: Params, key: str, value):
-    """A command-line choice, checked as params.yaml's values are (a scenario name becomes a
-    path), or the first entry of the study's list in params."""
-    if value is None:
-        return params.get(key, list)[0]
-    schema.check_choice_value(key, value)
-    return value
-
-
-def search_seed(params: Params, value: Optional[int]) -> int:
-    """A command-line seed, checked, or the study's search seed."""
-    if value is None:
-        return params.get("study.search_seed", int)
-    schema.check_choice_value("study.seeds", value)
-    return value
-
-
-SCENARIO_STAGES = {
-    "prepare": "Build the scenario's pool (its selection split corrupted), test set and OOD shifts.",
-    "evaluate": "Summarise every run of a scenario: accuracies, OOD, margins, calibration, cost.",
-}
-# the stages of what one seed draws (molere/draws.py)
-DRAW_STAGES = {
-    "corrupt": "Draw one seed's label corruption of the pool's training part.",
-    "erm": "Train one seed's first ERM pass on the training part (selected on the selection split).",
-    "rank": "Score the probabilistic margin of every example of one seed's pool.",
-    "valsets": "Write one seed's LRW heuristic hard / easy / random validation sets.",
-}
-DrawSeedOption = typer.Option(None, help="Seed [default: study.search_seed].")
-
-
-def add_scenario_stage(name: str, doc: str) -> None:
-    """Register `stage <name> --scenario S`, which runs `stages.<name>.run(params, S)` on the params
-    the stage declares."""
-
-    def command(scenario: Optional[str] = ScenarioOption, params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
-        p = load_params(params, set_)
-        scenario = first(p, "study.scenarios", scenario)
-        importlib.import_module(f"stages.{name}").run(declared_params(p, name), scenario)
-
-    command.__doc__ = doc
-    stage_app.command(name)(command)
-
-
-def add_draw_stage(name: str, doc: str) -> None:
-    """Register `stage <name> --scenario S --seed N`, which runs `stages.<name>.run(params, S, N)`."""
-
-    def command(
-        scenario: Optional[str] = ScenarioOption,
-        seed: Optional[int] = DrawSeedOption,
-        params: str = ParamsOption,
-        set_: Optional[List[str]] = SetOption,
-    ):
-        p = load_params(params, set_)
-        scenario, seed = first(p, "study.scenarios", scenario), search_seed(p, seed)
-        importlib.import_module(f"stages.{name}").run(declared_params(p, name), scenario, seed)
-
-    command.__doc__ = doc
-    stage_app.command(name)(command)
-
-
-for _name, _doc in SCENARIO_STAGES.items():
-    add_scenario_stage(_name, _doc)
-for _name, _doc in DRAW_STAGES.items():
-    add_draw_stage(_name, _doc)
-
-
-MethodOption = typer.Option("erm", help="Method name, e.g. erm, lrw-hard, molere.")
-SeedOption = typer.Option(None, help="Replicate seed [default: study.seeds[0]].")
-
-
-@stage_app.command()
-def train(
-    method: str = MethodOption,
-    scenario: Optional[str] = ScenarioOption,
-    trial: int = typer.Option(0, help="Trial of the method's search: 0 is the defaults, k >= 1 the k-th seeded draw."),
-    seed: Optional[int] = DrawSeedOption,
-    params: str = ParamsOption,
-    set_: Optional[List[str]] = SetOption,
-):
-    """Train one trial of one method on one scenario with one seed (the study's: its search seed)."""
-    p = load_params(params, set_)
-    schema.check_choice_value("study.methods", method)
-    schema.check_choice_value("study.trials", trial)
-    scenario, seed = first(p, "study.scenarios", scenario), search_seed(p, seed)
-    from stages import train as stage  # torch: after the checks, so errors come fast
-
-    stage.run_trial(declared_params(p, "train", method), scenario, method, trial, seed)
-
-
-@stage_app.command()
-def select(
-    method: str = MethodOption,
-    scenario: Optional[str] = ScenarioOption,
-    params: str = ParamsOption,
-    set_: Optional[List[str]] = SetOption,
-):
-    """Pick the method's trial by the selection rule study.selection."""
-    p = load_params(params, set_)
-    schema.check_choice_value("study.methods", method)
-    scenario = first(p, "study.scenarios", scenario)
-    from stages import select as stage
-
-    stage.run(declared_params(p, "select"), scenario, method)
-
-
-@stage_app.command()
-def replicate(
-    method: str = MethodOption,
-    scenario: Optional[str] = ScenarioOption,
-    seed: Optional[int] = SeedOption,
-    params: str = ParamsOption,
-    set_: Optional[List[str]] = SetOption,
-):
-    """Train the method's selected configuration on one scenario with one seed."""
-    p = load_params(params, set_)
-    schema.check_choice_value("study.methods", method)
-    scenario, seed = first(p, "study.scenarios", scenario), first(p, "study.seeds", seed)
-    from stages import train as stage
-
-    stage.run_replicate(declared_params(p, "train", method), scenario, method, seed)
-
-
-@stage_app.command()
-def report(params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
-    """Write reports/: tables, figures and metrics.json over scenarios, methods and seeds."""
-    p = load_params(params, set_)
-    from stages import report as stage
-
-    stage.run(declared_params(p, "report"))
-
-
-@stage_app.command()
-def fingerprint(params: str = ParamsOption, set_: Optional[List[str]] = SetOption):
-    """Write fingerprints/: per stage (per method for train) the SHA-256 of the code it runs and
-    the values of the params keys it reads."""
-    p = load_params(params, set_)
-    from stages import fingerprint as stage
-
-    stage.run(p)
 
 
 bench_app = typer.Typer(help="Benchmarks of the LRW engine.", no_args_is_help=True)

@@ -2,43 +2,42 @@
 runs and the params it reads.
 
 A stage's code is the project modules it runs, found from the source (nothing is imported): the
-closure of its module `stages/<stage>.py` and of the command-line entry point (ENTRY_POINT,
-`molere/cli.py`) under
+closure of its module `stages/<stage>.py` and of the stage command line (ENTRY_POINT,
+`molere/stage_cli.py`) under
 
 - import statements, at a module's top or inside its functions (stages and the library import
   lazily, to keep torch out of `--help`): `import a.b`, `from a import b` (the module `a.b` where
   there is one, else `a`), relative imports. Only the project's packages (`molere`, `stages`) are
   followed, and only Python modules count;
 - the packages above a module (importing `a.b.c` runs `a/__init__.py` and `a/b/__init__.py`);
-- registry scans: a `Registry(..., package="p")` call counts as importing every module directly in
-  `p`, as the registry does when first asked for an entry (`p` must be a string literal, or the
-  stage stops). So adding a model or a dataset file changes the fingerprints of the stages that
-  use that registry;
-- except the scan of the method zoo (METHOD_ZOO, `molere.methods.zoo`): a stage trains only the
-  methods whose params section it declares in STAGE_PARAMS (`train` its cell's method, `erm` and
-  `rank` `methods.erm`), so it counts only their modules (the zoo module that registers the name,
-  `register("<name>")`, and what that imports), not the other methods. Adding a method file
-  therefore changes no fingerprint until the method joins `study.methods`, and editing one changes
-  only its `train` fingerprint.
+- registry scans by name: a `Registry(..., package="p")` call would import every module directly in
+  `p` when first asked for an entry (`p` must be a string literal, or the stage stops), but a stage
+  counts only the modules that register the entries it uses (`register("<name>")`, and what those
+  import): the model of `model.name` and the dataset of `data.dataset` for a stage that declares
+  those sections, the methods whose `methods.<name>` sections it declares (`train` its cell's
+  method, `erm` and `rank` `methods.erm`), and no entry of a registry whose key it does not declare
+  (REGISTRIES). An entry no module registers by a literal name counts the modules that register
+  computed names (in a loop, as the torchvision datasets are); one that none can register stops the
+  stage. So adding a model, dataset or method file changes no fingerprint until a
+  stage uses it, and editing one changes only the fingerprints of the stages that use it.
 
 Editing `stages/report.py` or `molere/report/markdown.py` so changes only the report's fingerprint.
 Dynamic imports (`importlib`) are not seen; the project has two, the registry's scan and the entry
 point's dispatch to a stage's module, which is the root already.
 
 The entry point is part of every stage's code, since every stage runs through it: it parses the
-command line and hands the stage the params it declares (`declared_params`, in this module). Only
-its module-level imports count: an import inside one of its commands is that command's (its
-stage's module, or the benchmark tools), and following them would make every stage depend on
-every other.
+command line and hands the stage the params it declares (`molere.pipeline.declared_params`). Only
+its module-level imports count: an import inside a function is a stage's own (its module is the
+root already). The user's commands (`molere/cli.py`: repro, verify, params, bench) are no part of
+any stage: editing them re-runs nothing.
 
-A stage's params are the keys STAGE_PARAMS declares, and the stage is handed only those
-(`declared_params`): a key it reads without declaring is an error, not a change that would go
-unnoticed.
+A stage's params are the keys its entry of molere/pipeline.py declares, and the stage is handed
+only those: a key it reads without declaring is an error, not a change that would go unnoticed.
 
 The `fingerprint` stage is the only one that reads the code and params.yaml. It writes one small
 JSON file per stage (per method for `train`) and each stage depends on its own, so DVC checks one
 file per stage instead of walking the library and parsing params.yaml once per stage: together
-those were over half of a `dvc repro` with nothing changed (README, "The pipeline")."""
+those were over half of a `dvc repro` with nothing changed (docs/design.md, the pipeline)."""
 
 from __future__ import annotations
 
@@ -48,53 +47,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from molere.errors import MolereError, check_choice
-from molere.methods import METHODS
 from molere.params import Params
+from molere import pipeline
 
-# The params keys each stage reads; `{method}` is the train stage's method.
-# Every stage also reads `execution.portable`: it picks the kernels of torch, numpy and their
-# BLAS libraries (molere/portable.py), and so the bits of every float a stage computes.
-PORTABLE = "execution.portable"
-STAGE_PARAMS = {
-    "prepare": ("data", "noise", "ood", PORTABLE),
-    "corrupt": ("noise", PORTABLE),
-    "erm": ("model", "train", "methods.erm", PORTABLE),
-    "rank": ("rank", "model", "train", "methods.erm", PORTABLE),  # cross-fit trains ERM fold models
-    "valsets": ("valsets", PORTABLE),
-    # a trial draws from the search spaces with study.seed; `replicate` runs the same code on the
-    # same keys (the values it trains with come from selected.json), so it shares this fingerprint
-    "train": ("model", "train", "methods.{method}", "search.train", "search.methods.{method}", "study.seed", PORTABLE),
-    "select": ("study.trials", "study.selection", PORTABLE),
-    "evaluate": ("study.methods", "study.trusted_baselines", "study.search_seed", "study.seeds", "study.trials", "study.selection", PORTABLE),  # not the scenarios
-    "report": ("study", "claims", PORTABLE),
-}
-PIPELINE_STAGES = tuple(STAGE_PARAMS)
-# DVC stages that run another stage's code on its keys, so they share its fingerprint
-SAME_FINGERPRINT = {"replicate": "train", **{f"{stage}-search": stage for stage in ("corrupt", "erm", "rank", "valsets")}}
-SAME_FINGERPRINT |= {"train-baseline": "train", "select-baseline": "select", "replicate-baseline": "train"}
-PER_METHOD_STAGES = tuple(stage for stage, keys in STAGE_PARAMS.items() if any("{method}" in key for key in keys))
 CODE_DIRS = ("molere", "stages")
-ENTRY_POINT = "molere.cli"  # the module of the `molere-bench` command (pyproject.toml)
-METHOD_ZOO = METHODS.package
+ENTRY_POINT = "molere.stage_cli"  # what every stage runs through: `molere-bench stage <name>`
+# registry package -> (what it holds, the params key that names the entry a stage uses, for a stage
+# that declares that key's section); the method zoo's entries are named by the stage's
+# `methods.<name>` sections
+REGISTRIES = {
+    "molere.methods.zoo": ("method", None),
+    "molere.models.zoo": ("model", "model.name"),
+    "molere.data.sources": ("dataset", "data.dataset"),
+}
 
 
-def stage_params(stage: str, method: str | None = None) -> tuple[str, ...]:
-    """The params keys `stage` reads (for `train`, with `method`'s own section)."""
-    check_choice("pipeline stage", stage, PIPELINE_STAGES)
-    if (stage in PER_METHOD_STAGES) != (method is not None):
-        raise MolereError(f"stage {stage} {'needs a' if stage in PER_METHOD_STAGES else 'takes no'} method")
-    return tuple(key.format(method=method) for key in STAGE_PARAMS[stage])
-
-
-def declared_params(params: Params, stage: str, method: str | None = None) -> Params:
-    """What `stage` may read of `params`: exactly the keys it declares."""
-    return params.restricted(stage_params(stage, method), owner=f"stage {stage}")
-
-
-def methods_trained(stage: str, method: str | None = None) -> list[str]:
-    """The methods `stage` trains: those whose params section it declares (a method is trained on
-    its `methods.<name>` section, so a stage can train no other)."""
-    return [key.removeprefix("methods.") for key in stage_params(stage, method) if key.startswith("methods.")]
+def registry_names(params: Params, name: str, method: str | None = None) -> dict[str, list[str] | None]:
+    """Registry package -> the entries stage `name` uses (None: it names one the source cannot
+    tell, so every entry counts); a package the stage declares no key of maps to no entry."""
+    keys = pipeline.stage_params(name, method)
+    names: dict[str, list[str] | None] = {"molere.methods.zoo": [k.removeprefix("methods.") for k in keys if k.startswith("methods.")]}
+    for package, (_, key) in REGISTRIES.items():
+        if key is not None:
+            declared = key.partition(".")[0] in keys
+            value = params.get(key, object, None) if declared else None
+            names[package] = ([value] if isinstance(value, str) else None) if declared else []
+    return names
 
 
 @dataclass
@@ -105,6 +83,7 @@ class Module:
     top_imports: set[str] = field(default_factory=set)  # those outside its functions
     scans: set[str] = field(default_factory=set)  # the packages its registries scan
     registers: set[str] = field(default_factory=set)  # the names it registers
+    registers_computed: bool = False  # it registers names it computes (in a loop), which the source cannot tell
 
 
 class CodeGraph:
@@ -118,16 +97,26 @@ class CodeGraph:
     def submodules(self, package: str) -> list[str]:
         return [name for name in self.modules if name.rpartition(".")[0] == package]
 
-    def method_module(self, method: str) -> str:
-        """The module of the method zoo that registers `method`."""
-        owners = {registered: name for name in self.submodules(METHOD_ZOO) for registered in self.modules[name].registers}
-        return owners[check_choice("method", method, sorted(owners))]
+    def registered(self, package: str, names: list[str] | None) -> list[str]:
+        """The modules of registry `package` that register `names`: a name no module registers
+        literally (`register("<name>")`) counts the modules that register computed names, and is
+        an unknown entry if there are none; None counts every module."""
+        modules = self.submodules(package)
+        if names is None:
+            return modules
+        owners = {entry: name for name in modules for entry in self.modules[name].registers}
+        computed = [name for name in modules if self.modules[name].registers_computed]
+        for entry in names:
+            if entry not in owners and not computed:
+                check_choice(REGISTRIES.get(package, (package,))[0], entry, sorted(owners))
+        return sorted({owners[entry] for entry in names if entry in owners} | (set(computed) if set(names) - set(owners) else set()))
 
-    def stage_modules(self, stage: str, method: str | None = None) -> list[Module]:
-        """The modules `stage` (training `method`, for `train`) runs, in path order: see the module
+    def stage_modules(self, stage: str, names: dict[str, list[str] | None] | None = None) -> list[Module]:
+        """The modules `stage` runs, in path order, using the registry entries `names` (package ->
+        entries, from `registry_names`; a package it does not list: every entry): see the module
         docstring."""
-        check_choice("pipeline stage", stage, PIPELINE_STAGES)
-        trained = [self.method_module(name) for name in methods_trained(stage, method)]
+        pipeline.stage(stage)  # a known stage, or a one-line error
+        names = names or {}
         found: set[str] = set()
         todo = [f"stages.{stage}", ENTRY_POINT]
         while todo:
@@ -139,17 +128,17 @@ class CodeGraph:
             todo += parent_packages(name)
             todo += module.top_imports if name == ENTRY_POINT else module.imports
             for package in module.scans:
-                todo += trained if package == METHOD_ZOO else self.submodules(package)
+                todo += self.registered(package, names.get(package))
         return sorted((self.modules[name] for name in found), key=lambda module: module.path.as_posix())
 
-    def files(self, stage: str, method: str | None = None) -> list[Path]:
+    def files(self, stage: str, names: dict[str, list[str] | None] | None = None) -> list[Path]:
         """The files (relative to the root) of the modules `stage` runs."""
-        return [module.path for module in self.stage_modules(stage, method)]
+        return [module.path for module in self.stage_modules(stage, names)]
 
-    def fingerprint(self, stage: str, method: str | None = None) -> str:
+    def fingerprint(self, stage: str, names: dict[str, list[str] | None] | None = None) -> str:
         """SHA-256 over the paths and the contents' SHA-256 of the stage's files (a rename changes it too)."""
         digest = hashlib.sha256()
-        for module in self.stage_modules(stage, method):
+        for module in self.stage_modules(stage, names):
             digest.update(module.path.as_posix().encode() + b"\0" + module.digest)
         return digest.hexdigest()
 
@@ -213,6 +202,8 @@ def read_module(root: Path, path: Path, name: str, project: set[str]) -> Module:
                     module.scans.update([scanned] if scanned else [])
                 elif callee == "register" and node.args and isinstance(node.args[0], ast.Constant):
                     module.registers.add(node.args[0].value)
+                elif callee == "register" and node.args:
+                    module.registers_computed = True
     return module
 
 
@@ -226,11 +217,12 @@ def registry_package(call: ast.Call, path: Path) -> str | None:
     return given[0].value
 
 
-def stage_fingerprint(code: str, params: Params, stage: str, method: str | None = None) -> dict:
-    """The stage's code fingerprint and the value of each params key it reads (None where absent)."""
+def stage_fingerprint(code: CodeGraph, params: Params, name: str, method: str | None = None) -> dict:
+    """Stage `name`'s code fingerprint (its registry entries named by `params`) and the value of
+    each params key it reads (None where absent)."""
     return {
-        "stage": stage,
+        "stage": name,
         "method": method,
-        "code": code,
-        "params": {key: params.get(key, object, None) for key in stage_params(stage, method)},
+        "code": code.fingerprint(name, registry_names(params, name, method)),
+        "params": {key: params.get(key, object, None) for key in pipeline.stage_params(name, method)},
     }

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from molere.data.configs import SEED_MAX, DataConfig, data_config
 from molere.errors import MolereError
-from molere.executor.settings import Execution
 from molere.hparams import build_config, check_known, checked_value, hparam
 from molere.scenarios import parse_scenario
 from molere.train.config import TrainConfig
@@ -62,6 +61,21 @@ class RankConfig:
 class ValsetsConfig:
     fraction: float = hparam(0.1, low=0, low_open=True, high=0.5)  # of the pool's training part
     stratified: bool = hparam(True)  # the fraction within each class (false: within the whole pool, the paper's)
+
+
+# What a stage reserves on the Ray cluster (molere/executor/settings.py applies it) and whether the
+# CPU kernels are pinned. Only `portable` changes results (every stage declares it); the rest is
+# how, not what, so changing it re-runs nothing.
+@dataclass(frozen=True, kw_only=True)
+class Execution:
+    cpus_per_stage: float = hparam(1.0, low=0, low_open=True)
+    gpus_per_train: float = hparam(0.0, low=0)  # a fraction of one GPU, or whole GPUs
+    retries: int = hparam(1, low=0)  # of a stage whose worker died (a failing command is not retried)
+    portable: bool = hparam(True)  # CPU kernels pinned to AVX2 (molere/portable.py)
+
+    def __post_init__(self):
+        if self.gpus_per_train > 1 and self.gpus_per_train != int(self.gpus_per_train):
+            raise MolereError(f"execution.gpus_per_train = {self.gpus_per_train!r}: a stage takes a fraction of one GPU (0 to 1) or whole GPUs")
 
 
 @dataclass(frozen=True, kw_only=True)

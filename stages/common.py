@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from molere.io import BOOL, INTEGER, NUMBER, TEXT, check, read_examples, read_json, read_table
+from molere.pipeline import made_by
 from molere.valsets import HEURISTICS
 from molere import paths
 
@@ -16,32 +17,28 @@ MARGIN_COLUMNS = {"id": INTEGER, "y": INTEGER, "margin": NUMBER, "in_selection":
 VALSET_COLUMNS = {"id": INTEGER, **{name: BOOL for name in HEURISTICS}}
 
 
-def made_by_prepare(scenario: str) -> str:
-    return f"prepare --scenario {scenario}"
-
-
 def load_info(scenario: str) -> dict:
-    path, made_by = paths.info(scenario), made_by_prepare(scenario)
-    info = read_json(path, made_by, keys=("num_classes",))
+    path, writer = paths.info(scenario), made_by("prepare", scenario=scenario)
+    info = read_json(path, writer, keys=("num_classes",))
     classes = info["num_classes"]
-    check(isinstance(classes, int) and not isinstance(classes, bool) and classes >= 2, path, f"has num_classes = {classes!r}, not an integer >= 2", made_by)
+    check(isinstance(classes, int) and not isinstance(classes, bool) and classes >= 2, path, f"has num_classes = {classes!r}, not an integer >= 2", writer)
     return info
 
 
 def load_prepared_pool(scenario: str) -> tuple[pd.DataFrame, np.ndarray]:
     """The pool every seed shares: its training part with the dataset's observed labels, not
     corrupted yet (see `load_pool`)."""
-    return read_examples(paths.pool(scenario), made_by_prepare(scenario), POOL_COLUMNS)
+    return read_examples(paths.pool(scenario), made_by("prepare", scenario=scenario), POOL_COLUMNS)
 
 
 def load_pool(scenario: str, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     """Seed `seed`'s pool: the selection split as prepared, the training part as the seed's
     corruption drew it (the examples it kept, with their observed labels)."""
     pool, x = load_prepared_pool(scenario)
-    path, made_by = paths.labels(scenario, seed), f"corrupt --scenario {scenario} --seed {seed}"
-    labels = read_table(path, made_by, LABELS).set_index("id")["y"]
+    path, writer = paths.labels(scenario, seed), made_by("corrupt", scenario=scenario, seed=seed)
+    labels = read_table(path, writer, LABELS).set_index("id")["y"]
     training = ~pool["in_selection"].to_numpy()
-    check(labels.index.isin(pool["id"][training]).all(), path, "names ids outside the pool's training part: it comes from other data", made_by)
+    check(labels.index.isin(pool["id"][training]).all(), path, "names ids outside the pool's training part: it comes from other data", writer)
     keep = ~training | pool["id"].isin(labels.index).to_numpy()
     pool, x = pool[keep].reset_index(drop=True), x[keep]
     drawn = ~pool["in_selection"].to_numpy()
@@ -52,16 +49,16 @@ def load_pool(scenario: str, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
 
 def load_test_sets(scenario: str) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     """The test set and its OOD shifts: set name -> (labels, features)."""
-    made_by = made_by_prepare(scenario)
+    writer = made_by("prepare", scenario=scenario)
     return {
-        "test": read_examples(paths.test(scenario), made_by, LABELS),
-        "ood": read_examples(paths.ood(scenario), made_by, {**LABELS, "shift": TEXT, "severity": INTEGER}),
+        "test": read_examples(paths.test(scenario), writer, LABELS),
+        "ood": read_examples(paths.ood(scenario), writer, {**LABELS, "shift": TEXT, "severity": INTEGER}),
     }
 
 
 def load_margins(scenario: str, seed: int) -> pd.DataFrame:
-    return read_table(paths.margins(scenario, seed), f"rank --scenario {scenario} --seed {seed}", MARGIN_COLUMNS)
+    return read_table(paths.margins(scenario, seed), made_by("rank", scenario=scenario, seed=seed), MARGIN_COLUMNS)
 
 
 def load_valsets(scenario: str, seed: int) -> pd.DataFrame:
-    return read_table(paths.valsets(scenario, seed), f"valsets --scenario {scenario} --seed {seed}", VALSET_COLUMNS)
+    return read_table(paths.valsets(scenario, seed), made_by("valsets", scenario=scenario, seed=seed), VALSET_COLUMNS)

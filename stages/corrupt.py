@@ -17,7 +17,7 @@ from molere import paths
 from stages.common import load_info, load_prepared_pool
 
 
-def run(params: Params, scenario: str, seed: int) -> None:
+def run(params: Params, scenario: str, seed: int) -> str:
     pool, x = load_prepared_pool(scenario)
     training = ~pool["in_selection"].to_numpy()
     part = pool[training]
@@ -30,3 +30,4 @@ def run(params: Params, scenario: str, seed: int) -> None:
         noise_sd=params.get("noise.sd", float),
     )
     write_table(paths.labels(scenario, seed), pd.DataFrame({"id": part["id"].to_numpy()[keep], "y": y_observed}))
+    return f"{len(y_observed)} training examples, noise rate {(y_observed != part['y_clean'].to_numpy()[keep]).mean():.4f}"

@@ -15,7 +15,7 @@ from molere import paths
 from stages.common import load_info, load_pool
 
 
-def run(params: Params, scenario: str, seed: int) -> None:
+def run(params: Params, scenario: str, seed: int) -> str:
     info = load_info(scenario)
     pool, x = load_pool(scenario, seed)
     outcome = train_method(
@@ -34,3 +34,4 @@ def run(params: Params, scenario: str, seed: int) -> None:
         save_model(tmp / paths.MODEL, outcome.model, params, info)
         write_table(tmp / paths.HISTORY, pd.DataFrame(outcome.history))
     save_timing(paths.timing(out), outcome, params)
+    return f"{len(outcome.history)} epochs"

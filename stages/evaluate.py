@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from molere.io import atomic_dir
 from molere.params import Params
+from molere.pipeline import made_by
 from molere.report.evaluation import evaluate_runs, write_evaluation
 from molere.report.runs import load_run
 from molere.scenarios.protocol import scenario_methods
@@ -15,7 +16,7 @@ from molere import paths
 from stages.common import load_info
 
 
-def run(params: Params, scenario: str) -> None:
+def run(params: Params, scenario: str) -> str:
     num_classes = load_info(scenario)["num_classes"]
     search_seed, seeds = params.get("study.search_seed", int), params.get("study.seeds", list)
     trials = range(trial_count(params.get("study.trials", list)))
@@ -23,11 +24,12 @@ def run(params: Params, scenario: str) -> None:
     methods = scenario_methods(params.get("study.methods", list), params.get("study.trusted_baselines", list, []), scenario)
     for method in methods:
         for trial in trials:
-            made_by = f"train --scenario {scenario} --method {method} --trial {trial} --seed {search_seed}"
-            runs.append(load_run(paths.trial_dir(scenario, method, trial), method, num_classes, made_by))
+            writer = made_by("train", scenario=scenario, method=method, trial=trial, seed=search_seed)
+            runs.append(load_run(paths.trial_dir(scenario, method, trial), method, num_classes, writer))
         for seed in seeds:
-            made_by = f"replicate --scenario {scenario} --method {method} --seed {seed}"
-            runs.append(load_run(paths.run_dir(scenario, method, seed), method, num_classes, made_by))
+            writer = made_by("replicate", scenario=scenario, method=method, seed=seed)
+            runs.append(load_run(paths.run_dir(scenario, method, seed), method, num_classes, writer))
     tables = evaluate_runs(runs, num_classes, search_seed, params.get("study.selection", str))
     with atomic_dir(paths.eval_dir(scenario)) as out:
         write_evaluation(out, tables)
+    return f"{len(runs)} runs of {len(methods)} methods"

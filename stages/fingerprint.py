@@ -1,21 +1,25 @@
-"""Stage `fingerprint`: one JSON file per pipeline stage (per method for `train`) with the SHA-256
-of the code it runs and the values of the params keys it reads, written together as one folder."""
+"""Stage `fingerprint`: one JSON file per pipeline stage (per method for a per-method stage) with
+the SHA-256 of the code it runs and the values of the params keys it reads, written together as one
+folder."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from molere.fingerprint import PER_METHOD_STAGES, PIPELINE_STAGES, CodeGraph, stage_fingerprint
+from molere.fingerprint import CodeGraph, stage_fingerprint
 from molere.io import atomic_dir, write_json
 from molere.params import Params
+from molere.pipeline import FINGERPRINTED, PER_METHOD
 from molere import paths
 
 
-def run(params: Params, root: Path = Path(".")) -> None:
+def run(params: Params, root: Path = Path(".")) -> str:
     code = CodeGraph(root)  # every module read once, for all the stages
+    methods = params.get("study.methods", list) + params.get("study.trusted_baselines", list, [])
+    written = 0
     with atomic_dir(root / paths.FINGERPRINTS) as out:
-        for stage in PIPELINE_STAGES:
-            methods = params.get("study.methods", list) + params.get("study.trusted_baselines", list, [])
-            for method in methods if stage in PER_METHOD_STAGES else [None]:
-                fingerprint = stage_fingerprint(code.fingerprint(stage, method), params, stage, method)
-                write_json(out / paths.fingerprint(stage, method).relative_to(paths.FINGERPRINTS), fingerprint)
+        for stage in FINGERPRINTED:
+            for method in methods if stage in PER_METHOD else [None]:
+                write_json(out / paths.fingerprint(stage, method).relative_to(paths.FINGERPRINTS), stage_fingerprint(code, params, stage, method))
+                written += 1
+    return f"{written} fingerprints"

@@ -1,8 +1,8 @@
 """Stage `prepare`: what every seed of a scenario shares (molere/draws.py), as Parquet with
 info.json, written together into the scenario's data folder (all computed first, then written):
 the pool with its selection split, whose label corruption is drawn here once from `data.seed`,
-and whose training part keeps its clean labels for the `corrupt` stage to corrupt per seed; the
-clean test set and the OOD shifts."""
+and whose training part keeps the dataset's observed labels (its clean ones, unless it has noise of
+its own) for the `corrupt` stage to corrupt per seed; the clean test set and the OOD shifts."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from molere.scenarios import parse_scenario
 from molere import paths
 
 
-def run(params: Params, scenario_name: str) -> None:
-    scenario = parse_scenario(scenario_name)
+def run(params: Params, scenario: str) -> str:
+    corruption = parse_scenario(scenario)
     data, own = data_config(params.get("data", dict, {}))  # the typed defaults
     ood_cfg = params.section("ood")
     dataset = with_ood_source(DATASETS.get(data.dataset)(own, data.seed), ood_cfg)
@@ -29,7 +29,7 @@ def run(params: Params, scenario_name: str) -> None:
     pool, x = pool_table(dataset, data.selection_fraction, seed)
     selection = np.flatnonzero(pool["in_selection"].to_numpy())
     kept, y_observed = corrupt_pool(
-        pool["y"].to_numpy()[selection], x[selection], scenario, dataset.num_classes, seed, noise_sd=params.get("noise.sd", float)
+        pool["y"].to_numpy()[selection], x[selection], corruption, dataset.num_classes, seed, noise_sd=params.get("noise.sd", float)
     )
     keep = np.sort(np.concatenate([np.flatnonzero(~pool["in_selection"].to_numpy()), selection[kept]]))
     pool.loc[selection[kept], "y"] = y_observed
@@ -44,16 +44,17 @@ def run(params: Params, scenario_name: str) -> None:
         "normalization": dataset.normalization,
         "pool_size": len(pool),
         "corruption": {
-            "noise_kind": scenario.noise_kind,
-            "target_noise_rate": scenario.noise_rate,
-            "imbalance": scenario.imbalance,
+            "noise_kind": corruption.noise_kind,
+            "target_noise_rate": corruption.noise_rate,
+            "imbalance": corruption.imbalance,
         },
         # realised on the selection split (each seed's training part: its labels.parquet): the
         # noise rate overall and per clean class, and the class sizes after skew
         **noise_summary(pool["y_clean"].to_numpy()[chosen], pool["y"].to_numpy()[chosen], dataset.num_classes),
     }
-    with atomic_dir(paths.data_dir(scenario_name)) as out:
+    with atomic_dir(paths.data_dir(scenario)) as out:
         write_examples(out / paths.POOL, pool, x[keep])
         write_examples(out / paths.TEST, *test_table(dataset.test))
         write_examples(out / paths.OOD, *ood)
         write_json(out / paths.INFO, info)
+    return f"pool {len(pool)} examples, test {len(dataset.test.y)}, selection noise rate {info['noise_rate']:.4f}"

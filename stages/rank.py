@@ -10,6 +10,7 @@ from molere.experiment import load_model, to_device, training_device
 from molere.io import write_table
 from molere.margins import probabilistic_margin
 from molere.params import Params
+from molere.pipeline import made_by
 from molere.ranking import RANK_MODES, cross_fit_folds, cross_fit_probabilities
 from molere.train.loop import predict_proba
 from molere.train.tensors import TensorSet
@@ -17,7 +18,7 @@ from molere import paths
 from stages.common import load_info, load_pool
 
 
-def run(params: Params, scenario: str, seed: int) -> None:
+def run(params: Params, scenario: str, seed: int) -> str:
     info = load_info(scenario)
     pool, x = load_pool(scenario, seed)
     y, ids = pool["y"].to_numpy(), pool["id"].to_numpy()
@@ -25,7 +26,7 @@ def run(params: Params, scenario: str, seed: int) -> None:
     mode = check_choice("rank.mode", params.get("rank.mode", str), RANK_MODES)
     if mode == "in-sample":
         device = training_device(params)
-        model = to_device(load_model(paths.erm_rank_model(scenario, seed), x.shape[1:], f"erm --scenario {scenario} --seed {seed}"), device)
+        model = to_device(load_model(paths.erm_rank_model(scenario, seed), x.shape[1:], made_by("erm", scenario=scenario, seed=seed)), device)
         probs = predict_proba(model, TensorSet.from_numpy(x, y, ids, device, info.get("normalization")))
     else:
         erm_seed = stream_seed(seed, "rank")
@@ -34,3 +35,4 @@ def run(params: Params, scenario: str, seed: int) -> None:
     frame["margin"] = probabilistic_margin(probs, y)
     frame["pred"] = probs.argmax(1)
     write_table(paths.margins(scenario, seed), frame)
+    return f"mean margin {frame['margin'].mean():.4f}"

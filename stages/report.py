@@ -13,6 +13,7 @@ import pandas as pd
 from molere.hparams import build_config
 from molere.io import atomic_dir, write_json, write_table, write_text
 from molere.params import Params
+from molere.pipeline import made_by
 from molere.report import aggregate, claims, cost, figures, markdown
 from molere.report.build import build_scenario, drawn, write_curves
 from molere.report.evaluation import read_evaluation
@@ -22,14 +23,14 @@ from molere.timings import read_timing
 from molere import paths
 
 
-def run(params: Params) -> None:
+def run(params: Params) -> str:
     methods, baselines = params.get("study.methods", list), params.get("study.trusted_baselines", list, [])
     search_seed, seeds = params.get("study.search_seed", int), params.get("study.seeds", list)
     rule = params.get("study.selection", str)
     # each scenario's methods: the trusted ones add the trusted-ERM baselines
     ran = {scenario: scenario_methods(methods, baselines, scenario) for scenario in params.get("study.scenarios", list)}
     tables = {
-        scenario: read_evaluation(paths.eval_dir(scenario), ran[scenario], search_seed, seeds, f"evaluate --scenario {scenario}", rule)
+        scenario: read_evaluation(paths.eval_dir(scenario), ran[scenario], search_seed, seeds, made_by("evaluate", scenario=scenario), rule)
         for scenario in ran
     }
     # judged before anything is written: claims stop on tables with more than one run per method and seed
@@ -45,6 +46,7 @@ def run(params: Params) -> None:
     }
     with atomic_dir(paths.REPORTS) as out:  # a fresh folder: no figure of a scenario no longer in the study
         write_reports(out, tables, judgement, timings, ran, search_seed, seeds, rule)
+    return f"{len(tables)} scenarios, {len(judgement.comparisons)} claim comparisons"
 
 
 def chance(per_class: pd.DataFrame) -> float:

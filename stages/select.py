@@ -11,6 +11,7 @@ import pandas as pd
 
 from molere.io import check, read_json, write_json
 from molere.params import Params
+from molere.pipeline import made_by
 from molere.selection import choose
 from molere.schema import trial_count
 from molere import paths
@@ -19,14 +20,16 @@ from molere import paths
 TRIAL_KEYS = ("trial", "seed", "select_acc", "id_acc")
 
 
-def run(params: Params, scenario: str, method: str) -> None:
+def run(params: Params, scenario: str, method: str) -> str:
     trials = list(range(trial_count(params.get("study.trials", list))))
     rule = params.get("study.selection", str)
-    table = pd.DataFrame([trial_metrics(scenario, method, t) for t in trials])
+    search_seed = params.get("study.search_seed", int)
+    table = pd.DataFrame([trial_metrics(scenario, method, t, search_seed) for t in trials])
     chosen = choose(rule, table)
     row = table.set_index("trial").loc[chosen]
     directory = paths.trial_dir(scenario, method, chosen)
-    config = read_json(directory / paths.CONFIG, made_by(scenario, method, chosen), keys=("values",))
+    writer = made_by("train", scenario=scenario, method=method, trial=chosen, seed=search_seed)
+    config = read_json(directory / paths.CONFIG, writer, keys=("values",))
     write_json(
         paths.selected(scenario, method),
         {
@@ -39,19 +42,17 @@ def run(params: Params, scenario: str, method: str) -> None:
             "run_digest": digest(directory),
         },
     )
+    return f"trial {chosen}, selection accuracy {float(row['select_acc']):.4f}"
 
 
-def trial_metrics(scenario: str, method: str, trial: int) -> dict:
+def trial_metrics(scenario: str, method: str, trial: int, search_seed: int) -> dict:
     path = paths.trial_dir(scenario, method, trial) / paths.METRICS
-    metrics = read_json(path, made_by(scenario, method, trial), keys=TRIAL_KEYS)
+    writer = made_by("train", scenario=scenario, method=method, trial=trial, seed=search_seed)
+    metrics = read_json(path, writer, keys=TRIAL_KEYS)
     for key in TRIAL_KEYS:
         value = metrics[key]
-        check(isinstance(value, (int, float)) and not isinstance(value, bool), path, f"has {key} = {value!r}, not a number", made_by(scenario, method, trial))
+        check(isinstance(value, (int, float)) and not isinstance(value, bool), path, f"has {key} = {value!r}, not a number", writer)
     return {key: metrics[key] for key in TRIAL_KEYS}
-
-
-def made_by(scenario: str, method: str, trial: int) -> str:
-    return f"train --scenario {scenario} --method {method} --trial {trial}"
 
 
 def digest(directory) -> str:

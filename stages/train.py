@@ -18,6 +18,7 @@ from molere.io import atomic_dir, check, read_json, write_json, write_table
 from molere.margins import prediction_table
 from molere.methods import METHODS
 from molere.params import Params
+from molere.pipeline import made_by
 from molere.scenarios import parse_scenario
 from molere.scenarios.protocol import carried_labels
 from molere.train.loop import accuracy, predict_proba
@@ -27,21 +28,20 @@ from molere import paths
 from stages.common import load_info, load_margins, load_pool, load_test_sets, load_valsets
 
 
-def run_trial(params: Params, scenario: str, method: str, trial: int, seed: int) -> None:
+def run_trial(params: Params, scenario: str, method: str, trial: int, seed: int) -> str:
     """Trial `trial` of `method`'s search: its drawn values (none for trial 0) on top of params."""
     method_cls = METHODS.get(method)
     values = trial_values(params, method_cls, trial, params.get("study.seed", int))
-    train_run(with_values(params, values), scenario, method, seed, paths.trial_dir(scenario, method, trial), trial, values)
+    return train_run(with_values(params, values), scenario, method, seed, paths.trial_dir(scenario, method, trial), trial, values)
 
 
-def run_replicate(params: Params, scenario: str, method: str, seed: int) -> None:
+def run_replicate(params: Params, scenario: str, method: str, seed: int) -> str:
     """The configuration the selection rule chose, trained on replicate seed `seed`'s draws
     (molere/draws.py); the replicate seeds exclude the search seed (molere/schema.py), so no
     replicate is the run that won the search."""
-    made_by = f"select --scenario {scenario} --method {method}"
-    chosen = read_json(paths.selected(scenario, method), made_by, keys=("trial", "values"))
+    chosen = read_json(paths.selected(scenario, method), made_by("select", scenario=scenario, method=method), keys=("trial", "values"))
     out = paths.run_dir(scenario, method, seed)
-    train_run(with_values(params, chosen["values"]), scenario, method, seed, out, chosen["trial"], chosen["values"])
+    return train_run(with_values(params, chosen["values"]), scenario, method, seed, out, chosen["trial"], chosen["values"])
 
 
 @dataclass
@@ -63,13 +63,13 @@ def read_inputs(scenario: str, seed: int, validation: str | None) -> Inputs:
     which carries its clean labels under the scenario's protocol if it is trusted."""
     info = load_info(scenario)
     pool, x = load_pool(scenario, seed)
-    margins = aligned(pool, load_margins(scenario, seed), paths.margins(scenario, seed), f"rank --scenario {scenario} --seed {seed}")
+    margins = aligned(pool, load_margins(scenario, seed), paths.margins(scenario, seed), made_by("rank", scenario=scenario, seed=seed))
     training = ~pool["in_selection"].to_numpy()
     part = pool[training].reset_index(drop=True)
     val_mask = np.zeros(len(part), dtype=bool)
     if validation is not None:
-        made_by = f"valsets --scenario {scenario} --seed {seed}"
-        valsets = aligned(part, load_valsets(scenario, seed), paths.valsets(scenario, seed), made_by)
+        writer = made_by("valsets", scenario=scenario, seed=seed)
+        valsets = aligned(part, load_valsets(scenario, seed), paths.valsets(scenario, seed), writer)
         val_mask = valsets[validation].to_numpy()
     trusted = parse_scenario(scenario).trusted
     part = with_labels(part, carried_labels(part["y"], part["y_clean"], val_mask, trusted))
@@ -85,9 +85,9 @@ def read_inputs(scenario: str, seed: int, validation: str | None) -> Inputs:
     )
 
 
-def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, trial: int, values: dict) -> None:
-    """Train `method` on the training part of the pool (the selection split held out), then write
-    the run's files together into `out`."""
+def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, trial: int, values: dict) -> str:
+    """Train `method` on the training part of the pool (the selection split held out), write the
+    run's files together into `out`, and return its headline: the test accuracy."""
     method_cls = METHODS.get(method)
     inputs = read_inputs(scenario, seed, method_cls.validation)
     part, info = inputs.pool, inputs.info
@@ -133,6 +133,7 @@ def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, 
         save_model(tmp / paths.MODEL, outcome.model, params, info)
         write_json(tmp / paths.METRICS, metrics)
     save_timing(paths.timing(out), outcome, params)
+    return f"test accuracy {metrics['id_acc']:.4f}"
 
 
 def aligned(pool: pd.DataFrame, table: pd.DataFrame, path: Path, made_by: str) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from molere import paths
 from stages.common import load_margins
 
 
-def run(params: Params, scenario: str, seed: int) -> None:
+def run(params: Params, scenario: str, seed: int) -> str:
     margins = load_margins(scenario, seed)
     margins = margins[~margins["in_selection"]]
     config = build_config(ValsetsConfig, params.get("valsets", dict, {}), "valsets.")  # its typed defaults
@@ -29,3 +29,4 @@ def run(params: Params, scenario: str, seed: int) -> None:
         stratified=config.stratified,
     )
     write_table(paths.valsets(scenario, seed), splits)
+    return f"{int(splits['hard'].sum())} examples per side"

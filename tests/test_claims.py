@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from matplotlib.image import imread
 
 from molere.errors import MolereError
-from molere.fingerprint import declared_params
+from molere.pipeline import declared_params
 from molere.methods import METHODS
 from molere.params import Params
 from scipy import stats

@@ -1,11 +1,13 @@
 """The command line: a light start-up, and one-line errors with a non-zero exit for bad input."""
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -24,10 +26,30 @@ def test_importing_the_cli_does_not_import_torch():
     assert out.stdout.strip() == "False", out.stderr
 
 
-def test_every_stage_has_help(tmp_path):
-    for stage in ["prepare", "erm", "rank", "valsets", "train", "select", "replicate", "evaluate", "report"]:
-        result = run_cli(["stage", stage, "--help"], tmp_path)
-        assert result.returncode == 0 and "--params" in result.stdout, stage
+def test_every_stage_has_help_with_its_options(tmp_path):
+    from molere.pipeline import STAGES
+
+    for name, stage in STAGES.items():
+        result = run_cli(["stage", name, "--help"], tmp_path)
+        assert result.returncode == 0 and "--params" in result.stdout, name
+        assert {option for option in ("scenario", "method", "trial", "seed") if f"--{option}" in result.stdout} == set(stage.per), name
+
+
+def test_a_stage_run_by_hand_ends_with_what_it_wrote_and_its_headline(project):
+    small = ["-S", "data.mnist1d.num_samples=500"]
+    prepared = run_cli(["stage", "prepare", "--scenario", "idn-40", *small], project)
+    assert prepared.returncode == 0, prepared.stderr
+    info = json.loads((project / "data/idn-40/info.json").read_text())
+    test = pd.read_parquet(project / "data/idn-40/test.parquet")
+    assert prepared.stdout.splitlines()[-1] == (
+        f"prepare: wrote data/idn-40 (pool {info['pool_size']} examples, test {len(test)}, selection noise rate {info['noise_rate']:.4f})"
+    )
+    assert info["noise_rate"] > 0.2  # a figure that says something: idn-40's realised noise
+    corrupted = run_cli(["stage", "corrupt", "--scenario", "idn-40", *small], project)  # the search seed
+    labels = pd.read_parquet(project / "runs/idn-40/draws/0/labels.parquet")
+    pool = pd.read_parquet(project / "data/idn-40/pool.parquet").set_index("id")
+    rate = (labels["y"].to_numpy() != pool.loc[labels["id"], "y_clean"].to_numpy()).mean()
+    assert corrupted.stdout.splitlines()[-1] == f"corrupt: wrote runs/idn-40/draws/0/labels.parquet ({len(labels)} training examples, noise rate {rate:.4f})"
 
 
 @pytest.fixture

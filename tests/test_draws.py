@@ -10,7 +10,7 @@ import yaml
 from molere import paths
 from molere.draws import stream_seed
 from molere.errors import MolereError
-from molere.fingerprint import declared_params
+from molere.pipeline import declared_params
 from molere.io import read_examples, read_table
 from molere.params import Params
 from molere_tools.sandbox import ROOT

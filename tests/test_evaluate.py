@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from molere.errors import MolereError
 from molere.io import write_json, write_table
 from molere.margins import prediction_table
-from molere.fingerprint import declared_params
+from molere.pipeline import declared_params
 from molere.params import Params
 from molere.report.evaluation import TABLES
 from molere.timings import write_timing

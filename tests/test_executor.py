@@ -23,7 +23,7 @@ from molere.errors import MolereError
 from molere.executor.cluster import Cluster, check_reachable, connection_failure
 from molere.executor import dvcrepo, runlock
 from molere.executor.scheduler import LOCK_EVERY_S, LOCK_RATIO, Scheduler, unlock_priority
-from molere.executor.settings import Execution, load_execution, worker_env
+from molere.executor.settings import Execution, load_execution, resources, worker_env
 from molere.portable import portable_environment
 from molere.executor.worker import run_stage
 from molere.params import Params
@@ -91,10 +91,16 @@ def locked_stages(repo: Path) -> dict:
 def test_training_stages_reserve_gpus_the_others_cpus_only():
     execution = load_execution(Params({"execution": {"cpus_per_stage": 2, "gpus_per_train": 0.25}}))
     assert execution == Execution(cpus_per_stage=2.0, gpus_per_train=0.25, retries=1)
-    for name in ["erm@clean-1", "erm-search@clean-0", "rank@idn-40-1", "rank-search@idn-40-0", "train@clean-erm-0", "replicate@clean-erm-1"]:
-        assert execution.resources(name) == {"num_cpus": 2.0, "num_gpus": 0.25}, name
-    for name in ["fingerprint", "prepare@clean", "corrupt@clean-1", "valsets-search@clean-0", "select@clean-erm", "evaluate@clean", "report", "trainer"]:
-        assert execution.resources(name) == {"num_cpus": 2.0, "num_gpus": 0.0}, name
+    for name in ["erm@clean-1", "erm-search@clean-0", "rank@idn-40-1", "rank-search@idn-40-0", "train@clean-erm-0", "replicate@clean-erm-1",
+                 "train-baseline@idn-40+trusted-erm-trusted-hard-0", "replicate-baseline@idn-40+trusted-erm-trusted-hard-1"]:
+        assert resources(execution, name) == {"num_cpus": 2.0, "num_gpus": 0.25}, name
+    for name in ["fingerprint", "prepare@clean", "corrupt@clean-1", "valsets-search@clean-0", "select@clean-erm",
+                 "select-baseline@idn-40+trusted-erm-trusted-hard", "evaluate@clean", "report", "trainer"]:
+        assert resources(execution, name) == {"num_cpus": 2.0, "num_gpus": 0.0}, name
+    # every stage of dvc.yaml that runs a training command, and only those, reserves GPUs
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        trains = stage["cmd"].split()[2] in ("erm", "rank", "train", "replicate")
+        assert resources(execution, f"{name}@x")["num_gpus"] == (0.25 if trains else 0.0), name
     assert load_execution(Params({})) == Execution()  # no execution section: the defaults
     # native kernels: as many threads as the stage reserved CPUs; portable: its pins, one thread
     native = load_execution(Params({"execution": {"cpus_per_stage": 2, "portable": False}}))

@@ -12,17 +12,20 @@ import pytest
 import yaml
 
 from molere.errors import MolereError
-from molere.fingerprint import ENTRY_POINT, PIPELINE_STAGES, SAME_FINGERPRINT, CodeGraph, declared_params, stage_params
+from molere.fingerprint import ENTRY_POINT, CodeGraph, registry_names
+from molere.pipeline import DVC_STAGES, FINGERPRINTED, declared_params, stage_params
 from molere.params import Params
 from stages import fingerprint as fingerprint_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# A miniature project with every import form the graph follows. The entry point imports the
-# params module at its top and, inside its commands, a stage and the benchmark tools.
+# A miniature project with every import form the graph follows. The stage command line (the entry
+# point) imports the params module at its top and a stage inside its command; the user's command
+# line mounts it and imports the benchmark tools inside a command.
 MINIATURE = {
     "molere/__init__.py": "",
-    "molere/cli.py": "import sys\nfrom molere import params\n\n\ndef train():\n    from stages import train\n\n\ndef bench():\n    import molere.tools\n",
+    "molere/stage_cli.py": "import sys\nfrom molere import params\n\n\ndef train():\n    from stages import train\n",
+    "molere/cli.py": "from molere import stage_cli\n\n\ndef bench():\n    import molere.tools\n",
     "molere/params.py": "",
     "molere/tools.py": "",
     "molere/nested.py": "",
@@ -34,8 +37,8 @@ MINIATURE = {
     "molere/methods/zoo/focal.py": 'from .. import METHODS\nfrom ..shared import loss\n\n\n@METHODS.register("focal")\nclass Focal:\n    pass\n',
     "molere/models/__init__.py": 'from molere import registry\nMODELS = registry.Registry("model", package="molere.models.zoo")\n',
     "molere/models/zoo/__init__.py": "",
-    "molere/models/zoo/mlp.py": "",
-    "molere/models/zoo/cnn.py": "",
+    "molere/models/zoo/mlp.py": 'from molere.models import MODELS\n\n\n@MODELS.register("mlp")\ndef mlp():\n    pass\n',
+    "molere/models/zoo/cnn.py": 'from molere.models import MODELS\n\n\n@MODELS.register("cnn")\ndef cnn():\n    pass\n',
     "molere/report/__init__.py": "",
     "molere/report/tables.py": "import numpy\n",
     "molere/report/markdown.py": "import molere.report.tables\n",
@@ -52,10 +55,9 @@ MINIATURE = {
     "stages/report.py": "from molere.report import markdown, tables\n",
     "stages/fingerprint.py": "import molere.tools\n",
 }
-EVERY_STAGE = ["molere/__init__.py", "molere/cli.py", "molere/params.py", "stages/__init__.py"]
+EVERY_STAGE = ["molere/__init__.py", "molere/params.py", "molere/stage_cli.py", "stages/__init__.py"]
 METHOD_REGISTRY = ["molere/methods/__init__.py", "molere/methods/zoo/__init__.py", "molere/registry.py"]
-MODEL_REGISTRY = ["molere/models/__init__.py", "molere/models/zoo/__init__.py", "molere/models/zoo/cnn.py",
-                  "molere/models/zoo/mlp.py", "molere/registry.py"]
+MODEL_REGISTRY = ["molere/models/__init__.py", "molere/models/zoo/__init__.py", "molere/registry.py"]  # no model
 
 
 @pytest.fixture
@@ -66,20 +68,25 @@ def code(tmp_path):
     return tmp_path
 
 
-def study_fingerprints(root, methods=("erm", "focal")) -> dict:
-    """The code fingerprint of every stage of a study of `methods`: `train/<method>` for train."""
+def names(stage: str, method: str | None = None, model: str = "mlp") -> dict:
+    """The registry entries `stage` uses in a study on `model` (study_params)."""
+    return registry_names(study_params(model__name=model), stage, method)
+
+
+def study_fingerprints(root, methods=("erm", "focal"), model="mlp") -> dict:
+    """The code fingerprint of every stage of a study of `methods` on `model`: `train/<method>` for train."""
     graph = CodeGraph(root)
     return {
-        f"{stage}/{method}" if method else stage: graph.fingerprint(stage, method)
-        for stage in PIPELINE_STAGES
+        f"{stage}/{method}" if method else stage: graph.fingerprint(stage, names(stage, method, model))
+        for stage in FINGERPRINTED
         for method in (methods if stage == "train" else [None])
     }
 
 
-def changed_by(root, edit, methods=("erm", "focal")) -> set:
-    before = study_fingerprints(root, methods)
+def changed_by(root, edit, methods=("erm", "focal"), model="mlp") -> set:
+    before = study_fingerprints(root, methods, model)
     edit(root)
-    after = study_fingerprints(root, methods)
+    after = study_fingerprints(root, methods, model)
     return {name for name in before if before[name] != after[name]}
 
 
@@ -105,16 +112,17 @@ def add(path: str, text: str):
         ("prepare", None, [*MODEL_REGISTRY, "stages/prepare.py"]),  # `from molere.models import zoo`
         ("erm", None, [*METHOD_REGISTRY, "molere/methods/zoo/erm.py", "stages/erm.py", "stages/paths.py"]),
         ("rank", None, [*METHOD_REGISTRY, "molere/methods/zoo/erm.py", "stages/rank.py"]),
-        ("train", "erm", [*METHOD_REGISTRY, "molere/methods/zoo/erm.py", *MODEL_REGISTRY, "stages/paths.py", "stages/train.py"]),
+        ("train", "erm", [*METHOD_REGISTRY, "molere/methods/zoo/erm.py", *MODEL_REGISTRY, "molere/models/zoo/mlp.py",
+                          "stages/paths.py", "stages/train.py"]),
         ("train", "focal", [*METHOD_REGISTRY, "molere/methods/shared.py", "molere/methods/zoo/focal.py", *MODEL_REGISTRY,
-                            "stages/paths.py", "stages/train.py"]),
+                            "molere/models/zoo/mlp.py", "stages/paths.py", "stages/train.py"]),
         ("evaluate", None, ["molere/report/__init__.py", "molere/report/tables.py", "stages/evaluate.py"]),
         ("report", None, ["molere/report/__init__.py", "molere/report/markdown.py", "molere/report/tables.py", "stages/report.py"]),
     ],
 )
 def test_a_stage_runs_the_closure_of_its_imports(code, stage, method, files):
-    # never: the entry point's command-level imports (molere/tools.py, other stages), the other method
-    assert [p.as_posix() for p in CodeGraph(code).files(stage, method)] == sorted({*EVERY_STAGE, *files})
+    # never: the user's command line and its tools, other stages, the other method, the unused model
+    assert [p.as_posix() for p in CodeGraph(code).files(stage, names(stage, method))] == sorted({*EVERY_STAGE, *files})
 
 
 def test_fingerprint_is_sha256_over_paths_and_contents(tmp_path):
@@ -138,11 +146,14 @@ EVERY_PIPELINE_STAGE = {"prepare", "corrupt", "erm", "rank", "valsets", "train/e
         (append("molere/report/tables.py"), {"evaluate", "report"}),
         (append("molere/nested.py"), {"valsets"}),
         (append("molere/params.py"), EVERY_PIPELINE_STAGE),  # the entry point imports it at its top
-        (append("molere/cli.py"), EVERY_PIPELINE_STAGE),
+        (append("molere/stage_cli.py"), EVERY_PIPELINE_STAGE),
+        (append("molere/cli.py"), set()),  # the user's commands: no stage runs them
+        (append("molere/models/zoo/mlp.py"), {"train/erm", "train/focal"}),  # the study's model
+        (append("molere/models/zoo/cnn.py"), set()),
         (append("stages/__init__.py"), EVERY_PIPELINE_STAGE),
         (append("molere/registry.py"), {"prepare", "erm", "rank", "train/erm", "train/focal"}),
         (add("molere/methods/zoo/jtt.py", 'from molere.methods import METHODS\n\n\n@METHODS.register("jtt")\nclass JTT:\n    pass\n'), set()),
-        (add("molere/models/zoo/resnet.py", ""), {"prepare", "train/erm", "train/focal"}),  # the model registry's scan
+        (add("molere/models/zoo/resnet.py", 'from molere.models import MODELS\n\n\n@MODELS.register("resnet")\ndef resnet():\n    pass\n'), set()),
         (add("molere/report/unused.py", ""), set()),
     ],
 )
@@ -150,9 +161,26 @@ def test_an_edit_changes_the_stages_that_import_it(code, edit, changed):
     assert changed_by(code, edit) == changed
 
 
+def test_changing_the_model_a_stage_uses_changes_its_fingerprint(code):
+    """The model registry counts the module of `model.name`: another model is other code."""
+    assert study_fingerprints(code, model="cnn") != study_fingerprints(code, model="mlp")
+    changed = {n for n, f in study_fingerprints(code, model="cnn").items() if f != study_fingerprints(code)[n]}
+    assert changed == {"train/erm", "train/focal"}  # the stages of the miniature that build models
+    assert changed_by(code, append("molere/models/zoo/cnn.py"), model="cnn") == {"train/erm", "train/focal"}
+
+
+def test_an_entry_registered_under_a_computed_name_counts_the_modules_that_compute_names(code):
+    add("molere/models/zoo/tv.py", 'from molere.models import MODELS\nfor name in ["vgg", "vit"]:\n    MODELS.register(name)(print)\n')(code)
+    graph = CodeGraph(code)
+    assert graph.registered("molere.models.zoo", ["vit"]) == ["molere.models.zoo.tv"]
+    assert graph.registered("molere.models.zoo", ["mlp"]) == ["molere.models.zoo.mlp"]
+    assert graph.registered("molere.models.zoo", None) == ["molere.models.zoo.cnn", "molere.models.zoo.mlp", "molere.models.zoo.tv"]
+    assert graph.registered("molere.models.zoo", []) == []
+
+
 def test_what_no_stage_runs_does_not_count(code):
-    """The modules only the entry point's commands import (benchmark tools), the fingerprint
-    stage's module, bytecode caches."""
+    """The modules only the user's commands import (benchmark tools), the fingerprint stage's
+    module, bytecode caches."""
     assert changed_by(code, append("molere/tools.py")) == set()
     assert changed_by(code, append("stages/fingerprint.py")) == set()
     (code / "molere/__pycache__").mkdir()
@@ -168,7 +196,7 @@ def test_a_rename_changes_the_fingerprint(code):
 
 def test_a_registry_scan_is_read_from_a_string_literal(code):
     add("molere/models/__init__.py", 'from molere.registry import Registry\nMODELS = Registry("model", "molere.models.zoo")\n')(code)
-    assert CodeGraph(code).files("prepare") == [Path(p) for p in sorted({*EVERY_STAGE, *MODEL_REGISTRY, "stages/prepare.py"})]
+    assert CodeGraph(code).files("prepare", names("prepare")) == [Path(p) for p in sorted({*EVERY_STAGE, *MODEL_REGISTRY, "stages/prepare.py"})]
     add("molere/models/__init__.py", 'from molere.registry import Registry\nZOO = "molere.models.zoo"\nMODELS = Registry("model", package=ZOO)\n')(code)
     with pytest.raises(MolereError, match=r"^molere/models/__init__.py:3: a Registry's package must be a string literal"):
         CodeGraph(code)
@@ -178,7 +206,9 @@ def test_unknown_stage_or_method_lists_the_choices(code):
     with pytest.raises(MolereError, match=r"unknown pipeline stage 'trian'; allowed: .*train"):
         CodeGraph(code).files("trian")
     with pytest.raises(MolereError, match=r"^unknown method 'fcoal'; allowed: erm, focal$"):
-        CodeGraph(code).files("train", "fcoal")
+        CodeGraph(code).files("train", names("train", "fcoal"))
+    with pytest.raises(MolereError, match=r"^unknown model 'mpl'; allowed: cnn, mlp$"):
+        CodeGraph(code).files("train", names("train", "erm", model="mpl"))
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +227,7 @@ def project_copy(project, tmp_path):
 
 
 STUDY_METHODS = yaml.safe_load((ROOT / "params.yaml").read_text())["study"]["methods"]
+STUDY_MODEL = yaml.safe_load((ROOT / "params.yaml").read_text())["model"]["name"]
 BUILT_ON_HYPERGRAD = {"train/lrw-random", "train/lrw-easy", "train/lrw-hard", "train/molere", "train/mwnet", "train/l2rw"}
 NEW_METHOD = """from molere.methods import METHODS
 from molere.methods.lrw import LRW
@@ -216,12 +247,18 @@ class LRWNew(LRW):
         (append("molere/report/markdown.py"), {"report"}),
         (append("molere/hypergrad.py"), BUILT_ON_HYPERGRAD),
         (append("molere_tools/meta_step.py"), set()),
+        (append("molere/cli.py"), set()),  # the user's commands: repro, verify, params, bench
+        (append("molere/executor/settings.py"), set()),
+        (append("molere/fingerprint.py"), set()),  # only the fingerprint stage runs it
+        (add("molere/models/zoo/unused.py", 'from molere.models import MODELS\n\n\n@MODELS.register("unused")\ndef unused():\n    pass\n'), set()),
+        (append("molere/models/zoo/cnn1d.py"), {"erm", "rank", *(f"train/{m}" for m in STUDY_METHODS)}),  # the study's model
+        (append("molere/models/zoo/resnet.py"), set()),
         (append("stages/report.py"), {"report"}),
     ],
 )
 def test_the_projects_own_edits_change_only_the_stages_that_import_them(project_copy, edit, changed):
     assert {"train/erm", "train/focal", "train/cvar-dro"} | BUILT_ON_HYPERGRAD <= {f"train/{m}" for m in STUDY_METHODS}
-    assert changed_by(project_copy, edit, STUDY_METHODS) == changed
+    assert changed_by(project_copy, edit, STUDY_METHODS, STUDY_MODEL) == changed
 
 
 def test_the_project_registries_and_entry_point_are_found(project):
@@ -232,11 +269,16 @@ def test_the_project_registries_and_entry_point_are_found(project):
     graph = CodeGraph(project)
     scans = {name: module.scans for name, module in graph.modules.items() if module.scans}
     assert scans == {"molere.data": {DATASETS.package}, "molere.methods": {METHODS.package}, "molere.models": {MODELS.package}}
-    assert graph.method_module("cvar-dro") == "molere.methods.zoo.cvar_dro"
-    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["molere-bench"] == f"{ENTRY_POINT}:main"
-    focal = {p.as_posix() for p in graph.files("train", "focal")}
-    assert {"molere/cli.py", "molere/methods/zoo/focal.py", "molere/train/loop.py", "stages/common.py", "stages/train.py"} <= focal
-    assert not {"molere/methods/lrw.py", "molere/methods/zoo/erm.py", "molere_tools/meta_step.py", "stages/report.py"} & focal
+    assert graph.registered(METHODS.package, ["cvar-dro"]) == ["molere.methods.zoo.cvar_dro"]
+    assert graph.registered(DATASETS.package, ["cifar10"]) == ["molere.data.sources.images"]  # registered in a loop
+    assert graph.registered(MODELS.package, ["cnn1d"]) == ["molere.models.zoo.cnn1d"]
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]["molere-bench"] == "molere.cli:main"
+    assert ENTRY_POINT == "molere.stage_cli"  # which the user's command line mounts as `stage`
+    focal = {p.as_posix() for p in graph.files("train", registry_names(Params.load(ROOT / "params.yaml"), "train", "focal"))}
+    assert {"molere/stage_cli.py", "molere/methods/zoo/focal.py", "molere/models/zoo/cnn1d.py", "molere/train/loop.py",
+            "stages/common.py", "stages/train.py"} <= focal
+    assert not {"molere/cli.py", "molere/methods/lrw.py", "molere/methods/zoo/erm.py", "molere/models/zoo/resnet.py",
+                "molere/executor/settings.py", "molere_tools/meta_step.py", "stages/report.py"} & focal
 
 
 def study_params(**changes) -> Params:
@@ -270,7 +312,7 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
     assert written["train/focal.json"] == {
         "stage": "train",
         "method": "focal",
-        "code": CodeGraph(code).fingerprint("train", "focal"),
+        "code": CodeGraph(code).fingerprint("train", names("train", "focal")),
         "params": {
             "model": {"name": "mlp"},
             "train": {"epochs": 2},
@@ -281,8 +323,9 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
             "execution.portable": True,
         },
     }
-    assert written["select.json"]["params"] == {"study.trials": [0, 1], "study.selection": "selection", "execution.portable": True}
-    assert written["train/erm.json"]["code"] == CodeGraph(code).fingerprint("train", "erm") != written["train/focal.json"]["code"]
+    assert written["select.json"]["params"] == {"study.trials": [0, 1], "study.selection": "selection", "study.search_seed": 0,
+                                                "execution.portable": True}
+    assert written["train/erm.json"]["code"] == CodeGraph(code).fingerprint("train", names("train", "erm")) != written["train/focal.json"]["code"]
     assert written["valsets.json"]["params"] == {"valsets": {"fraction": 0.1}, "execution.portable": True}
     assert written["evaluate.json"]["params"] == {
         "study.methods": ["erm", "focal"], "study.trusted_baselines": None, "study.search_seed": 0, "study.seeds": [1],
@@ -317,6 +360,7 @@ def test_train_declares_its_own_method_section_only():
         ({"noise__sd": 0.2}, {"prepare.json", "corrupt.json"}),
         ({"study__scenarios": ["clean", "idn-40"]}, {"report.json"}),
         ({"study__trials": [0, 1, 2]}, {"select.json", "evaluate.json", "report.json"}),
+        ({"model__name": "cnn"}, {"erm.json", "rank.json", "train/erm.json", "train/focal.json"}),
         ({"study__seed": 1}, {"train/erm.json", "train/focal.json", "report.json"}),  # the trials' draws
         ({"search__methods__focal__gamma": {"distribution": "fixed"}}, {"train/focal.json"}),
         # the kernels of torch, numpy and BLAS: the bits of every stage's floats
@@ -357,13 +401,15 @@ def test_a_stage_is_handed_only_the_keys_it_declares():
 
 def test_every_dvc_stage_depends_on_its_own_fingerprint_and_reads_neither_code_nor_params():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    assert set(stages) == {"fingerprint", *PIPELINE_STAGES, *SAME_FINGERPRINT}
+    assert set(stages) == set(DVC_STAGES)
     assert stages["fingerprint"]["deps"] == ["molere", "stages"]
     assert stages["fingerprint"]["params"] == [{"params.yaml": None}]  # the whole file
-    for name in [*PIPELINE_STAGES, *SAME_FINGERPRINT]:
+    for name, runs in DVC_STAGES.items():
+        if name == "fingerprint":
+            continue
         deps = stages[name]["deps"]
-        runs = SAME_FINGERPRINT.get(name, name)
-        own = "fingerprints/train/${item.method}.json" if runs == "train" else f"fingerprints/{runs}.json"
+        shared = runs.fingerprint_of
+        own = f"fingerprints/{shared}/${{item.method}}.json" if runs.per_method else f"fingerprints/{shared}.json"
         assert own in deps, name
         assert not any(d in ("molere", "stages") or d.startswith("stages/") for d in deps), name
         assert "params" not in stages[name], name

@@ -20,7 +20,8 @@ import yaml
 from typer.testing import CliRunner
 
 from molere import paths
-from molere.cli import app, load_params
+from molere.cli import app
+from molere.stage_cli import load_params
 from molere.io import KILL_AT, KILLED
 from molere_tools.sandbox import ROOT, make_study_repo, study_env
 
@@ -205,7 +206,7 @@ BAD_INPUTS = [
     # metrics.json holds no timings any more (timings/, apart): a trial's non-numeric metric instead
     ("metrics-text", text_select_acc, ["stage", "select", "--method", "erm"], {},
      f"error: corrupt file {paths.trial_dir(SCENARIO, 'erm', 0) / paths.METRICS}: it has select_acc = 'high', not a number"
-     f"{RERUN} train --scenario clean --method erm --trial 0`"),
+     f"{RERUN} train --scenario clean --method erm --trial 0 --seed 0`"),
     ("model-random-bytes", write(MODEL, bytes(range(256)) * 4), ["stage", "rank"], {},
      f"error: corrupt file {MODEL}: it is not a model archive (UnpicklingError from torch.load){RERUN} erm --scenario clean --seed 0`"),
     ("model-empty", write(MODEL, b""), ["stage", "rank"], {},
@@ -247,12 +248,12 @@ def test_values_that_were_silently_dropped_are_read(study):
     previous = Path.cwd()
     os.chdir(study)
     try:
-        params = load_params("params.yaml", ["train.lr=1e-3", "ood.max_examples=null", "data.root=", "train.weight_decay=1E-5"])
+        params = load_params("params.yaml", ["train.lr=1e-3", "ood.max_examples=null", "data.cifar10.root=", "train.weight_decay=1E-5"])
     finally:
         os.chdir(previous)
     assert params.get("train.lr") == 0.001 and isinstance(params.get("train.lr"), float)
     assert params.get("train.weight_decay") == 1e-5
-    assert params.get("ood.max_examples", object) is None and params.get("data.root", object) is None
+    assert params.get("ood.max_examples", object) is None and params.get("data.cifar10.root", object) is None
 
 
 # --- all or nothing under a kill ---------------------------------------------------------------

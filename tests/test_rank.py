@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import molere.ranking
 from molere.errors import MolereError
-from molere.fingerprint import declared_params
+from molere.pipeline import declared_params
 from molere.io import read_table, write_examples, write_json, write_table
 from molere.params import Params
 from molere.ranking import cross_fit_folds

@@ -12,7 +12,7 @@ import pytest
 from matplotlib.image import imread
 
 from molere.errors import MolereError
-from molere.fingerprint import declared_params
+from molere.pipeline import declared_params
 from molere.params import Params
 from molere.report import aggregate, markdown
 from molere.report.diagnostics import DIAGNOSTICS

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from molere.errors import MolereError
 from molere import paths
 from molere.io import read_examples, read_table
-from molere.fingerprint import declared_params
+from molere.pipeline import declared_params
 from molere.params import Params
 from molere.scenarios import Scenario, parse_scenario
 from molere.scenarios.skew import long_tail_counts

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from mnist1d.data import make_dataset
 
+from molere.data.configs import Mnist1dConfig
 from molere.data.sources import mnist1d as source
 from molere.errors import MolereError
-from molere.data.configs import Mnist1dConfig
 
 NUM_SAMPLES = 300
 

@@ -31,7 +31,7 @@ from molere.executor import dvcrepo, hashes, runlock
 from molere.executor.cluster import RECORD, Cluster, check_reachable, end_leftovers
 from molere.executor.display import CACHED, DONE, FAILED, RAN, SKIPPED, STOPPED, UP_TO_DATE, Display
 from molere import schema
-from molere.executor.settings import Execution, load_execution
+from molere.executor.settings import Execution, load_execution, resources
 from molere.portable import portable_setting
 from molere.executor.worker import StageResult, first_line
 from molere.params import Params
@@ -196,12 +196,12 @@ class Scheduler:
             for stage in list(self.ready):
                 if before is not None and self.priority[stage] > before:
                     break  # the rest go after the stages about to be unlocked
-                resources = self.execution.resources(stage_name(stage))
-                if not self.cluster.fits(resources):
+                reserved = resources(self.execution, stage_name(stage))
+                if not self.cluster.fits(reserved):
                     continue
                 self.ready.remove(stage)
                 went = True
-                self.dvc_step(stage, lambda: self.start(stage, resources))
+                self.dvc_step(stage, lambda: self.start(stage, reserved))
         return went
 
     def start(self, stage: "Stage", resources: dict) -> None:

@@ -1,9 +1,10 @@
 """What a Ray worker does with one stage: run its commands in the project folder and report the
 first failure in one line.
 
-A `molere-bench stage ...` command runs in the worker's own process, through the same Typer app
-as the command line, so a worker imports torch and the library once and keeps them for every
-stage it runs after. Any other command runs in a shell, as `dvc repro` runs it."""
+A `molere-bench stage ...` command runs in the worker's own process, through the stage command
+line's Typer app (molere/stage_cli.py, never the user's commands), so a worker imports torch and
+the library once and keeps them for every stage it runs after. Any other command runs in a shell,
+as `dvc repro` runs it."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from molere.errors import MolereError
+from molere.stage_cli import COMMAND, app
 
-IN_PROCESS = ["molere-bench", "stage"]
 # A command using any of these needs a shell: it runs as a subprocess.
 SHELL_SYNTAX = frozenset(";&|<>()$`*?~\\\n")
 POLL_S = 0.2
@@ -52,22 +53,20 @@ def run_stage(root: str, wdir: str, name: str, commands: list[str]) -> StageResu
     error = None
     for command in commands:
         args = shlex.split(command) if not SHELL_SYNTAX & set(command) else []
-        error = run_in_process(args[1:], output) if args[:2] == IN_PROCESS else run_in_shell(command, output)
+        error = run_in_process(args[2:], output) if tuple(args[:2]) == COMMAND else run_in_shell(command, output)
         if error:
             break
     return StageResult(error, output.getvalue(), time.perf_counter() - start)
 
 
 def run_in_process(args: list[str], output: io.StringIO) -> str | None:
-    """`molere-bench <args>` in this process, through the command line's Typer app; its one-line
-    error, or None."""
+    """`molere-bench stage <args>` in this process, through the stage command line's Typer app;
+    its one-line error, or None."""
     import typer
-
-    from molere.cli import app
 
     with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
         try:
-            code = app(args=args, prog_name="molere-bench", standalone_mode=False)
+            code = app(args=args, prog_name=" ".join(COMMAND), standalone_mode=False)
         except MolereError as err:
             return f"error: {err}"
         except SystemExit as err:

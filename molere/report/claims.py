@@ -191,7 +191,7 @@ class Claim:
 
 
 ACCURACIES = ("id_acc", "ood_acc")
-HEURISTICS = ("lrw-hard", "lrw-random", "lrw-easy")
+HEURISTICS = ("lrw-hard", "lrw-random", "lrw-easy")  # the paper's expected order
 PEERS = ("mwnet", "l2rw", "jtt", "cvar-dro", "focal")
 
 CLAIMS = (

@@ -20,7 +20,6 @@ from molere.schema import ClaimsConfig
 
 DASH = "—"
 COST_LINK = "cost.md"  # the cost report, beside report.md (molere/report/cost.py)
-LRW_HEURISTICS = ("lrw-hard", "lrw-random", "lrw-easy")  # the paper's expected order
 
 
 def render(
@@ -513,7 +512,7 @@ def reweighting_sentences(s: pd.DataFrame) -> list[str]:
 
 
 def heuristic_sentences(s: pd.DataFrame) -> list[str]:
-    present = [m for m in LRW_HEURISTICS if m in s.index and pd.notna(s.loc[m, "id_acc"])]
+    present = [m for m in paper.HEURISTICS if m in s.index and pd.notna(s.loc[m, "id_acc"])]
     if len(present) < 2:
         return []
     order = sorted(present, key=lambda m: -s.loc[m, "id_acc"])
