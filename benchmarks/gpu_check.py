@@ -76,7 +76,7 @@ def write_params(work: Path, epochs: int, batch_size: int) -> None:
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["study"].update(scenarios=["clean"], trusted_scenarios=[], methods=["erm", "lrw-hard"], search_seed=0, seeds=[1])
-    params["data"].update(dataset="cifar10", root=str(work / "root"), download=False)
+    params["data"].update(dataset="cifar10", cifar10={"root": str(work / "root"), "download": False})
     params["model"] = {"name": "resnet18"}
     params["train"].update(steps=None, epochs=epochs, batch_size=batch_size, device="cuda")
     params["methods"]["lrw-hard"]["warmup"] = 0.0

@@ -21,6 +21,7 @@ import torch
 
 from molere.stage_cli import load_params
 from molere.data import DATASETS
+from molere.data.configs import data_config
 from molere.data.pool import pool_table
 from molere.experiment import train_method
 from molere.splitter import generate_split
@@ -52,8 +53,9 @@ def main() -> None:
     fixed = ["train.steps=null", f"train.epochs={args.epochs}", "train.device=cpu", "methods.lrw-hard.warmup=0", "methods.molere.warmup=0",
              "execution.portable=false"]
     params = load_params("params.yaml", args.set + fixed + ["methods.molere.patience=1000000"])
-    dataset = DATASETS.get(params.get("data.dataset", str))(params.section("data"))
-    pool, x = pool_table(dataset, params.get("data.val_fraction", float), params.get("data.seed", int))
+    data, own = data_config(params.get("data", dict))
+    dataset = DATASETS.get(data.dataset)(own, data.seed)
+    pool, x = pool_table(dataset, data.selection_fraction, data.seed)
     y, delta = pool["y"].to_numpy(), params.get("methods.molere.delta", float)
     seconds_per_epoch("erm", load_params("params.yaml", args.set + fixed + ["train.epochs=1"]), x, y, delta, seed=0)
     times = {method: [] for method in METHODS}

@@ -2,7 +2,7 @@
 the pinned AVX2 kernels and with this CPU's native ones, on one machine in one sitting, the two
 modes interleaved round by round (a shared machine's load then weighs on both alike).
 
-    python benchmarks/portable_cost.py [--rounds 3] [--methods erm lrw-hard] [--against REV] [-S data.num_samples=4000 ...]
+    python benchmarks/portable_cost.py [--rounds 3] [--methods erm lrw-hard] [--against REV] [-S data.mnist1d.num_samples=4000 ...]
 
 `--against REV` adds a third contender: portable mode as the code at git revision REV had it
 (e.g. the previous portable mode), in a scratch study of its own built from that revision.

@@ -45,7 +45,7 @@ def benchmark(work: Path, scenario: str) -> None:
     print(f"fabricated CIFAR-10 (60,000 images) in {time.perf_counter() - start:.1f} s under {work / 'root'}")
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(dataset="cifar10", root=str(work / "root"), download=False)
+    params["data"].update(dataset="cifar10", cifar10={"root": str(work / "root"), "download": False})
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     command = [sys.executable, "-m", "molere.cli", "stage", "prepare", "--scenario", scenario]
     start = time.perf_counter()

@@ -17,6 +17,7 @@ from molere.io import corrupt, one_line, require, write_bytes
 from molere.methods import METHODS
 from molere.methods.base import Method, RunData
 from molere.models import MODELS
+from molere.models.pretrained import FREEZE, freeze_body, load_weights
 from molere.params import Params
 from molere.train.loop import fit
 from molere.train.config import TrainConfig, run_epochs
@@ -25,6 +26,9 @@ from molere.portable import portable_setting
 from molere.timings import machine, write_timing
 from molere.train.tensors import TensorSet, pick_device, reproducible_torch, seed_everything
 from molere.trials import check_search_section, method_spaces
+
+
+PRETRAINED_KEYS = ("weights", "freeze")  # every model's, not its factory's
 
 
 @dataclass
@@ -40,22 +44,31 @@ class Outcome:
 
 
 def make_model(params: Params, input_shape, num_classes: int) -> torch.nn.Module:
-    """The classifier params.yaml's `model` names, with its options (the other keys there)."""
+    """The classifier params.yaml's `model` names, with its options (the other keys there), and
+    any model's `weights` (a local state_dict file) and `freeze` (molere/models/pretrained.py)."""
     factory, options = model_spec(params)
-    return factory(tuple(input_shape), num_classes, **options)
+    model = factory(tuple(input_shape), num_classes, **options)
+    spec = params.section("model")
+    weights = spec.get("weights", (str, type(None)), None)
+    if weights is not None:
+        load_weights(model, weights, spec.get("name", str))
+    if checked_value(spec.get("freeze", str, "none"), str, {"choices": FREEZE}, "model.freeze") == "body":
+        freeze_body(model)
+    return model
 
 
 def model_spec(params: Params) -> tuple:
-    """The model factory params.yaml's `model` names, and its options checked."""
+    """The model factory params.yaml's `model` names, and its options checked (not `weights` and
+    `freeze`, which every model takes)."""
     spec = params.section("model")
     factory = MODELS.get(spec.get("name", str))
-    return factory, model_options(factory, {k: v for k, v in spec.data.items() if k != "name"})
+    return factory, model_options(factory, {k: v for k, v in spec.data.items() if k not in ("name", *PRETRAINED_KEYS)})
 
 
 def model_options(factory, options: dict) -> dict:
     """`options` checked against the model factory's keyword parameters (those after the input
     shape and the number of classes): each a known one, of its declared type."""
-    check_known(options, ["name", *list(inspect.signature(factory).parameters)[2:]], "model.")
+    check_known(options, ["name", *PRETRAINED_KEYS, *list(inspect.signature(factory).parameters)[2:]], "model.")
     hints = typing.get_type_hints(factory)
     return {key: checked_value(value, hints[key], {}, f"model.{key}") if key in hints else value for key, value in options.items()}
 

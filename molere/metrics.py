@@ -29,6 +29,17 @@ def worst_class_accuracy(y: np.ndarray, correct: np.ndarray, num_classes: int) -
     return float(np.nanmin(per_class_accuracy(y, correct, num_classes)))
 
 
+def worst_group_accuracy(groups: np.ndarray, correct: np.ndarray) -> tuple[object, float]:
+    """The group with the lowest accuracy and that accuracy, over the groups that occur in `groups`
+    (any labels: WILDS' group ids, or (domain, class) strings); ties go to the first in sorted order."""
+    if len(groups) == 0:
+        raise ValueError("no example: worst-group accuracy is undefined")
+    names, index = np.unique(groups, return_inverse=True)
+    accuracy = np.bincount(index, weights=np.asarray(correct, dtype=float)) / np.bincount(index)
+    worst = int(np.argmin(accuracy))
+    return names[worst].item(), float(accuracy[worst])
+
+
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
     """sum_b |B_b|/n * |acc(B_b) - conf(B_b)| over equal-width bins (i/bins, (i+1)/bins] of the
     predicted class's probability."""

@@ -15,17 +15,13 @@ import re
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
+from molere.data.configs import SEED_MAX, DataConfig, data_config
 from molere.errors import MolereError
 from molere.hparams import build_config, check_known, checked_value, hparam
 from molere.params import Params
 from molere.scenarios import parse_scenario
 from molere.train.config import TrainConfig
 
-SEED_MAX = 2**32 - 1  # numpy's seeds
-# MNIST-1D's generator (the one source that reads data.num_samples) holds about 1.2 KB per example
-# at its peak and makes each in a Python loop: a million is 200 times its default, about 1.2 GB and
-# minutes of generating; far beyond it numpy fails mid-allocation, so the bound comes first.
-MAX_SAMPLES = 1_000_000
 METHOD_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 RANK_MODES = ("in-sample", "cross-fit")
 SELECTION_RULES = ("oracle", "selection")
@@ -44,16 +40,6 @@ class StudyConfig:
     seeds: tuple[int, ...] = hparam((1,), low=0, high=SEED_MAX)  # the replicates: never the search seed
     seed: int = hparam(0, low=0, high=SEED_MAX)  # of the trials' hyperparameter draws
     selection: str = hparam("selection", choices=SELECTION_RULES)
-
-
-@dataclass(frozen=True, kw_only=True)
-class DataConfig:
-    dataset: str = hparam("mnist1d")
-    root: str | None = hparam(None)
-    download: bool = hparam(False)
-    num_samples: int = hparam(10000, low=1, high=MAX_SAMPLES)
-    seed: int = hparam(0, low=0, high=SEED_MAX)
-    selection_fraction: float = hparam(0.2, low=0, low_open=True, high=1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,7 +179,7 @@ def check_choice_value(key: str, value) -> None:
 def validate(data: dict) -> None:
     """Check every section of a params mapping; a one-line error for the first problem."""
     check_known(data, [*SECTIONS, *OPEN_SECTIONS], "")
-    configs = {name: build_config(schema, data.get(name), f"{name}.") for name, schema in SECTIONS.items() if name in data}
+    configs = {name: section_config(name, data[name]) for name in SECTIONS if name in data}
     study = configs.get("study")
     if study is not None:
         for name in ("scenarios", "methods", "seeds"):
@@ -218,6 +204,13 @@ def validate(data: dict) -> None:
     for name in ("model", "methods", "search"):
         if name in data and not isinstance(data[name], dict):
             raise MolereError(f"{name} = {data[name]!r} should be a mapping of its keys")
+
+
+def section_config(name: str, values):
+    """A section's typed config; `data` nests the chosen dataset's own (molere/data/configs.py)."""
+    if name == "data":
+        return data_config(values)[0]
+    return build_config(SECTIONS[name], values, f"{name}.")
 
 
 def check_trusted(study: StudyConfig) -> None:

@@ -26,7 +26,8 @@ def load_info(scenario: str) -> dict:
 
 
 def load_prepared_pool(scenario: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """The pool every seed shares: its training part with clean labels (see `load_pool`)."""
+    """The pool every seed shares: its training part with the dataset's observed labels, not
+    corrupted yet (see `load_pool`)."""
     return read_examples(paths.pool(scenario), made_by("prepare", scenario=scenario), POOL_COLUMNS)
 
 

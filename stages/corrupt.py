@@ -1,7 +1,8 @@
 """Stage `corrupt`: one seed's label corruption of the pool's training part (skew, then noise;
 molere/scenarios/corrupt.py), drawn from the seed's `corruption` stream (molere/draws.py): the ids
 of the training examples it keeps and their observed labels. The selection split, corrupted once
-by `prepare`, is not redrawn."""
+by `prepare`, is not redrawn. A scenario corrupts the observed labels, so a dataset's own noise
+(Clothing-1M, CIFAR-N) stays under it; the generated datasets' observed labels are the clean ones."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def run(params: Params, scenario: str, seed: int) -> str:
     training = ~pool["in_selection"].to_numpy()
     part = pool[training]
     keep, y_observed = corrupt_pool(
-        part["y_clean"].to_numpy(),
+        part["y"].to_numpy(),  # the dataset's observed labels: clean unless it has noise of its own
         x[training],
         parse_scenario(scenario),
         load_info(scenario)["num_classes"],

@@ -1,8 +1,8 @@
 """Stage `prepare`: what every seed of a scenario shares (molere/draws.py), as Parquet with
 info.json, written together into the scenario's data folder (all computed first, then written):
 the pool with its selection split, whose label corruption is drawn here once from `data.seed`,
-and whose training part keeps its clean labels for the `corrupt` stage to corrupt per seed; the
-clean test set and the OOD shifts."""
+and whose training part keeps the dataset's observed labels (its clean ones, unless it has noise of
+its own) for the `corrupt` stage to corrupt per seed; the clean test set and the OOD shifts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 
 from molere.scenarios.corrupt import corrupt_pool
 from molere.data import DATASETS
+from molere.data.configs import data_config
 from molere.data.pool import ood_table, pool_table, test_table
 from molere.data.sources.images import with_ood_source
 from molere.io import atomic_dir, write_examples, write_json
@@ -22,13 +23,13 @@ from molere import paths
 
 def run(params: Params, scenario: str) -> str:
     corruption = parse_scenario(scenario)
-    data_cfg = params.section("data")
+    data, own = data_config(params.get("data", dict, {}))  # the typed defaults
     ood_config = section(params, OODConfig)
     # the data package reads its part of `ood` as Params
     ood_source = Params({"cifar10c_root": ood_config.cifar10c_root}, params.source, "ood.")
-    dataset = with_ood_source(DATASETS.get(data_cfg.get("dataset", str))(data_cfg), ood_source)
-    seed = data_cfg.get("seed", int)
-    pool, x = pool_table(dataset, data_cfg.get("selection_fraction", float), seed)
+    dataset = with_ood_source(DATASETS.get(data.dataset)(own, data.seed), ood_source)
+    seed = data.seed
+    pool, x = pool_table(dataset, data.selection_fraction, seed)
     selection = np.flatnonzero(pool["in_selection"].to_numpy())
     kept, y_observed = corrupt_pool(
         pool["y"].to_numpy()[selection], x[selection], corruption, dataset.num_classes, seed, noise_sd=section(params, NoiseConfig).sd

@@ -36,7 +36,7 @@ def test_every_stage_has_help_with_its_options(tmp_path):
 
 
 def test_a_stage_run_by_hand_ends_with_what_it_wrote_and_its_headline(project):
-    small = ["-S", "data.num_samples=500"]
+    small = ["-S", "data.mnist1d.num_samples=500"]
     prepared = run_cli(["stage", "prepare", "--scenario", "idn-40", *small], project)
     assert prepared.returncode == 0, prepared.stderr
     info = json.loads((project / "data/idn-40/info.json").read_text())
@@ -112,17 +112,42 @@ def test_bad_protocols_in_the_study(project, scenarios, trusted, message):
     assert not (project / "data").exists()
 
 
-def test_missing_params_key(project):
+def test_missing_data_keys_take_their_declared_defaults(project):
+    """Without data.dataset and data.mnist1d, prepare makes MNIST-1D's declared 10,000 examples."""
+    from molere.io import read_examples
+
     edit_params(project, "data.dataset", None)
+    edit_params(project, "data.mnist1d", None)
+    edit_params(project, "ood.severities", [1])
+    edit_params(project, "ood.max_examples", 10)
     result = run_cli(["stage", "prepare", "--scenario", "clean"], project)
-    assert_one_line_error(result, "missing key 'data.dataset'")
-    assert not (project / "data").exists()
+    assert result.returncode == 0, result.stderr
+    pool, _ = read_examples(project / "data" / "clean" / "pool.parquet")
+    test, _ = read_examples(project / "data" / "clean" / "test.parquet")
+    assert (len(pool), len(test)) == (8000, 2000)
 
 
 def test_mistyped_params_key(project):
-    edit_params(project, "data.num_samples", "lots")
+    edit_params(project, "data.mnist1d.num_samples", "lots")
     result = run_cli(["stage", "prepare", "--scenario", "clean"], project)
-    assert_one_line_error(result, "data.num_samples = 'lots' should be of type int")
+    assert_one_line_error(result, "data.mnist1d.num_samples = 'lots' should be of type int")
+    assert not (project / "data").exists()
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("data.num_samples", 1000, "unknown params key 'data.num_samples'; mnist1d's own keys go under data.mnist1d: data.mnist1d.num_samples"),
+        ("data.mnist1d.num_sample", 1000, "unknown params key 'data.mnist1d.num_sample'; did you mean 'data.mnist1d.num_samples'?"),
+        ("data.colour", "red", "unknown params key 'data.colour'; known: dataset, seed, selection_fraction, mnist1d, digits"),
+        ("data.cifar10", {"rot": "/data"}, "unknown params key 'data.cifar10.rot'; did you mean 'data.cifar10.root'?"),
+        ("data.dataset", "imagenet", "unknown data.dataset 'imagenet'; allowed: mnist1d, digits"),
+    ],
+)
+def test_unknown_data_key_is_one_line(project, key, value, message):
+    edit_params(project, key, value)
+    result = run_cli(["stage", "prepare", "--scenario", "clean"], project)
+    assert_one_line_error(result, message)
     assert not (project / "data").exists()
 
 

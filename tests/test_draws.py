@@ -22,7 +22,7 @@ SCENARIO = "idn-40+skew-2"
 
 def study_params() -> Params:
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    data["data"]["num_samples"] = 500
+    data["data"]["mnist1d"]["num_samples"] = 500
     data["train"].update(steps=None, epochs=1, device="cpu")
     return Params(data)
 

@@ -51,7 +51,7 @@ TIMING_FILES = {"reports/cost.md", "reports/cost.csv"}  # and timings/, which is
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["study"].update(scenarios=SCENARIOS, trusted_scenarios=[], methods=METHODS, seeds=[1], trials=[0])
-    params["data"]["num_samples"] = 400
+    params["data"]["mnist1d"]["num_samples"] = 400
     params["train"].update(steps=None, epochs=2, device="cpu")
     return params
 

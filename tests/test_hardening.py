@@ -33,7 +33,7 @@ CLI = [sys.executable, "-m", "molere.cli"]
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["study"].update(scenarios=[SCENARIO], trusted_scenarios=[], methods=METHODS, search_seed=0, seeds=[1], trials=[0, 1])
-    params["data"]["num_samples"] = 200
+    params["data"]["mnist1d"]["num_samples"] = 200
     params["ood"]["severities"] = [1, 5]
     params["train"].update(steps=None, epochs=2, device="cpu")
     return params
@@ -175,20 +175,20 @@ BAD_INPUTS = [
     ("cuda-without-gpu", None, [*TRAIN, "-S", "train.device=cuda"], {"CUDA_VISIBLE_DEVICES": ""},
      "error: train.device = 'cuda' but torch finds no CUDA GPU here; allowed here: cpu, auto (the GPU where there is one)"),
     *(
-        (f"num-samples-{n}", None, ["stage", "prepare", "-S", f"data.num_samples={n}"], {},
-         f"error: data.num_samples = {n} is too small for MNIST-1D's splits: the minimum is 50 (its 20% test split "
+        (f"num-samples-{n}", None, ["stage", "prepare", "-S", f"data.mnist1d.num_samples={n}"], {},
+         f"error: data.mnist1d.num_samples = {n} is too small for MNIST-1D's splits: the minimum is 50 (its 20% test split "
          "and the OOD shifts drawn like it need a signal of each of the 10 classes)")
         for n in (5, 30)
     ),
-    ("num-samples-0", None, ["stage", "prepare", "-S", "data.num_samples=0"], {}, "error: data.num_samples = 0 is outside the allowed range [1, 1000000]"),
-    ("num-samples-huge", None, ["stage", "prepare", "-S", "data.num_samples=1000000000000"], {},
-     "error: data.num_samples = 1000000000000 is outside the allowed range [1, 1000000]"),
+    ("num-samples-0", None, ["stage", "prepare", "-S", "data.mnist1d.num_samples=0"], {}, "error: data.mnist1d.num_samples = 0 is outside the allowed range [1, 1000000]"),
+    ("num-samples-huge", None, ["stage", "prepare", "-S", "data.mnist1d.num_samples=1000000000000"], {},
+     "error: data.mnist1d.num_samples = 1000000000000 is outside the allowed range [1, 1000000]"),
     ("set-unclosed-list", None, [*TRAIN, "-S", "train.epochs=[1"], {},
      "error: malformed -S train.epochs=[1 at line 1, column 3: expected ',' or ']', but got '<stream end>'"),
     ("set-unclosed-mapping", None, [*TRAIN, "-S", "train.lr={"], {},
      "error: malformed -S train.lr={ at line 1, column 2: expected the node content, but found '<stream end>'"),
     ("set-below-a-value", None, [*TRAIN, "-S", "train.epochs.x=5"], {}, "error: cannot set train.epochs.x: params.yaml has train.epochs = 2, not a mapping of keys"),
-    ("model-option", None, [*TRAIN, "-S", "model.foo=1"], {}, "error: unknown params key 'model.foo'; known: name, channels"),
+    ("model-option", None, [*TRAIN, "-S", "model.foo=1"], {}, "error: unknown params key 'model.foo'; known: name, weights, freeze, channels"),
     ("model-option-type", None, [*TRAIN, "-S", "model.channels=many"], {}, "error: model.channels = 'many' should be of type int"),
     ("params-directory", None, [*TRAIN, "--params", "data"], {}, "error: params file data is a directory, not a file"),
     ("info-empty", write(INFO, b"{}"), ["stage", "erm"], {},
@@ -248,12 +248,12 @@ def test_values_that_were_silently_dropped_are_read(study):
     previous = Path.cwd()
     os.chdir(study)
     try:
-        params = load_params("params.yaml", ["train.lr=1e-3", "ood.max_examples=null", "data.root=", "train.weight_decay=1E-5"])
+        params = load_params("params.yaml", ["train.lr=1e-3", "ood.max_examples=null", "data.cifar10.root=", "train.weight_decay=1E-5"])
     finally:
         os.chdir(previous)
     assert params.get("train.lr") == 0.001 and isinstance(params.get("train.lr"), float)
     assert params.get("train.weight_decay") == 1e-5
-    assert params.get("ood.max_examples", object) is None and params.get("data.root", object) is None
+    assert params.get("ood.max_examples", object) is None and params.get("data.cifar10.root", object) is None
 
 
 # --- all or nothing under a kill ---------------------------------------------------------------

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from molere.cli import app
 from molere.data import DATASETS
+from molere.data.configs import TorchvisionConfig
 from molere.data.image_shifts import SEVERITY_PARAMETERS
 from molere_tools.fabricate import trust_fabricated, write_cifar, write_cifar10c, write_mnist
 from molere.data.pool import labelled
@@ -55,7 +56,7 @@ def trusted(files, monkeypatch):
 def tiny_params(root, dataset: str, **ood) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["study"].update(scenarios=["clean"], trusted_scenarios=[], methods=["erm"], search_seed=0, seeds=[1])
-    params["data"].update(dataset=dataset, root=str(root), download=False)
+    params["data"].update(dataset=dataset, **{dataset: {"root": str(root), "download": False}})
     params["ood"].update(severities=SEVERITIES, max_examples=OOD_EXAMPLES, **ood)
     # a small CIFAR ResNet on the colour images, an MLP on the digits: each run takes a second
     params["model"] = {"name": "resnet32", "width": 2} if dataset.startswith("cifar") else {"name": "mlp", "hidden": 16}
@@ -82,7 +83,7 @@ def run_stages(tmp_path, monkeypatch, params: dict, stages=(("prepare",), *SEARC
 )
 def test_reads_the_fabricated_files_as_uint8_images(files, name, shape, classes):
     root, _, tests = files
-    dataset = DATASETS.get(name)(Params({"root": str(root)}))
+    dataset = DATASETS.get(name)(TorchvisionConfig(root=str(root)), 0)
     assert dataset.num_classes == classes and dataset.val is None
     assert dataset.train.x.shape == (N_TRAIN, *shape) and dataset.train.x.dtype == np.uint8
     np.testing.assert_array_equal(dataset.test.x, tests[name].x)
@@ -134,10 +135,10 @@ def test_cifar10c_must_match_cifar10(files, tmp_path):
     root, cifar10c, tests = files
     from molere.data.sources.images import with_ood_source
 
-    mnist = DATASETS.get("mnist")(Params({"root": str(root)}))
+    mnist = DATASETS.get("mnist")(TorchvisionConfig(root=str(root)), 0)
     with pytest.raises(MolereError, match="CIFAR-10-C shifts cifar10 only"):
         with_ood_source(mnist, Params({"cifar10c_root": str(cifar10c)}))
-    cifar = DATASETS.get("cifar10")(Params({"root": str(root)}))
+    cifar = DATASETS.get("cifar10")(TorchvisionConfig(root=str(root)), 0)
     with pytest.raises(MolereError, match=r"holds no CIFAR-10-C arrays: expected labels\.npy"):
         with_ood_source(cifar, Params({"cifar10c_root": str(tmp_path)}))
     np.save(tmp_path / "labels.npy", np.zeros(5 * N_TEST, dtype=np.uint8))
@@ -148,7 +149,7 @@ def test_cifar10c_must_match_cifar10(files, tmp_path):
 
 def test_missing_root_is_a_one_line_error_naming_the_files(tmp_path):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["data"].update(dataset="cifar10", root=str(tmp_path / "nowhere"))
+    params["data"].update(dataset="cifar10", cifar10={"root": str(tmp_path / "nowhere")})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run(
         [sys.executable, "-m", "molere.cli", "stage", "prepare", "--scenario", "clean"],
@@ -159,14 +160,14 @@ def test_missing_root_is_a_one_line_error_naming_the_files(tmp_path):
     )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr
-    for fragment in (str(tmp_path / "nowhere"), "cifar-10-batches-py", "data_batch_1", "test_batch", "cifar-10-python.tar.gz", "data.download: true"):
+    for fragment in (str(tmp_path / "nowhere"), "cifar-10-batches-py", "data_batch_1", "test_batch", "cifar-10-python.tar.gz", "data.cifar10.download: true"):
         assert fragment in lines[0]
     assert not (tmp_path / "data").exists()
 
 
 def test_unset_root_says_how_to_set_it():
-    with pytest.raises(MolereError, match=r"data.root is not set: mnist is read from <data.root>/MNIST/raw/"):
-        DATASETS.get("mnist")(Params({"root": None}))
+    with pytest.raises(MolereError, match=r"data.mnist.root is not set: mnist is read from <data.mnist.root>/MNIST/raw/"):
+        DATASETS.get("mnist")(TorchvisionConfig(root=None), 0)
 
 
 def test_uint8_images_round_trip_and_normalise_per_batch(tmp_path):
@@ -186,14 +187,14 @@ def test_uint8_images_round_trip_and_normalise_per_batch(tmp_path):
 def test_a_damaged_file_is_named_before_anything_is_unpickled(tmp_path, monkeypatch):
     write_cifar(tmp_path, 10, 5)
     monkeypatch.setenv(*trust_fabricated(tmp_path).popitem())
-    DATASETS.get("cifar10")(Params({"root": str(tmp_path)}))  # the fabricated files, trusted
+    DATASETS.get("cifar10")(TorchvisionConfig(root=str(tmp_path)), 0)  # the fabricated files, trusted
     (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"not a pickle")
     with pytest.raises(MolereError) as err:
-        DATASETS.get("cifar10")(Params({"root": str(tmp_path)}))
+        DATASETS.get("cifar10")(TorchvisionConfig(root=str(tmp_path)), 0)
     assert str(err.value) == (
-        f"cifar10 under data.root: test_batch in {tmp_path / 'cifar-10-batches-py'} differ from the released files "
+        f"cifar10 under data.cifar10.root: test_batch in {tmp_path / 'cifar-10-batches-py'} differ from the released files "
         "(MD5 checksum): damaged, incomplete or not cifar10; get them again from "
-        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (extract it), or set data.download: true"
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (extract it), or set data.cifar10.download: true"
     )
 
 
@@ -209,7 +210,7 @@ def test_only_the_released_or_trusted_checksums_are_read(tmp_path, monkeypatch):
     released = torchvision.datasets.CIFAR10.train_list + torchvision.datasets.CIFAR10.test_list
     assert checksum_mismatches(folder, released) == [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
     with pytest.raises(MolereError, match=r"data_batch_1, data_batch_2, data_batch_3, data_batch_4, data_batch_5, test_batch in .* differ"):
-        DATASETS.get("cifar10")(Params({"root": str(tmp_path)}))
+        DATASETS.get("cifar10")(TorchvisionConfig(root=str(tmp_path)), 0)
     digest = hashlib.md5((folder / "test_batch").read_bytes()).hexdigest()
     assert checksum_mismatches(folder, [["test_batch", digest]]) == []  # a file with the listed checksum passes
     (tmp_path / "mine.md5").write_text(f"{digest}  data_batch_1\n{digest} *test_batch\n")

@@ -20,6 +20,7 @@ from molere.metrics import (
     per_class_accuracy,
     spanning_edges,
     worst_class_accuracy,
+    worst_group_accuracy,
 )
 
 
@@ -28,6 +29,16 @@ def test_per_class_and_worst_class_accuracy():
     correct = np.array([True, False, True, True, False, True])
     np.testing.assert_allclose(per_class_accuracy(y, correct, 4), [0.5, 2 / 3, np.nan, 1.0])
     assert worst_class_accuracy(y, correct, 4) == 0.5  # class 2 has no example: not counted
+
+
+def test_worst_group_accuracy_exact():
+    # Waterbirds-style groups (bird, background): 3/4, 1/3, 2/2 and 1/2 right
+    groups = np.array(["land/land"] * 4 + ["land/water"] * 3 + ["water/water"] * 2 + ["water/land"] * 2)
+    correct = np.array([1, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0], dtype=bool)
+    assert worst_group_accuracy(groups, correct) == ("land/water", 1 / 3)
+    assert worst_group_accuracy(np.array([2, 2, 7, 7]), np.array([True, False, False, True])) == (2, 0.5)  # a tie: the first
+    with pytest.raises(ValueError, match="no example"):
+        worst_group_accuracy(np.array([]), np.array([], dtype=bool))
 
 
 def test_accuracy_by_groups():

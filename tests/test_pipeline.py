@@ -23,7 +23,7 @@ NUM_SAMPLES = 400
 def tiny_params() -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["study"].update(scenarios=SCENARIOS, trusted_scenarios=[], methods=METHODS, search_seed=0, seeds=[1, 2], trials=[0, 1])
-    params["data"]["num_samples"] = NUM_SAMPLES
+    params["data"]["mnist1d"]["num_samples"] = NUM_SAMPLES
     params["train"].update(steps=None, epochs=2, device="cpu")
     return params
 

@@ -227,7 +227,7 @@ def tiny_params(portable: bool) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["study"].update(scenarios=[SCENARIO], trusted_scenarios=[], methods=METHODS, search_seed=SEARCH_SEED, seeds=[SEED], trials=[0])
     params["execution"]["portable"] = portable
-    params["data"]["num_samples"] = 400
+    params["data"]["mnist1d"]["num_samples"] = 400
     params["train"].update(steps=None, epochs=2, device="cpu")
     return params
 

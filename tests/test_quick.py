@@ -23,7 +23,7 @@ def test_the_quick_study_is_the_default_one_made_small():
     quick = quick_params()
     assert quick["study"]["methods"] == default["study"]["methods"]  # every method, every claim
     assert quick["claims"] == default["claims"] and quick["methods"] == default["methods"]
-    assert quick["train"]["steps"] < default["train"]["steps"] and quick["data"]["num_samples"] < default["data"]["num_samples"]
+    assert quick["train"]["steps"] < default["train"]["steps"] and quick["data"]["mnist1d"]["num_samples"] < default["data"]["mnist1d"]["num_samples"]
     assert set(quick["study"]["scenarios"]) <= set(default["study"]["scenarios"])
 
 

@@ -69,7 +69,7 @@ def prepared(tmp_path_factory):
     """The prepare stage of three scenarios of a small MNIST-1D, and one seed's corrupt stage of
     each, in a scratch directory."""
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
-    data["data"]["num_samples"] = NUM_SAMPLES
+    data["data"]["mnist1d"]["num_samples"] = NUM_SAMPLES
     data["ood"]["severities"] = [1, 5]
     work = tmp_path_factory.mktemp("prepare")
     with pytest.MonkeyPatch.context() as patch:

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 from mnist1d.data import make_dataset
 
+from molere.data.configs import Mnist1dConfig
 from molere.data.sources import mnist1d as source
 from molere.errors import MolereError
-from molere.params import Params
 
 NUM_SAMPLES = 300
 
 
 @pytest.fixture(scope="module")
 def dataset():
-    return source.mnist1d(Params({"seed": 0, "num_samples": NUM_SAMPLES}))
+    return source.mnist1d(Mnist1dConfig(num_samples=NUM_SAMPLES), seed=0)
 
 
 def test_the_clean_dataset_is_exactly_make_dataset(dataset):

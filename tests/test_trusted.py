@@ -32,7 +32,7 @@ def tiny_params() -> dict:
         scenarios=[OBSERVED, TRUSTED], methods=METHODS, trusted_scenarios=[TRUSTED], trusted_baselines=BASELINES,
         search_seed=0, seeds=SEEDS, trials=[0],
     )
-    params["data"]["num_samples"] = 400
+    params["data"]["mnist1d"]["num_samples"] = 400
     params["train"].update(steps=None, epochs=1, device="cpu")
     return params
 

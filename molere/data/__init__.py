@@ -1,11 +1,12 @@
 """Datasets, found by name in `DATASETS` (one module of this package per dataset).
 
-A dataset factory takes the `data` section of params and returns a `Dataset` of numpy arrays
-(the image datasets read their files through torchvision)."""
+A dataset factory takes its typed config (`molere.data.configs.DATASET_CONFIGS`) and the data
+seed, and returns a `molere.data.base.Dataset` of numpy arrays (the image datasets read their
+files through torchvision). This package imports neither numpy nor torch: params.yaml's checks
+import its configs before portable mode pins numpy's kernels."""
 
-from molere.data.base import Dataset, Split
 from molere.registry import Registry
 
 DATASETS: Registry = Registry("dataset", package="molere.data.sources")
 
-__all__ = ["DATASETS", "Dataset", "Split"]
+__all__ = ["DATASETS"]

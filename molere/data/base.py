@@ -11,14 +11,21 @@ import numpy as np
 @dataclass
 class Split:
     x: np.ndarray  # (n, *feature_shape)
-    y: np.ndarray  # (n,) int64 labels
+    y: np.ndarray  # (n,) int64 clean labels
+    # (n,) int64 labels as the dataset's annotators gave them, where it has both (Clothing-1M,
+    # CIFAR-N); None = the clean ones
+    y_observed: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
 
+    @property
+    def observed(self) -> np.ndarray:
+        return self.y if self.y_observed is None else self.y_observed
+
     def head(self, n: int) -> "Split":
         """The first `n` examples, copied (so the full arrays can be freed)."""
-        return Split(self.x[:n].copy(), self.y[:n].copy())
+        return Split(self.x[:n].copy(), self.y[:n].copy(), None if self.y_observed is None else self.y_observed[:n].copy())
 
 
 class Shift(Protocol):

@@ -12,26 +12,27 @@ from molere.errors import MolereError, check_range
 
 
 def pool_table(dataset: Dataset, selection_fraction: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """The pool with its `in_selection` column: the selection split, which every model choice
+    """The pool (its observed and clean labels) with its `in_selection` column: the selection split, which every model choice
     uses and no method trains on (the first ERM pass's best epoch, the protocol's trials). It is
     the dataset's own validation split, or a seeded holdout of `selection_fraction` of its train split
     when it has none."""
     train, val = dataset.train, dataset.val
     if val is not None:
         x, y = np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y])
+        observed = np.concatenate([train.observed, val.observed])
         in_selection = np.arange(len(y)) >= len(train)
     else:
         check_range("data.selection_fraction", selection_fraction, 0, 1, low_open=True, high_open=True)
-        x, y = train.x, train.y
+        x, y, observed = train.x, train.y, train.observed
         in_selection = np.zeros(len(train), dtype=bool)
         size = int(round(selection_fraction * len(train)))
         if not 0 < size < len(train):
             raise MolereError(
                 f"data.selection_fraction = {selection_fraction} of the {len(train)} training examples leaves "
-                f"{'the selection split' if size == 0 else 'no example to train on'} empty; raise data.num_samples or change the fraction"
+                f"{'the selection split' if size == 0 else 'no example to train on'} empty; use more examples or change the fraction"
             )
         in_selection[np.random.default_rng(seed).choice(len(train), size, replace=False)] = True
-    return labelled(np.arange(len(y)), y).assign(in_selection=in_selection), x
+    return labelled(np.arange(len(y)), y, observed).assign(in_selection=in_selection), x
 
 
 def labelled(ids: np.ndarray, y: np.ndarray, y_observed: np.ndarray | None = None) -> pd.DataFrame:
@@ -48,6 +49,7 @@ def labelled(ids: np.ndarray, y: np.ndarray, y_observed: np.ndarray | None = Non
 
 
 def test_table(test: Split) -> tuple[pd.DataFrame, np.ndarray]:
+    """The test set, with its clean labels only (accuracy is measured against them)."""
     return labelled(np.arange(len(test)), test.y), test.x
 
 

@@ -1,5 +1,5 @@
-"""Image datasets read through torchvision from a local folder, `data.root`: `mnist`,
-`fashion-mnist`, `cifar10`, `cifar100`. Nothing is downloaded unless `data.download: true`.
+"""Image datasets read through torchvision from a local folder, `data.<name>.root`: `mnist`,
+`fashion-mnist`, `cifar10`, `cifar100`. Nothing is downloaded unless `data.<name>.download: true`.
 
 Images stay uint8 (N, C, H, W) (CIFAR-10's 60,000 are 180 MB) and are normalised per batch on the
 training device with the per-channel mean and std of the train split (`Dataset.normalization`).
@@ -7,11 +7,15 @@ The datasets have no validation split of their own: the pool's is a seeded holdo
 shifts are the CIFAR-C corruptions of the test split (molere.data.image_shifts), or, for CIFAR-10
 with `ood.cifar10c_root` set, the released CIFAR-10-C arrays (`with_ood_source`).
 
-`data.root` must be trusted: torchvision unpickles CIFAR's files. Each of them is checked against
+`data.<name>.root` must be trusted: torchvision unpickles CIFAR's files. Each of them is checked against
 the MD5 checksum torchvision lists for the released file before anything is unpickled, so only
 the released files are read (and a damaged or incomplete copy is named); files whose checksums a
 file named by MOLERE_TRUSTED_CHECKSUMS lists are accepted too (the tests' fabricated datasets).
 MNIST's idx files are parsed, never unpickled; torchvision checks only their downloads.
+
+CIFAR-10N / CIFAR-100N's human labels (`data.cifar10.human_labels`, `data.cifar100.human_labels`)
+replace the training split's observed labels, its own labels staying the clean ones
+(`with_human_labels`).
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ import numpy as np
 
 from molere.data import DATASETS
 from molere.data.base import Dataset, Split
+from molere.data.configs import Cifar10Config, TorchvisionConfig
 from molere.errors import MolereError, check_range
 from molere.params import Params
 
 CIFAR10C_URL = "https://zenodo.org/record/2535967"
+CIFARN_URL = "https://github.com/UCSC-REAL/cifar-10-100n (its data/ folder)"
 STATISTICS_BLOCK = 4096  # images (100 MB of float64 for CIFAR)
 TRUSTED_CHECKSUMS = "MOLERE_TRUSTED_CHECKSUMS"  # a file of `<md5>  <file name>` lines, as md5sum writes
 
@@ -39,7 +45,7 @@ TRUSTED_CHECKSUMS = "MOLERE_TRUSTED_CHECKSUMS"  # a file of `<md5>  <file name>`
 class ImageSource:
     name: str
     torchvision_class: str  # in torchvision.datasets
-    folder: str  # under data.root, as torchvision lays it out
+    folder: str  # under data.<name>.root, as torchvision lays it out
     files: tuple[str, ...]  # what torchvision reads there
     url: str  # where a user gets the files by hand
     num_classes: int
@@ -58,32 +64,33 @@ SOURCES = {
 }
 
 
-def image_dataset(source: ImageSource, cfg: Params) -> Dataset:
-    root = cfg.get("root", (str, type(None)), None)
-    download = cfg.get("download", bool, False)
+def image_dataset(source: ImageSource, config: TorchvisionConfig, seed: int) -> Dataset:
+    root, download, key = config.root, config.download, f"data.{source.name}"
     if root is None:
         raise MolereError(
-            f"data.root is not set: {source.name} is read from <data.root>/{source.folder}/ "
-            f"({', '.join(source.files)}); get them from {source.url}, or set data.root and data.download: true"
+            f"{key}.root is not set: {source.name} is read from <{key}.root>/{source.folder}/ "
+            f"({', '.join(source.files)}); get them from {source.url}, or set {key}.root and {key}.download: true"
         )
     if not download:
         missing = [name for name in source.files if not (Path(root) / source.folder / name).is_file()]
         if missing:
             raise MolereError(
-                f"{source.name} not found under data.root = {root}: {Path(root) / source.folder} lacks "
-                f"{', '.join(missing)}; get them from {source.url}, or set data.download: true"
+                f"{source.name} not found under {key}.root = {root}: {Path(root) / source.folder} lacks "
+                f"{', '.join(missing)}; get them from {source.url}, or set {key}.download: true"
             )
         check_checksums(source, Path(root) / source.folder)
     from molere.data.image_shifts import corruption_shifts  # torch: after the checks, so errors come fast
 
     train, test = (Split(*read_split(source, root, part, download)) for part in (True, False))
+    if isinstance(config, Cifar10Config) and config.human_labels is not None:
+        train = with_human_labels(train, source.name, config.human_labels, config.human_column)
     return Dataset(
         name=source.name,
         num_classes=source.num_classes,
         train=train,
         val=None,
         test=test,
-        shifts=corruption_shifts(test, cfg.get("seed", int, 0)),
+        shifts=corruption_shifts(test, seed),
         normalization=channel_statistics(train.x),
     )
 
@@ -99,11 +106,48 @@ def read_split(source: ImageSource, root: str, train: bool, download: bool) -> t
         data = reader(root, train=train, download=download)
     except Exception as err:  # a failed download or a damaged file: urllib, pickle, torchvision errors
         reason = " ".join(str(err).split())  # one line
-        raise MolereError(f"cannot read {source.name} from data.root = {root}: {type(err).__name__}: {reason}") from None
+        raise MolereError(f"cannot read {source.name} from data.{source.name}.root = {root}: {type(err).__name__}: {reason}") from None
     images = np.asarray(data.data)
     # torchvision keeps MNIST as (N, H, W) and CIFAR as (N, H, W, C)
     images = images[:, None] if images.ndim == 3 else images.transpose(0, 3, 1, 2)
     return np.ascontiguousarray(images, dtype=np.uint8), np.asarray(data.targets, dtype=np.int64)
+
+
+def with_human_labels(train: Split, name: str, path: str, column: str) -> Split:
+    """CIFAR-N (Wei et al. 2022): `train` with the human annotators' labels `column` of the file
+    `path` as its observed labels; the file's clean_label must be `train`'s labels, in order."""
+    labels = read_label_arrays(Path(path))
+    where = f"data.{name}.human_labels = {path}"
+    for key in (column, "clean_label"):
+        if key not in labels:
+            raise MolereError(f"{where} has no {key!r} array; it has {', '.join(sorted(labels))}")
+    if not np.array_equal(np.asarray(labels["clean_label"]), train.y):
+        raise MolereError(f"{where}: its clean_label is not {name}'s training labels in order; it is the label file of another dataset or copy")
+    return Split(train.x, train.y, np.asarray(labels[column], dtype=np.int64))
+
+
+def read_label_arrays(path: Path) -> dict:
+    """The arrays of a CIFAR-N label file: the released .pt (a torch.save'd dict of numpy arrays,
+    read by torch's weights-only unpickler, which runs no code) or an .npz of the same arrays."""
+    if not path.is_file():
+        raise MolereError(f"CIFAR-N label file {path} not found; get CIFAR-10_human.pt / CIFAR-100_human.pt from {CIFARN_URL}")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as arrays:
+            return dict(arrays)
+    import torch
+
+    reconstruct = np._core.multiarray._reconstruct
+    # the released files were pickled under numpy 1's module names
+    dtypes = [getattr(np.dtypes, name) for name in np.dtypes.__all__]
+    allowed = [np.ndarray, np.dtype, *dtypes, reconstruct, (reconstruct, "numpy.core.multiarray._reconstruct")]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            labels = torch.load(path, weights_only=True)
+    except Exception as err:  # not a torch file, or one holding more than arrays (torch's message is a page)
+        raise MolereError(f"cannot read CIFAR-N label file {path}: {type(err).__name__}; expected a torch.save'd dict of numpy arrays, or an .npz") from None
+    if not isinstance(labels, dict):
+        raise MolereError(f"CIFAR-N label file {path} holds a {type(labels).__name__}, not a mapping of label arrays")
+    return labels
 
 
 def checksum_checked(cifar_class):
@@ -134,8 +178,8 @@ def check_checksums(source: ImageSource, folder: Path) -> None:
     differing = checksum_mismatches(folder, reader.train_list + reader.test_list)
     if differing:
         raise MolereError(
-            f"{source.name} under data.root: {', '.join(differing)} in {folder} differ from the released files (MD5 "
-            f"checksum): damaged, incomplete or not {source.name}; get them again from {source.url}, or set data.download: true"
+            f"{source.name} under data.{source.name}.root: {', '.join(differing)} in {folder} differ from the released files (MD5 "
+            f"checksum): damaged, incomplete or not {source.name}; get them again from {source.url}, or set data.{source.name}.download: true"
         )
 
 

@@ -1,7 +1,7 @@
 """MNIST-1D (Greydanus 2020), generated offline by the `mnist1d` package (never its downloader).
 
 Its 1-D signals are ten digit templates under random padding, translation, scaling, shear and
-correlated + iid noise; the default 5,000 examples split 4,000 train / 1,000 test.
+correlated + iid noise; `data.mnist1d.num_samples` examples split 80% train / 20% test.
 
 Distribution shift: the test split regenerated (with its own seed) with one generator parameter
 moved, at five severities. `mnist1d.data.make_dataset` standardises by the generated set's own
@@ -16,8 +16,8 @@ import numpy as np
 
 from molere.data import DATASETS
 from molere.data.base import Dataset, Split
+from molere.data.configs import Mnist1dConfig
 from molere.errors import MolereError, check_choice, check_range
-from molere.params import Params
 
 # Generator parameter -> its value at severities 1..5 (defaults: corr_noise_scale 0.25,
 # iid_noise_scale 0.02, shear_scale 0.75, max_translation 48, scale_coeff 0.4, padding [36, 60]).
@@ -88,12 +88,11 @@ class RegeneratedShift:
 
 
 @DATASETS.register("mnist1d")
-def mnist1d(cfg: Params) -> Dataset:
-    seed = cfg.get("seed", int, 0)
-    num_samples = cfg.get("num_samples", int, 5000)
+def mnist1d(config: Mnist1dConfig, seed: int) -> Dataset:
+    num_samples = config.num_samples
     if num_samples < MIN_SAMPLES:
         raise MolereError(
-            f"data.num_samples = {num_samples} is too small for MNIST-1D's splits: the minimum is {MIN_SAMPLES} "
+            f"data.mnist1d.num_samples = {num_samples} is too small for MNIST-1D's splits: the minimum is {MIN_SAMPLES} "
             "(its 20% test split and the OOD shifts drawn like it need a signal of each of the 10 classes)"
         )
     args = generator_args(num_samples, seed)

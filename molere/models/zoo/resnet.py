@@ -1,8 +1,10 @@
-"""ResNets for 32x32 images (CIFAR; 28x28 MNIST works too):
+"""ResNets for 32x32 images (CIFAR; 28x28 MNIST works too), and torchvision's for larger ones:
 
-- `resnet18`: torchvision's ResNet-18 with the usual CIFAR stem, a 3x3 stride-1 first convolution
-  and no max-pool, so the 32x32 input is not cut to 8x8 before the first block (11.2M parameters
-  for 10 classes).
+- `resnet18`, `resnet50`: torchvision's ResNet-18 / ResNet-50. `stem: cifar` (the default) is the
+  usual CIFAR stem, a 3x3 stride-1 first convolution and no max-pool, so the 32x32 input is not
+  cut to 8x8 before the first block (ResNet-18: 11.2M parameters for 10 classes); `stem: imagenet`
+  keeps torchvision's 7x7 stride-2 convolution and max-pool, the layout of its ImageNet weights
+  (`model.weights`, molere/models/pretrained.py).
 - `resnet32`: the CIFAR ResNet of He et al. (2016, section 4.2) with n = 5, as Meta-Weight-Net
   and the reweighting literature use it: three stages of five basic blocks at 16, 32, 64 channels,
   parameter-free shortcuts (option A: subsample and zero-pad channels), 0.46M parameters.
@@ -14,15 +16,34 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
+from molere.errors import check_choice
 from molere.models import MODELS
+
+STEMS = ("cifar", "imagenet")
 
 
 @MODELS.register("resnet18")
-def resnet18(input_shape, num_classes: int) -> nn.Module:
+def resnet18(input_shape, num_classes: int, stem: str = "cifar") -> nn.Module:
     from torchvision.models import resnet18 as torchvision_resnet18
 
-    model = torchvision_resnet18(num_classes=num_classes)
-    model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
+    return with_stem(torchvision_resnet18(num_classes=num_classes), input_shape[0], stem)
+
+
+@MODELS.register("resnet50")
+def resnet50(input_shape, num_classes: int, stem: str = "cifar") -> nn.Module:
+    from torchvision.models import resnet50 as torchvision_resnet50
+
+    return with_stem(torchvision_resnet50(num_classes=num_classes), input_shape[0], stem)
+
+
+def with_stem(model: nn.Module, in_channels: int, stem: str) -> nn.Module:
+    """A torchvision ResNet with the CIFAR stem, or with ImageNet's for `in_channels` channels."""
+    check_choice("model.stem", stem, STEMS)
+    if stem == "imagenet":
+        if in_channels != model.conv1.in_channels:
+            model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        return model
+    model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")  # torchvision's init
     model.maxpool = nn.Identity()
     return model

@@ -1,0 +1,172 @@
+"""`imagefolder`: image files under `data.imagefolder.root`, in one of two layouts.
+
+- Clothing-1M's: `noisy_label_kv.txt` and/or `clean_label_kv.txt` (`<file> <label>` lines, files
+  relative to the root) and the key lists that name each split's files (`data.imagefolder.
+  train_keys`, `val_keys`, `test_keys`; the val list is optional). A training file's observed label
+  is its noisy one and its clean label the clean one; where both lists exist, the training split
+  keeps only the files that carry both, so `is_noisy` is known for every pool example (Clothing-1M's
+  1M noisy training images then become the ~25k with a verified label). The val and test files
+  carry their clean label (their noisy one where they have no clean one).
+- torchvision's ImageFolder: class folders under `train/` and `test/` (and `val/`, optional);
+  one label per image, so the observed labels are the clean ones.
+
+The pipeline's datasets are numpy arrays in memory (the prepare stage writes them as one Parquet
+table), so the images are decoded here, once, with PIL (torchvision's loader) and resized to
+`image_size` x `image_size` RGB uint8: the memory is bounded by 3 image_size^2 bytes per image
+(3 KB at 32), not by the files' sizes. OOD shifts are the computed CIFAR-C corruptions of the test
+split, as for the torchvision datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from molere.data import DATASETS
+from molere.data.base import Dataset, Split
+from molere.data.configs import ImageFolderConfig
+from molere.data.sources.images import channel_statistics
+from molere.errors import MolereError
+
+NOISY_LABELS, CLEAN_LABELS = "noisy_label_kv.txt", "clean_label_kv.txt"
+ROOT_KEY = "data.imagefolder.root"
+
+
+@DATASETS.register("imagefolder")
+def imagefolder(config: ImageFolderConfig, seed: int) -> Dataset:
+    root = checked_root(config.root)
+    listed = (root / NOISY_LABELS).is_file() or (root / CLEAN_LABELS).is_file()
+    train, val, test, num_classes = (listed_splits if listed else folder_splits)(root, config)
+    from molere.data.image_shifts import corruption_shifts  # torch: after the checks, so errors come fast
+
+    return Dataset(
+        name="imagefolder",
+        num_classes=num_classes,
+        train=train,
+        val=val,
+        test=test,
+        shifts=corruption_shifts(test, seed),
+        normalization=channel_statistics(train.x),
+    )
+
+
+def checked_root(root: str | None) -> Path:
+    if root is None:
+        raise MolereError(f"{ROOT_KEY} is not set: the folder of the images (class folders, or Clothing-1M's label lists)")
+    if not Path(root).is_dir():
+        raise MolereError(f"{ROOT_KEY} = {root} is not a folder")
+    return Path(root)
+
+
+# --- Clothing-1M's label lists -----------------------------------------------------------------
+
+
+def listed_splits(root: Path, config: ImageFolderConfig) -> tuple[Split, Split | None, Split, int]:
+    noisy, clean = read_labels(root / NOISY_LABELS), read_labels(root / CLEAN_LABELS)
+    train_keys = read_keys(root / config.train_keys)
+    if noisy and clean:  # only where both labels are known is a label known to be noisy or not
+        train_keys = [key for key in train_keys if key in noisy and key in clean]
+        if not train_keys:
+            raise MolereError(f"{root / config.train_keys} names no file that both {NOISY_LABELS} and {CLEAN_LABELS} label")
+    observed = {**clean, **noisy}  # the noisy label where a file has both
+    verified = {**noisy, **clean}  # the clean label where a file has both
+    train = listed_split(root, config.train_keys, train_keys, verified, observed, config.image_size)
+    val_path = root / config.val_keys
+    val = listed_split(root, config.val_keys, read_keys(val_path), verified, verified, config.image_size) if val_path.is_file() else None
+    test = listed_split(root, config.test_keys, read_keys(root / config.test_keys), verified, verified, config.image_size)
+    return train, val, test, max(verified.values()) + 1
+
+
+def listed_split(root: Path, list_name: str, keys: list[str], clean: dict, observed: dict, size: int) -> Split:
+    """The files `keys` (named by the list `list_name`) with their clean and observed labels."""
+    unlabelled = [key for key in keys if key not in clean]
+    if unlabelled:
+        raise MolereError(
+            f"{root / list_name} names {len(unlabelled)} file(s) that neither {NOISY_LABELS} nor {CLEAN_LABELS} labels, e.g. {unlabelled[0]}"
+        )
+    check_files(root, list_name, keys)
+    y = np.array([clean[key] for key in keys], dtype=np.int64)
+    y_observed = np.array([observed[key] for key in keys], dtype=np.int64)
+    return Split(decode([root / key for key in keys], size), y, None if np.array_equal(y, y_observed) else y_observed)
+
+
+def read_labels(path: Path) -> dict[str, int]:
+    """`<file> <label>` lines of a label list (none where the list is absent)."""
+    if not path.is_file():
+        return {}
+    labels = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or not parts[1].isdigit():
+            raise MolereError(f"{path}, line {number}: {line.strip()!r} is not '<file> <label>' (a label is a whole number >= 0)")
+        labels[parts[0]] = int(parts[1])
+    return labels
+
+
+def read_keys(path: Path) -> list[str]:
+    if not path.is_file():
+        raise MolereError(f"{path} not found: the list of a split's files under {ROOT_KEY} (Clothing-1M's layout)")
+    keys = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not keys:
+        raise MolereError(f"{path} names no file")
+    return keys
+
+
+def check_files(root: Path, list_name: str, keys: list[str]) -> None:
+    missing = [key for key in keys if not (root / key).is_file()]
+    if missing:
+        raise MolereError(f"{root / list_name} names {len(missing)} file(s) not under {ROOT_KEY} = {root}, e.g. {missing[0]}")
+
+
+# --- class folders -----------------------------------------------------------------------------
+
+
+def folder_splits(root: Path, config: ImageFolderConfig) -> tuple[Split, Split | None, Split, int]:
+    if not ((root / "train").is_dir() and (root / "test").is_dir()):
+        raise MolereError(
+            f"{ROOT_KEY} = {root} holds neither Clothing-1M's label lists ({NOISY_LABELS}, {CLEAN_LABELS}) "
+            "nor class folders under train/ and test/ (torchvision's ImageFolder layout)"
+        )
+    classes = class_folders(root / "train")
+    splits = {name: folder_split(root / name, classes, config.image_size) for name in ("train", "val", "test") if (root / name).is_dir()}
+    return splits["train"], splits.get("val"), splits["test"], len(classes)
+
+
+def class_folders(folder: Path) -> list[str]:
+    classes = sorted(entry.name for entry in folder.iterdir() if entry.is_dir())
+    if not classes:
+        raise MolereError(f"{folder} has no class folders")
+    return classes
+
+
+def folder_split(folder: Path, classes: list[str], size: int) -> Split:
+    """One split's images, labelled by their class folder's place in the training split's classes."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+
+    if class_folders(folder) != classes:
+        raise MolereError(f"{folder}'s class folders {class_folders(folder)} differ from train/'s {classes}")
+    samples = make_dataset(str(folder), {name: i for i, name in enumerate(classes)}, IMG_EXTENSIONS, allow_empty=True)
+    if not samples:
+        raise MolereError(f"{folder} holds no image ({', '.join(IMG_EXTENSIONS)}) in its class folders")
+    return Split(decode([Path(path) for path, _ in samples], size), np.array([label for _, label in samples], dtype=np.int64))
+
+
+# --- decoding ----------------------------------------------------------------------------------
+
+
+def decode(files: list[Path], size: int) -> np.ndarray:
+    """uint8 RGB images (N, 3, size, size), decoded by PIL and resized, one file at a time into
+    one preallocated array."""
+    from PIL import Image
+    from torchvision.datasets.folder import pil_loader
+
+    images = np.empty((len(files), 3, size, size), dtype=np.uint8)
+    for i, path in enumerate(files):
+        try:
+            image = pil_loader(str(path)).resize((size, size), Image.BILINEAR)
+        except OSError as err:  # PIL's UnidentifiedImageError and truncated files are OSErrors
+            raise MolereError(f"cannot decode {path}: {' '.join(str(err).split())}") from None
+        images[i] = np.asarray(image).transpose(2, 0, 1)
+    return images
