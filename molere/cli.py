@@ -150,14 +150,17 @@ def show_params(params: str = ParamsOption, set_: Optional[List[str]] = SetOptio
     p = load_params(params, set_)
     import yaml
 
+    from molere.data.configs import data_config
     from molere.experiment import method_config, train_config
     from molere.hparams import as_dict
     from molere.methods import METHODS
     from molere.trials import method_spaces
 
     methods = p.get("study.methods", list)
+    data, own = data_config(p.get("data", dict, {}))
     resolved = {
         **p.data,
+        "data": {**as_dict(data), data.dataset: as_dict(own)},
         "train": as_dict(train_config(p)),
         "methods": {m: as_dict(method_config(p, m)) for m in methods},
         "search": {m: {key: str(space) for key, space in method_spaces(p, METHODS.get(m)).items()} for m in methods},

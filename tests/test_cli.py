@@ -176,3 +176,6 @@ def test_params_prints_every_default_and_the_overrides(project):
     assert resolved["methods"]["lrw-hard"]["meta_net"]["inputs"] == ["probs", "label", "loss"]  # a declared default
     assert resolved["train"]["momentum"] == 0.9 and resolved["search"]["focal"]["methods.focal.gamma"] == "uniform(0, 5)"
     assert list(resolved["search"]["erm"]) == ["train.lr", "train.weight_decay"]
+    edit_params(project, "data.mnist1d", None)  # the dataset's own section left out: its declared defaults
+    data = yaml.safe_load(run_cli(["params"], project).stdout)["data"]
+    assert data == {"dataset": "mnist1d", "seed": 0, "selection_fraction": 0.2, "mnist1d": {"num_samples": 10000}}
