@@ -17,7 +17,12 @@ the time), and always before the run returns, however it ends (done, failed, Ctr
 A stage's entry is only delayed, never lost, unless the driver itself is killed (SIGKILL, power):
 then what it ran since the last write is in the cache and the run cache, so the next run restores
 it rather than running it. Only that thread writes dvc.lock during the run (a stage that DVC
-records in the driver, without a command, waits for it): the driver's own steps never read it."""
+records in the driver, without a command, waits for it): the driver's own steps never read it.
+
+A run with nothing to do does none of this: a run that settled every stage records the project
+as DVC judged it (`uptodate`), and the next run, if nothing in that record changed, reports every
+stage up to date without loading DVC's index. For the checks it does make, DVC's read-write lock
+and its per-stage parse of the params files are cut for the run (`perrun`)."""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from molere.executor import dvcrepo, hashes, runlock
+from molere.executor import dvcrepo, hashes, perrun, runlock, uptodate
 from molere.executor.cluster import RECORD, Cluster, check_reachable, end_leftovers
 from molere.executor.display import CACHED, DONE, FAILED, RAN, SKIPPED, STOPPED, UP_TO_DATE, Display
 from molere import schema
@@ -55,31 +60,49 @@ def reproduce(address: str | None, experiment: str | None, overrides: list[str],
     with dvcrepo.open_repo() as repo:
         with runlock.held(repo, wait):
             scheduler = run(repo, address, overrides)
-        if scheduler.interrupted:
+        if scheduler and scheduler.interrupted:
             return EXIT_INTERRUPTED
-        if scheduler.failures:
+        if scheduler and scheduler.failures:
             if experiment:
                 print(f"not saved as experiment {experiment}: {len(scheduler.failures)} stage(s) failed")
             return EXIT_FAILED
         if experiment:  # DVC's own command, which takes the lock itself (in a Repo of its own)
-            dvcrepo.save_experiment(repo, experiment, scheduler.order)
+            dvcrepo.save_experiment(repo, experiment, scheduler.order if scheduler else dvcrepo.plan(repo)[0])
             print(f"saved as experiment {experiment} (`dvc exp show` lists it)")
     return 0
 
 
-def run(repo: "Repo", address: str | None, overrides: list[str]) -> "Scheduler":
+def run(repo: "Repo", address: str | None, overrides: list[str]) -> "Scheduler | None":
     """The run, while it holds the project: what an earlier run whose driver was killed left of
-    its Ray instance ended, params.yaml edited (`-S`) and checked, the stages run and recorded."""
+    its Ray instance ended, params.yaml edited (`-S`) and checked, then every stage up to date at
+    once if nothing changed since the last complete run (None), else the stages checked, run and
+    recorded, and the project recorded for the next run if they all succeeded (`uptodate`)."""
     record = Path(repo.tmp_dir, RECORD)
     end_leftovers(record)
     with dvcrepo.params_with(repo, overrides) as path:
         params = checked_params(path)
         schema.check_overrides(params, [dvcrepo.override_key(override) for override in overrides])
         execution = load_execution(params)
+    names = uptodate.unchanged(repo)
+    if names is not None:
+        show_up_to_date(names)
+        return None
+    uptodate.forget(repo)
     scheduler = Scheduler(repo, execution, Cluster(address, execution, record))
-    with repo.scm_context(), dvcrepo.quiet(), hashes.kept_for_run():  # DVC's note of the files to `git add` comes after
+    # DVC's note of the files to `git add` comes after
+    with repo.scm_context(), dvcrepo.quiet(), hashes.kept_for_run() as kept, perrun.shortcuts():
         scheduler.run()
+        if scheduler.complete():
+            uptodate.record(repo, scheduler.order, kept)
     return scheduler
+
+
+def show_up_to_date(names: list[str]) -> None:
+    """The summary line of a run whose stages are all up to date."""
+    display = Display(len(names))
+    for name in names:
+        display.ended_as(name, UP_TO_DATE)
+    display.summary({})
 
 
 def checked_params(path) -> Params:
@@ -142,6 +165,10 @@ class Scheduler:
             signal.signal(signal.SIGINT, previous)
             self.writer.shutdown()
             self.cluster.shutdown()
+
+    def complete(self) -> bool:
+        """Whether every stage ended up to date, ran or was restored, and dvc.lock was written."""
+        return len(self.outcome) == len(self.order) and all(o in DONE for o in self.outcome.values()) and not self.failures
 
     def interrupt(self, signum, frame) -> None:
         """Ctrl-C: stop after the current step (DVC is never cut off mid-write); twice: now."""

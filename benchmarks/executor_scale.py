@@ -1,0 +1,77 @@
+"""The executor's own cost as a study grows: projects of trivial stages (a shell line each, shaped
+like a study: see molere_tools/synthetic.py) of 227, 1,027 and 2,552 stages, each built cold by
+`molere-bench repro` in a fresh repository, then run again with nothing changed.
+
+    python benchmarks/executor_scale.py                  # the three sizes (about 15 min on 2 cores)
+    python benchmarks/executor_scale.py --stages 227     # some of them
+
+Columns: the cold build's wall time, per stage, and per stage above the floor its stages' own
+times set on this machine's cores (the executor's overhead); a no-op `molere-bench repro` (the
+median of REPEATS, decided from the last complete run's record) and one whose record is gone, so
+that every stage is checked with DVC. Run it from the project root with the virtual
+environment's bin/ on PATH, on an otherwise idle machine. Targets (issue 30): a no-op at most 5 s
+at 2,552 stages; the overhead per stage flat across sizes and at most 15 ms."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from molere.executor.uptodate import RECORD
+from molere_tools.sandbox import ROOT, study_env
+from molere_tools.synthetic import make_synthetic_repo
+
+SIZES = [227, 1027, 2552]
+REPEATS = 3
+HEADER = f"{'stages':>7} {'cold s':>8} {'ms/stage':>9} {'over floor':>11} {'no-op s':>8} {'checked s':>10}"
+
+
+def timed(repo: Path, env: dict) -> tuple[float, str]:
+    """Seconds of one `molere-bench repro` in `repo`, and what it printed."""
+    start = time.perf_counter()
+    done = subprocess.run(["molere-bench", "repro"], cwd=repo, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"molere-bench repro failed in {repo}:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start, done.stderr + done.stdout
+
+
+def stage_seconds(log: str) -> float:
+    """The stages' own times, from the run's `ran NAME (S s)` lines."""
+    return sum(float(s) for s in re.findall(r"^ran\s+\S+ \(([\d.]+) s\)", log, flags=re.M))
+
+
+def measure(stages: int, tmp: Path, env: dict) -> str:
+    repo = make_synthetic_repo(tmp / str(stages), stages)
+    cold, log = timed(repo, env)
+    floor = stage_seconds(log) / os.cpu_count()
+    no_op = statistics.median(timed(repo, env)[0] for _ in range(REPEATS))
+    Path(repo, ".dvc", "tmp", RECORD).unlink()
+    checked, _ = timed(repo, env)
+    per_stage, over = 1000 * cold / stages, 1000 * (cold - floor) / stages
+    return f"{stages:>7} {cold:>8.1f} {per_stage:>9.1f} {over:>11.1f} {no_op:>8.2f} {checked:>10.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stages", default=",".join(map(str, SIZES)), help="comma-separated project sizes (at least 4 each)")
+    args = parser.parse_args()
+    if not re.fullmatch(r"\d+(,\d+)*", args.stages) or min(map(int, args.stages.split(","))) < 4:
+        print(f"error: --stages {args.stages}: give sizes of at least 4, separated by commas", file=sys.stderr)
+        raise SystemExit(2)
+    env = {**study_env(), "PYTHONPATH": str(ROOT)}
+    print(f"{os.cpu_count()} CPUs; no-op: median of {REPEATS}; checked: a no-op without the record, every stage checked with DVC")
+    print(HEADER)
+    with tempfile.TemporaryDirectory(prefix="molere-scale-") as tmp:
+        for stages in map(int, args.stages.split(",")):
+            print(measure(stages, Path(tmp), env), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""A project of trivial stages shaped like a study, for the executor's benchmark and tests: what
+is timed is the executor's own work, not training.
+
+    scenarios: make-S writes the folder data/S (three files)
+    cells:     work-S-K reads data/S and the param `data.seed`, writes out/S/K.txt
+    per scenario: sum-S reads the folder out/S (every cell's output), writes sums/S.txt
+    report:    reads the folder sums, writes report.txt
+
+Stages are spelled out one by one in dvc.yaml (no foreach), so the count is exact."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from molere_tools.sandbox import ROOT, study_env
+
+PARAM = "data.seed"  # a param every cell lists (params.yaml is the project's: the executor checks it)
+STAGES_PER_SCENARIO = 100  # about as many cells per scenario as a study's scenario has
+
+
+def pipeline(stages: int) -> dict:
+    """dvc.yaml's content for exactly `stages` stages (at least 4)."""
+    if stages < 4:
+        raise ValueError(f"a synthetic project needs at least 4 stages, not {stages}")
+    scenarios = max(1, min(math.ceil(stages / STAGES_PER_SCENARIO), (stages - 1) // 3))
+    cells = stages - 2 * scenarios - 1
+    out: dict[str, dict] = {}
+    for s in range(scenarios):
+        out[f"make-s{s}"] = {
+            "cmd": f"mkdir -p data/s{s} && for f in a b c; do echo s{s}-$f > data/s{s}/$f; done",
+            "outs": [f"data/s{s}"],
+        }
+    for k in range(cells):
+        s = k % scenarios
+        out[f"work-s{s}-{k}"] = {
+            "cmd": f"mkdir -p out/s{s} && cat data/s{s}/a > out/s{s}/{k}.txt && echo {k} >> out/s{s}/{k}.txt",
+            "deps": [f"data/s{s}"],
+            "params": [PARAM],
+            "outs": [f"out/s{s}/{k}.txt"],
+        }
+    for s in range(scenarios):
+        out[f"sum-s{s}"] = {"cmd": f"mkdir -p sums && cat out/s{s}/* | wc -l > sums/s{s}.txt", "deps": [f"out/s{s}"], "outs": [f"sums/s{s}.txt"]}
+    out["report"] = {"cmd": "cat sums/* > report.txt", "deps": ["sums"], "outs": ["report.txt"]}
+    return {"stages": out}
+
+
+def make_synthetic_repo(dest: Path, stages: int) -> Path:
+    """A fresh git + DVC repository at `dest` holding the synthetic pipeline, committed."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "dvc.yaml").write_text(yaml.safe_dump(pipeline(stages), sort_keys=False))
+    shutil.copy(ROOT / "params.yaml", dest / "params.yaml")
+    setup = (
+        "git init -q && git config user.email study@molere && git config user.name study"
+        " && dvc init -q && dvc config core.analytics false && git add -A && git commit -qm synthetic"
+    )
+    subprocess.run(setup, cwd=dest, env=study_env(), shell=True, check=True, capture_output=True)
+    return dest
