@@ -27,16 +27,16 @@ apply_portable(True)  # the study's kernels (portable mode): pinned before numpy
 import numpy as np  # noqa: E402
 import pandas as pd
 
-from molere.stage_cli import load_params
+from molere import paths
 from molere.draws import stream_seed
 from molere.experiment import train_method
-from molere.pipeline import declared_params
 from molere.io import read_examples, read_json
 from molere.metrics import noise_auc
-from molere.valsets import heuristic_valsets
+from molere.pipeline import declared_params
+from molere.stage_cli import load_params
 from molere.train.loop import accuracy
 from molere.train.tensors import TensorSet
-from molere import paths
+from molere.valsets import heuristic_valsets
 from stages import corrupt, prepare
 from stages.common import load_pool
 

@@ -19,12 +19,12 @@ import time
 import numpy as np
 import torch
 
-from molere.stage_cli import load_params
 from molere.data import DATASETS
 from molere.data.configs import data_config
 from molere.data.pool import pool_table
 from molere.experiment import train_method
 from molere.splitter import generate_split
+from molere.stage_cli import load_params
 
 METHODS = ("erm", "lrw-hard", "molere")
 

@@ -24,8 +24,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from molere_tools.fabricate import trust_fabricated, write_cifar  # noqa: E402
 from molere.io import read_examples  # noqa: E402
+from molere_tools.fabricate import trust_fabricated, write_cifar  # noqa: E402
 
 TARGET_SECONDS, TARGET_BYTES = 60, 2 * 1024**3
 

@@ -14,7 +14,8 @@ import typer
 
 from molere.errors import MolereError
 from molere.portable import apply_portable
-from molere.stage_cli import ParamsOption, SetOption, app as stage_app, load_params
+from molere.stage_cli import ParamsOption, SetOption, load_params
+from molere.stage_cli import app as stage_app
 
 app = typer.Typer(help="A benchmark suite for learned instance reweighting with hard validation sets.", no_args_is_help=True)
 app.add_typer(stage_app, name="stage")
@@ -46,8 +47,8 @@ def bench_meta_step(
     apply_portable(portable)
     import torch
 
-    from molere_tools import meta_step as bench
     from molere.train.tensors import reproducible_torch
+    from molere_tools import meta_step as bench
 
     reproducible_torch(portable)
     if threads is not None:
@@ -110,8 +111,9 @@ def verify(
     as the machines on record (docs/reproducibility.md)."""
     if canary:
         return check_canary(save)
-    from molere.verify import badge_line, verify as run_verify
     from molere import paths
+    from molere.verify import badge_line
+    from molere.verify import verify as run_verify
 
     timing_files = (paths.COST_REPORT.as_posix(), paths.COST_TABLE.as_posix(), paths.TIMINGS.as_posix())
     verdict = run_verify(Path("."), timing_files, env, keep)

@@ -19,14 +19,13 @@ from molere.methods.base import Method, RunData
 from molere.models import MODELS
 from molere.models.pretrained import FREEZE, freeze_body, load_weights
 from molere.params import Params
-from molere.train.loop import fit
-from molere.train.config import TrainConfig, run_epochs
-from molere.train.optim import make_optimizer, make_scheduler
 from molere.portable import portable_setting
 from molere.timings import machine, write_timing
+from molere.train.config import TrainConfig, run_epochs
+from molere.train.loop import fit
+from molere.train.optim import make_optimizer, make_scheduler
 from molere.train.tensors import TensorSet, pick_device, reproducible_torch, seed_everything
 from molere.trials import check_search_section, method_spaces
-
 
 PRETRAINED_KEYS = ("weights", "freeze")  # every model's, not its factory's
 

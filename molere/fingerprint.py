@@ -46,9 +46,9 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from molere import pipeline
 from molere.errors import MolereError, check_choice
 from molere.params import Params
-from molere import pipeline
 
 CODE_DIRS = ("molere", "stages")
 ENTRY_POINT = "molere.stage_cli"  # what every stage runs through: `molere-bench stage <name>`

@@ -37,12 +37,12 @@ from molere.errors import MolereError, check_choice, check_range
 from molere.experiment import to_device
 from molere.hypergrad import lookahead_val_loss
 from molere.meta_nets import MetaNetConfig
-from molere.methods.base import Method, RunData
 from molere.methods import METHODS
+from molere.methods.base import Method, RunData
 from molere.methods.lrw import LRW, LRWConfig
 from molere.models import MODELS
-from molere.train.loop import fit
 from molere.train.config import OPTIMIZERS, TrainConfig
+from molere.train.loop import fit
 from molere.train.optim import current_lr, make_optimizer
 from molere.train.steps import weighted_step
 from molere.train.tensors import Batch, TensorSet, autocast, pick_device

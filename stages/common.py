@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from molere import paths
 from molere.io import BOOL, INTEGER, NUMBER, TEXT, check, read_examples, read_json, read_table
 from molere.pipeline import made_by
 from molere.valsets import HEURISTICS
-from molere import paths
 
 LABELS = {"id": INTEGER, "y": INTEGER}
 POOL_COLUMNS = {**LABELS, "y_clean": INTEGER, "is_noisy": BOOL, "in_selection": BOOL}

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from molere import paths
 from molere.draws import stream_seed
 from molere.io import write_table
 from molere.params import Params
 from molere.scenarios import parse_scenario
 from molere.scenarios.corrupt import corrupt_pool
 from molere.schema import NoiseConfig, section
-from molere import paths
 from stages.common import load_info, load_prepared_pool
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from molere import paths
 from molere.draws import stream_seed
 from molere.experiment import save_model, save_timing, train_method
 from molere.io import atomic_dir, write_table
 from molere.params import Params
-from molere import paths
 from stages.common import load_info, load_pool
 
 

@@ -5,6 +5,7 @@ written together."""
 
 from __future__ import annotations
 
+from molere import paths
 from molere.io import atomic_dir
 from molere.params import Params
 from molere.pipeline import made_by
@@ -12,7 +13,6 @@ from molere.report.evaluation import evaluate_runs, write_evaluation
 from molere.report.runs import load_run
 from molere.scenarios.protocol import scenario_methods
 from molere.schema import StudyConfig, section, trial_count
-from molere import paths
 from stages.common import load_info
 
 

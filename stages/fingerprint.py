@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from molere import paths
 from molere.fingerprint import CodeGraph, stage_fingerprint
 from molere.io import atomic_dir, write_json
 from molere.params import Params
 from molere.pipeline import FINGERPRINTED, PER_METHOD
 from molere.schema import StudyConfig, section
-from molere import paths
 
 
 def run(params: Params, root: Path = Path(".")) -> str:

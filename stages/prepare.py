@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from molere.scenarios.corrupt import corrupt_pool
+from molere import paths
 from molere.data import DATASETS
 from molere.data.configs import data_config
 from molere.data.pool import ood_table, pool_table, test_table
 from molere.data.sources.images import with_ood_source
 from molere.io import atomic_dir, write_examples, write_json
-from molere.scenarios.noise import noise_summary
 from molere.params import Params
 from molere.scenarios import parse_scenario
+from molere.scenarios.corrupt import corrupt_pool
+from molere.scenarios.noise import noise_summary
 from molere.schema import NoiseConfig, OODConfig, section
-from molere import paths
 
 
 def run(params: Params, scenario: str) -> str:

@@ -4,6 +4,7 @@ trains `rank.folds` ERM models here and scores each fold with the one that never
 
 from __future__ import annotations
 
+from molere import paths
 from molere.draws import stream_seed
 from molere.experiment import load_model, to_device, training_device
 from molere.io import write_table
@@ -14,7 +15,6 @@ from molere.ranking import cross_fit_folds, cross_fit_probabilities
 from molere.schema import RankConfig, section
 from molere.train.loop import predict_proba
 from molere.train.tensors import TensorSet
-from molere import paths
 from stages.common import load_info, load_pool
 
 

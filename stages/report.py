@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from molere import paths
 from molere.io import atomic_dir, write_json, write_table, write_text
 from molere.params import Params
 from molere.pipeline import made_by
@@ -19,7 +20,6 @@ from molere.report.evaluation import read_evaluation
 from molere.scenarios.protocol import scenario_methods
 from molere.schema import ClaimsConfig, StudyConfig, section
 from molere.timings import read_timing
-from molere import paths
 
 
 def run(params: Params) -> str:

@@ -9,12 +9,12 @@ import hashlib
 
 import pandas as pd
 
+from molere import paths
 from molere.io import check, read_json, write_json
 from molere.params import Params
 from molere.pipeline import made_by
-from molere.selection import choose
 from molere.schema import StudyConfig, section, trial_count
-from molere import paths
+from molere.selection import choose
 
 # what a trial's metrics.json must hold for the rules
 TRIAL_KEYS = ("trial", "seed", "select_acc", "id_acc")

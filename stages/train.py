@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from molere import paths
 from molere.experiment import method_config, save_model, save_timing, train_config, train_method
 from molere.hparams import as_dict
 from molere.io import atomic_dir, check, read_json, write_json, write_table
@@ -25,7 +26,6 @@ from molere.schema import StudyConfig, section
 from molere.train.loop import accuracy, predict_proba
 from molere.train.tensors import TensorSet
 from molere.trials import trial_values, with_values
-from molere import paths
 from stages.common import load_info, load_margins, load_pool, load_test_sets, load_valsets
 
 

@@ -6,12 +6,12 @@ before anything is written."""
 
 from __future__ import annotations
 
+from molere import paths
 from molere.draws import stream_seed
 from molere.io import write_table
 from molere.params import Params
 from molere.schema import ValsetsConfig, section
 from molere.valsets import heuristic_valsets
-from molere import paths
 from stages.common import load_margins
 
 

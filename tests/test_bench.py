@@ -5,9 +5,9 @@ import statistics
 import pytest
 from typer.testing import CliRunner
 
-from molere_tools.meta_step import Row, _rows, format_table, meta_step_benchmark, parse_shape
 from molere.cli import app
 from molere.errors import MolereError
+from molere_tools.meta_step import Row, _rows, format_table, meta_step_benchmark, parse_shape
 
 STEPS = [
     "ERM step",

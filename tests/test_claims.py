@@ -17,19 +17,18 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.image import imread
-
-from molere.errors import MolereError
-from molere.pipeline import declared_params
-from molere.methods import METHODS
-from molere.params import Params
 from scipy import stats
 
+from molere import paths
+from molere.errors import MolereError
+from molere.methods import METHODS
+from molere.params import Params
+from molere.pipeline import declared_params
 from molere.report import aggregate, claims, markdown, statistics
 from molere.report.claims import CONTRADICTED, EQUIVALENT, HOLDS, NOT_RUN, UNRESOLVED
 from molere.report.diagnostics import DIAGNOSTICS, FLAT_BAND, MISLABELLED_MAJORITY
-from molere.schema import ClaimsConfig
 from molere.report.evaluation import EXAMPLE_KEYS, TABLE_COLUMNS, write_evaluation
-from molere import paths
+from molere.schema import ClaimsConfig
 from stages import report
 
 SEEDS = (0, 1, 2)

@@ -10,9 +10,9 @@ import yaml
 from molere import paths
 from molere.draws import stream_seed
 from molere.errors import MolereError
-from molere.pipeline import declared_params
 from molere.io import read_examples, read_table
 from molere.params import Params
+from molere.pipeline import declared_params
 from molere_tools.sandbox import ROOT
 from stages import corrupt, erm, prepare, rank, valsets
 from stages.common import load_pool

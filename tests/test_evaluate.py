@@ -12,14 +12,14 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
+from molere import paths
 from molere.errors import MolereError
 from molere.io import write_json, write_table
 from molere.margins import prediction_table
-from molere.pipeline import declared_params
 from molere.params import Params
+from molere.pipeline import declared_params
 from molere.report.evaluation import TABLES
 from molere.timings import write_timing
-from molere import paths
 from stages import evaluate
 
 NUM_CLASSES = 3

@@ -21,13 +21,13 @@ import torch  # noqa: F401 (loaded, as in a warm worker: importing it runs ldcon
 import yaml
 
 from molere.errors import MolereError
-from molere.executor.cluster import Cluster, check_reachable, connection_failure
 from molere.executor import dvcrepo, runlock
+from molere.executor.cluster import Cluster, check_reachable, connection_failure
 from molere.executor.scheduler import LOCK_EVERY_S, LOCK_RATIO, Scheduler, unlock_priority
 from molere.executor.settings import Execution, load_execution, resources, worker_env
-from molere.portable import portable_environment
 from molere.executor.worker import run_stage
 from molere.params import Params
+from molere.portable import portable_environment
 from molere_tools.sandbox import ROOT, make_study_repo, study_env
 
 SCENARIOS = ["clean", "idn-40"]

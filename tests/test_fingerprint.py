@@ -5,16 +5,16 @@ what a stage may read of params, and that dvc.yaml uses the fingerprints."""
 import hashlib
 import json
 import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 from molere.errors import MolereError
 from molere.fingerprint import ENTRY_POINT, CodeGraph, registry_names
-from molere.pipeline import DVC_STAGES, FINGERPRINTED, declared_params, stage_params
 from molere.params import Params
+from molere.pipeline import DVC_STAGES, FINGERPRINTED, declared_params, stage_params
 from stages import fingerprint as fingerprint_stage
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from molere import paths
 from molere.cli import app
-from molere.stage_cli import load_params
 from molere.io import KILL_AT, KILLED
+from molere.stage_cli import load_params
 from molere_tools.sandbox import ROOT, make_study_repo, study_env
 
 SCENARIO = "clean"

@@ -19,12 +19,12 @@ from molere.cli import app
 from molere.data import DATASETS
 from molere.data.configs import TorchvisionConfig
 from molere.data.image_shifts import SEVERITY_PARAMETERS
-from molere_tools.fabricate import trust_fabricated, write_cifar, write_cifar10c, write_mnist
 from molere.data.pool import labelled
 from molere.errors import MolereError
 from molere.io import read_examples, read_table, write_examples
 from molere.params import Params
 from molere.train.tensors import TensorSet
+from molere_tools.fabricate import trust_fabricated, write_cifar, write_cifar10c, write_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 N_TRAIN, N_TEST, OOD_EXAMPLES = 60, 20, 8

@@ -22,9 +22,9 @@ from molere.data.image_shifts import (
     elastic_transform,
     gaussian_matrix,
 )
-from molere_tools.fabricate import fake_images
 from molere.data.pool import ood_table
 from molere.errors import MolereError
+from molere_tools.fabricate import fake_images
 
 NAMES = [
     "gaussian_noise",

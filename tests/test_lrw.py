@@ -15,14 +15,14 @@ from torch import nn
 from molere.errors import MolereError
 from molere.experiment import train_method
 from molere.meta_nets import make_meta_net
-from molere.metrics import noise_auc
 from molere.methods import METHODS
 from molere.methods.base import RunData
 from molere.methods.lrw import LRW, LRWConfig
+from molere.metrics import noise_auc
 from molere.params import Params
-from molere.valsets import heuristic_valsets
 from molere.train.steps import cross_entropy, weighted_step
 from molere.train.tensors import TensorSet
+from molere.valsets import heuristic_valsets
 from stages.train import aligned
 
 N, D, K = 120, 12, 3

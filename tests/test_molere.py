@@ -20,10 +20,10 @@ from molere.hparams import build_config
 from molere.methods import METHODS
 from molere.methods.base import RunData
 from molere.params import Params
-from molere.valsets import validation_size
 from molere.splitter import GapStop, Splitter, generate_split, label_penalty, size_penalty, splitter_objective
 from molere.train.steps import weighted_step
 from molere.train.tensors import Batch, TensorSet
+from molere.valsets import validation_size
 from stages.train import validation_table
 
 # --- regularisers and the splitter's loss ---------------------------------------------------

@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 
 from molere.errors import MolereError
 from molere.experiment import train_method
+from molere.hparams import build_config
 from molere.methods import METHODS
 from molere.methods.base import RunData
+from molere.methods.lrw import balanced_indices
 from molere.methods.zoo.cvar_dro import cvar_weights
 from molere.methods.zoo.focal import focal_loss
 from molere.methods.zoo.jtt import error_set_weights
-from molere.methods.lrw import balanced_indices
 from molere.methods.zoo.l2rw import alignment_weights, l2rw_weights
-from molere.hparams import build_config
 from molere.params import Params
 from molere.train.steps import cross_entropy
 from molere.train.tensors import Batch, TensorSet

@@ -3,7 +3,6 @@
 import json
 import re
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,8 +11,8 @@ import yaml
 
 from molere import paths
 from molere.io import read_examples
-from molere_tools.sandbox import ROOT, make_study_repo, study_env
 from molere.valsets import validation_size
+from molere_tools.sandbox import ROOT, make_study_repo, study_env
 
 SCENARIOS = ["clean", "idn-40+skew-2"]
 METHODS = ["erm", "lrw-hard", "molere", "focal"]

@@ -3,17 +3,14 @@ and the select / replicate stages on a fabricated search."""
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pandas as pd
 import pytest
 
 from molere.errors import MolereError
 from molere.methods import METHODS
 from molere.params import Params
-from molere.selection import RULES, choose
 from molere.schema import trial_count
+from molere.selection import RULES, choose
 from molere.trials import check_search_section, method_spaces, trial_values, with_values
 
 

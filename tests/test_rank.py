@@ -7,13 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import molere.ranking
+from molere import paths
 from molere.draws import stream_seed
 from molere.errors import MolereError
-from molere.pipeline import declared_params
 from molere.io import read_table, write_examples, write_json, write_table
 from molere.params import Params
+from molere.pipeline import declared_params
 from molere.ranking import cross_fit_folds
-from molere import paths
 from stages import erm, rank
 
 SCENARIO = "clean"

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
+from molere import paths
 from molere.errors import MolereError
-from molere.pipeline import declared_params
 from molere.params import Params
+from molere.pipeline import declared_params
 from molere.report import aggregate, markdown
 from molere.report.diagnostics import DIAGNOSTICS
 from molere.timings import write_timing
-from molere import paths
 from stages import evaluate, report
 from test_evaluate import N_TEST, SEVERITIES, SHIFTS, headline_results, write_study
 

@@ -10,7 +10,6 @@ from molere.methods.base import RunData
 from molere.methods.zoo.erm import ERM
 from molere.models import MODELS
 from molere.models.zoo.resnet import BasicBlock
-from molere.params import Params
 from molere.train.loop import fit
 from molere.train.tensors import TensorSet, autocast
 

@@ -9,11 +9,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from molere.errors import MolereError
 from molere import paths
+from molere.errors import MolereError
 from molere.io import read_examples, read_table
-from molere.pipeline import declared_params
 from molere.params import Params
+from molere.pipeline import declared_params
 from molere.scenarios import Scenario, parse_scenario
 from molere.scenarios.skew import long_tail_counts
 from stages import corrupt, prepare

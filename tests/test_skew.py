@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from molere.scenarios.corrupt import corrupt_pool
 from molere.errors import MolereError
-from molere.scenarios.noise import add_label_noise
 from molere.scenarios import parse_scenario
+from molere.scenarios.corrupt import corrupt_pool
+from molere.scenarios.noise import add_label_noise
 from molere.scenarios.skew import long_tail_counts, skew_positions
 
 

@@ -32,14 +32,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from molere import schema
 from molere.executor import dvcrepo, hashes, perrun, runlock, uptodate
 from molere.executor.cluster import RECORD, Cluster, check_reachable, end_leftovers
 from molere.executor.display import CACHED, DONE, FAILED, RAN, SKIPPED, STOPPED, UP_TO_DATE, Display
-from molere import schema
 from molere.executor.settings import Execution, load_execution, resources
-from molere.portable import portable_setting
 from molere.executor.worker import StageResult, first_line
 from molere.params import Params
+from molere.portable import portable_setting
 
 if TYPE_CHECKING:
     from dvc.repo import Repo

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from molere.errors import MolereError
 from molere.metrics import bucket_statistics, histogram, paired_delta, spanning_edges
 from molere.report.diagnostics import DIAGNOSTICS

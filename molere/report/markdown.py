@@ -9,12 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from molere.report import claims as paper
 from molere.report import diagnostics as rules
 from molere.report import stability
-from molere.report.statistics import EQUIVALENCE_CONFIDENCE, LEVEL, MIN_SEEDS, POWER, t_half_width
 from molere.report.build import FigureEntry, ScenarioReport
 from molere.report.evaluation import BASELINE
+from molere.report.statistics import EQUIVALENCE_CONFIDENCE, LEVEL, MIN_SEEDS, POWER, t_half_width
 from molere.scenarios import parse_scenario
 from molere.schema import ClaimsConfig
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from molere.scenarios.noise import add_label_noise
 from molere.scenarios import Scenario
+from molere.scenarios.noise import add_label_noise
 from molere.scenarios.skew import skew_positions
 
 
