@@ -3,7 +3,7 @@
 
 An MLP over the raw features alone would have to learn the classification task itself from the
 hypergradient before it could tell a mislabelled example from a clean one; measured, it stays at
-uniform weights even with a clean validation set (README, "An effective meta-network"). So the
+uniform weights even with a clean validation set (docs/design.md, "The meta-network's inputs"). So the
 meta-network can also see what the classifier makes of the example, all detached (phi learns
 from the hypergradient only):
 

@@ -39,7 +39,8 @@ from molere.train.tensors import Batch, TensorSet, batch_indices, map_batches
 @dataclass(frozen=True)
 class MetaOptimizerConfig(OptimizerConfig):
     """The meta-network's optimiser: Adam(1e-3, weight decay 1e-4), Meta-Weight-Net's; the paper's
-    SGD at 1e-3 leaves the weights within 1% of uniform at this study's size (README)."""
+    SGD at 1e-3 leaves the weights within 1% of uniform at this study's size (docs/design.md,
+    "Learned reweighting (LRW) and the exact JVP hypergradient")."""
 
     lr: float = hparam(1e-3, low=0, search=LogUniform(1e-4, 1e-2))
     weight_decay: float = hparam(1e-4, low=0)
@@ -51,7 +52,7 @@ class MetaStepConfig:
 
     q: int = hparam(1, low=1)  # train batches per meta step (the q-th has it)
     # fraction of epochs of ERM first; searched up to 0.3, so every run of the default study's
-    # 800-step budget keeps over 500 meta steps (README, "Learned reweighting")
+    # 800-step budget keeps over 500 meta steps (docs/design.md, "Learned reweighting (LRW)")
     warmup: float = hparam(0.25, low=0, high=1, search=Uniform(0.1, 0.3))
     normalize: bool = hparam(True)  # per-batch weights rescaled to mean 1
     reuse_gradient: bool = hparam(True)  # false: the real step recomputed with the updated weights

@@ -21,7 +21,8 @@ from molere.errors import MolereError, check_choice, check_range
 
 # Generator parameter -> its value at severities 1..5 (defaults: corr_noise_scale 0.25,
 # iid_noise_scale 0.02, shear_scale 0.75, max_translation 48, scale_coeff 0.4, padding [36, 60]).
-# Graded so that the paper's CNN loses accuracy steadily with severity (README: measured table).
+# Graded so that the paper's CNN loses accuracy steadily with severity (docs/design.md,
+# "Scenarios": the measured table).
 SHIFT_GRIDS: dict[str, list] = {
     "corr_noise_scale": [0.3, 0.35, 0.4, 0.45, 0.5],
     "iid_noise_scale": [0.04, 0.055, 0.07, 0.085, 0.1],
