@@ -2,7 +2,8 @@
 is timed is the executor's own work, not training.
 
     scenarios: make-S writes the folder data/S (three files)
-    cells:     work-S-K reads data/S and the param `data.seed`, writes out/S/K.txt
+    cells:     work-S-K reads data/S and the param `data.seed`, writes out/S/K.txt (after
+               sleeping `cell_seconds`, to hold its CPU that long; none by default)
     per scenario: sum-S reads the folder out/S (every cell's output), writes sums/S.txt
     report:    reads the folder sums, writes report.txt
 
@@ -23,13 +24,14 @@ PARAM = "data.seed"  # a param every cell lists (params.yaml is the project's: t
 STAGES_PER_SCENARIO = 100  # about as many cells per scenario as a study's scenario has
 
 
-def pipeline(stages: int) -> dict:
+def pipeline(stages: int, cell_seconds: float = 0.0) -> dict:
     """dvc.yaml's content for exactly `stages` stages (at least 4)."""
     if stages < 4:
         raise ValueError(f"a synthetic project needs at least 4 stages, not {stages}")
     scenarios = max(1, min(math.ceil(stages / STAGES_PER_SCENARIO), (stages - 1) // 3))
     cells = stages - 2 * scenarios - 1
     out: dict[str, dict] = {}
+    sleep = f"sleep {cell_seconds:g} && " if cell_seconds else ""
     for s in range(scenarios):
         out[f"make-s{s}"] = {
             "cmd": f"mkdir -p data/s{s} && for f in a b c; do echo s{s}-$f > data/s{s}/$f; done",
@@ -38,7 +40,7 @@ def pipeline(stages: int) -> dict:
     for k in range(cells):
         s = k % scenarios
         out[f"work-s{s}-{k}"] = {
-            "cmd": f"mkdir -p out/s{s} && cat data/s{s}/a > out/s{s}/{k}.txt && echo {k} >> out/s{s}/{k}.txt",
+            "cmd": f"{sleep}mkdir -p out/s{s} && cat data/s{s}/a > out/s{s}/{k}.txt && echo {k} >> out/s{s}/{k}.txt",
             "deps": [f"data/s{s}"],
             "params": [PARAM],
             "outs": [f"out/s{s}/{k}.txt"],
@@ -49,10 +51,10 @@ def pipeline(stages: int) -> dict:
     return {"stages": out}
 
 
-def make_synthetic_repo(dest: Path, stages: int) -> Path:
+def make_synthetic_repo(dest: Path, stages: int, cell_seconds: float = 0.0) -> Path:
     """A fresh git + DVC repository at `dest` holding the synthetic pipeline, committed."""
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "dvc.yaml").write_text(yaml.safe_dump(pipeline(stages), sort_keys=False))
+    (dest / "dvc.yaml").write_text(yaml.safe_dump(pipeline(stages, cell_seconds), sort_keys=False))
     shutil.copy(ROOT / "params.yaml", dest / "params.yaml")
     setup = (
         "git init -q && git config user.email study@molere && git config user.name study"

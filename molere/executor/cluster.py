@@ -12,6 +12,7 @@ is ended at the run's end and, after a killed driver, by the next run."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -96,7 +97,7 @@ class Cluster:
         # fresh worker (Ray's default for GPU tasks): its CUDA memory is freed when it ends, and a
         # worker's CUDA device cannot change once torch has initialised it.
         self.ray = ray
-        self.tasks = (ray.remote(run_stage), ray.remote(max_calls=1)(run_stage))
+        self.tasks = (ray.remote(run_on_node), ray.remote(max_calls=1)(run_on_node))
         self.free = self.check_capacity(ray.nodes())
 
     def check_capacity(self, nodes: list[dict]) -> dict[str, float]:
@@ -164,6 +165,15 @@ class Cluster:
         if self.started:
             self.ray.shutdown()
         end_leftovers(self.record)
+
+
+def run_on_node(root: str, wdir: str, name: str, commands: list[str]) -> StageResult:
+    """A stage's Ray task: `run_stage`, its result marked with the node it ran on (asked here, in
+    the task: outside a Ray worker the same call would start a Ray instance)."""
+    import ray
+
+    result = run_stage(root, wdir, name, commands)
+    return dataclasses.replace(result, node=ray.get_runtime_context().get_node_id())
 
 
 def mark_run(record: Path) -> None:

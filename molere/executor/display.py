@@ -65,11 +65,14 @@ class Display:
         bar.add_row(ProgressBar(total=self.total, completed=done, width=30), line)
         return Group(bar, Text(f" running: {names}" if names else "", overflow="ellipsis", no_wrap=True))
 
-    def summary(self, failures: dict[str, str]) -> None:
+    def summary(self, failures: dict[str, str], nodes: int = 0) -> None:
+        """The count of each outcome and the run's time; on a cluster, how many Ray nodes ran the
+        stages (whether the other nodes took part; one node, the usual case, goes unsaid)."""
         counts = Counter(self.ended.values())
         parts = [f"{counts[o]} {VERBS[o]}" for o in VERBS if counts[o]]
         if len(self.ended) < self.total:  # after Ctrl-C
             parts.append(f"{self.total - len(self.ended)} not started")
-        self.console.print(f"{', '.join(parts) or 'no stages'} in {time.perf_counter() - self.start:.1f} s")
+        where = f" on {nodes} Ray nodes" if nodes > 1 else ""
+        self.console.print(f"{', '.join(parts) or 'no stages'}{where} in {time.perf_counter() - self.start:.1f} s")
         for name, error in failures.items():
             self.console.print(Text(f"failed {name}: {error}", style="red"), soft_wrap=True)

@@ -130,6 +130,7 @@ class Scheduler:
         self.running: dict = {}  # Ray reference -> (stage, resources)
         self.outcome: dict[Stage, str] = {}
         self.failures: dict[str, str] = {}  # stage name -> one-line error
+        self.nodes: set[str] = set()  # the Ray nodes that ran a stage's command
         self.unwritten: list[Stage] = []  # recorded, their dvc.lock entries not yet written
         self.written_at = time.monotonic()
         self.writing_s = 0.0  # how long the last write of dvc.lock took
@@ -160,7 +161,7 @@ class Scheduler:
                         self.stop()
                 finally:
                     self.write_lock(now=True)
-            self.display.summary(self.failures)
+            self.display.summary(self.failures, len(self.nodes))
         finally:
             signal.signal(signal.SIGINT, previous)
             self.writer.shutdown()
@@ -251,6 +252,8 @@ class Scheduler:
         stage, resources = self.running.pop(ref)
         self.cluster.release(resources)
         result = self.cluster.result(ref)
+        if result.node:  # None when Ray lost the task
+            self.nodes.add(result.node)
         log = dvcrepo.log_path(self.repo, stage)
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(result.output)

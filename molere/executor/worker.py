@@ -37,6 +37,7 @@ class StageResult:
     error: str | None  # one line; None when every command succeeded
     output: str  # what the commands printed, stdout and stderr interleaved
     seconds: float
+    node: str | None = None  # the Ray node it ran on (cluster.run_on_node), for the run summary
 
 
 def run_stage(root: str, wdir: str, name: str, commands: list[str]) -> StageResult:
