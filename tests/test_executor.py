@@ -328,7 +328,11 @@ def test_a_method_param_reruns_its_cells_evaluate_and_report_and_saves_the_exper
 def test_a_failed_stage_stops_its_descendants_and_a_killed_worker_is_retried(studies):
     by_executor, _, _ = studies
     killed = "train@clean-lrw-hard-0"
-    result = run("molere-bench repro -S ++methods.focal.gamma=lots -S ++methods.lrw-hard.q=3", by_executor, MOLERE_KILL_ONCE=killed)
+    # a value only focal's stage rejects (`-S` would refuse it before anything runs): written by hand
+    params = yaml.safe_load((by_executor / "params.yaml").read_text())
+    params["methods"]["focal"]["gamma"] = "lots"
+    (by_executor / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = run("molere-bench repro -S methods.lrw-hard.q=3", by_executor, MOLERE_KILL_ONCE=killed)
     log = result.stdout + result.stderr
     assert result.returncode == 1, log
     focal = {f"train@{s}-focal-0" for s in SCENARIOS}
