@@ -75,12 +75,17 @@ def repro(
         None, "--set-param", "-S", help="Set a param in params.yaml first, as `dvc exp run -S` does: -S methods.focal.gamma=1 (repeatable).",
     ),
     wait: bool = typer.Option(False, "--wait", help="If another run (or a DVC command) has the project, wait for it to end instead of stopping."),
+    preset: Optional[Path] = typer.Option(
+        None, "--preset", help="A study preset (studies/*.yaml): its values set as -S overrides, before any -S of yours.",
+    ),
 ):
     """Run the out-of-date stages of the DVC pipeline in parallel on Ray (params.yaml's
     `execution` says what each stage reserves) and record each in dvc.lock as `dvc repro` does."""
     from molere.executor.scheduler import reproduce
+    from molere_tools.presets import as_overrides, read_preset
 
-    code = reproduce(address, exp, set_param or [], wait)
+    overrides = (as_overrides(read_preset(preset)) if preset else []) + (set_param or [])
+    code = reproduce(address, exp, overrides, wait)
     if code:
         raise typer.Exit(code)
 
