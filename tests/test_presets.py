@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from molere.errors import MolereError
+from molere.executor.dvcrepo import forced
 from molere.stage_cli import load_params
 from molere_tools.presets import as_overrides, read_preset
 from test_cli import assert_one_line_error, run_cli
@@ -28,9 +29,15 @@ def test_a_preset_is_the_overrides_of_its_leaves():
 def test_every_preset_passes_the_checks_of_a_run(preset, tmp_path):
     overrides = as_overrides(read_preset(preset))
     params = load_params(str(ROOT / "params.yaml"), overrides)  # the schema, the open sections' configs
-    for override in overrides:  # each value arrives as written
+    # and written into params.yaml as `repro` writes them (DVC's Hydra overrides), each value as given
+    from dvc.utils.hydra import apply_overrides
+
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    apply_overrides(tmp_path / "params.yaml", [forced(override) for override in overrides])
+    written = load_params(str(tmp_path / "params.yaml"), [])
+    for override in overrides:
         key, _, value = override.partition("=")
-        assert params.get(key, object) == yaml.safe_load(value), key
+        assert params.get(key, object) == written.get(key, object) == yaml.safe_load(value), key
 
 
 def test_a_preset_that_breaks_a_check_is_refused_as_its_override_would_be(tmp_path):
