@@ -16,7 +16,7 @@ closure of its module `stages/<stage>.py` and of the stage command line (ENTRY_P
   import): the model of `model.name` and the dataset of `data.dataset` for a stage that declares
   those sections, the methods whose `methods.<name>` sections it declares (`train` its cell's
   method, `erm` and `rank` `methods.erm`), and no entry of a registry whose key it does not declare
-  (REGISTRIES). An entry no module registers by a literal name counts the modules that register
+  (NAMED_BY). An entry no module registers by a literal name counts the modules that register
   computed names (in a loop, as the torchvision datasets are); one that none can register stops the
   stage. So adding a model, dataset or method file changes no fingerprint until a
   stage uses it, and editing one changes only the fingerprints of the stages that use it.
@@ -47,32 +47,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from molere import pipeline
+from molere.data import DATASETS
 from molere.errors import MolereError, check_choice
+from molere.methods import METHODS
+from molere.models import MODELS
 from molere.params import Params
 
 CODE_DIRS = ("molere", "stages")
 ENTRY_POINT = "molere.stage_cli"  # what every stage runs through: `molere-bench stage <name>`
-# registry package -> (what it holds, the params key that names the entry a stage uses, for a stage
-# that declares that key's section); the method zoo's entries are named by the stage's
-# `methods.<name>` sections
-REGISTRIES = {
-    "molere.methods.zoo": ("method", None),
-    "molere.models.zoo": ("model", "model.name"),
-    "molere.data.sources": ("dataset", "data.dataset"),
-}
+# the registries' entries a stage uses: the methods its `methods.<name>` sections name, and the
+# entry that a params key names if the stage declares that key's section (NAMED_BY)
+NAMED_BY = {MODELS: "model.name", DATASETS: "data.dataset"}
+KINDS = {registry.package: registry.kind for registry in (METHODS, MODELS, DATASETS)}  # for messages
 
 
 def registry_names(params: Params, name: str, method: str | None = None) -> dict[str, list[str] | None]:
     """Registry package -> the entries stage `name` uses (None: it names one the source cannot
     tell, so every entry counts); a package the stage declares no key of maps to no entry."""
     keys = pipeline.stage_params(name, method)
-    names: dict[str, list[str] | None] = {"molere.methods.zoo": [k.removeprefix("methods.") for k in keys if k.startswith("methods.")]}
-    for package, (_, key) in REGISTRIES.items():
-        if key is not None:
-            declared = key.partition(".")[0] in keys
-            value = params.get(key, object, None) if declared else None
-            names[package] = ([value] if isinstance(value, str) else None) if declared else []
+    names: dict[str, list[str] | None] = {METHODS.package: [k.removeprefix("methods.") for k in keys if k.startswith("methods.")]}
+    for registry, key in NAMED_BY.items():
+        names[registry.package] = named_entry(params, key) if key.partition(".")[0] in keys else []
     return names
+
+
+def named_entry(params: Params, key: str) -> list[str] | None:
+    """The entry `key` names, or None where it names none the source can tell (absent, not a name)."""
+    value = params.get(key, object, None)
+    return [value] if isinstance(value, str) else None
 
 
 @dataclass
@@ -106,10 +108,11 @@ class CodeGraph:
             return modules
         owners = {entry: name for name in modules for entry in self.modules[name].registers}
         computed = [name for name in modules if self.modules[name].registers_computed]
-        for entry in names:
-            if entry not in owners and not computed:
-                check_choice(REGISTRIES.get(package, (package,))[0], entry, sorted(owners))
-        return sorted({owners[entry] for entry in names if entry in owners} | (set(computed) if set(names) - set(owners) else set()))
+        unknown = [entry for entry in names if entry not in owners]
+        if unknown and not computed:
+            check_choice(KINDS.get(package, package), unknown[0], sorted(owners))  # raises: a name nothing registers
+        found = {owners[entry] for entry in names if entry in owners}
+        return sorted(found | set(computed) if unknown else found)
 
     def stage_modules(self, stage: str, names: dict[str, list[str] | None] | None = None) -> list[Module]:
         """The modules `stage` runs, in path order, using the registry entries `names` (package ->

@@ -4,11 +4,10 @@ module: editing it re-runs nothing."""
 
 from __future__ import annotations
 
-from molere.hparams import build_config
 from molere.params import Params
 from molere.pipeline import TRAINING_STAGES
 from molere.portable import portable_environment
-from molere.schema import Execution
+from molere.schema import Execution, section
 
 
 def resources(execution: Execution, stage_name: str) -> dict:
@@ -20,7 +19,7 @@ def resources(execution: Execution, stage_name: str) -> dict:
 
 def load_execution(params: Params) -> Execution:
     """The `execution` section, checked; an absent section or key takes the default."""
-    return build_config(Execution, params.get("execution", (dict, type(None)), None), "execution.")
+    return section(params, Execution)
 
 
 def worker_env(execution: Execution) -> dict[str, str]:
