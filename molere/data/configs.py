@@ -104,7 +104,6 @@ def check_moved(values: dict) -> None:
     the error names where it goes now."""
     dataset = values.get("dataset", DataConfig.dataset)
     own = DATASET_CONFIGS.get(dataset) if isinstance(dataset, str) else None
-    own_keys = [spec.name for spec in dataclasses.fields(own)] if own is not None else []
     for key in values:
-        if key in own_keys:
+        if own is not None and key in [spec.name for spec in dataclasses.fields(own)]:
             raise MolereError(f"unknown params key 'data.{key}'; {dataset}'s own keys go under data.{dataset}: data.{dataset}.{key}")
