@@ -121,9 +121,12 @@ def test_no_worker_outlives_the_run(cluster_run):
 
 
 def project_files(repo: Path) -> dict[str, bytes]:
-    """The project's files but dvc.lock (compared stage by stage), by path."""
+    """The project's files but dvc.lock (compared stage by stage), by path; a .gitignore as its
+    sorted lines, since DVC adds each output's line as its stage ends, in the order the run ended them."""
     skipped = {".git", ".dvc", "dvc.lock"}
-    return {str(p.relative_to(repo)): p.read_bytes() for p in repo.rglob("*") if p.is_file() and skipped.isdisjoint(p.relative_to(repo).parts)}
+    files = [p for p in repo.rglob("*") if p.is_file() and skipped.isdisjoint(p.relative_to(repo).parts)]
+    return {str(p.relative_to(repo)): b"".join(sorted(p.read_bytes().splitlines(keepends=True))) if p.name == ".gitignore" else p.read_bytes()
+            for p in files}
 
 
 def lock_stages(repo: Path) -> dict:

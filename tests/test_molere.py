@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from molere.errors import MolereError
@@ -104,11 +104,13 @@ def test_generate_split_with_labels_takes_each_class_its_quota():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3), st.floats(0, 1)), min_size=2, max_size=80), st.floats(0.01, 0.5))
-def test_generate_split_quota_size_and_order_in_every_class(examples, delta):
-    y, p = np.array([c for c, _ in examples]), np.array([v for _, v in examples])
-    counts = np.bincount(y)
-    assume(all(validation_size(n, delta) < n for n in counts[counts > 0]))
+@given(st.lists(st.lists(st.floats(0, 1), min_size=2, max_size=20), min_size=1, max_size=4), st.floats(0.01, 0.5), st.data())
+def test_generate_split_quota_size_and_order_in_every_class(classes, delta, data):
+    # each class's scores, at least two (a class of one has none left to train on), in a drawn order
+    y = np.concatenate([np.full(len(scores), label) for label, scores in enumerate(classes)])
+    order = np.array(data.draw(st.permutations(range(len(y)))))
+    y, p = y[order], np.concatenate(classes)[order]
+    assert all(validation_size(n, delta) < n for n in np.bincount(y))  # what the drawn classes promise
     in_val = generate_split(p, delta, y)
     for label in np.unique(y):
         mine = y == label
