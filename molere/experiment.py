@@ -50,8 +50,8 @@ def make_model(params: Params, input_shape, num_classes: int) -> torch.nn.Module
     spec = params.section("model")
     weights = spec.get("weights", (str, type(None)), None)
     if weights is not None:
-        load_weights(model, weights, spec.get("name", str))
-    if checked_value(spec.get("freeze", str, "none"), str, {"choices": FREEZE}, "model.freeze") == "body":
+        load_weights(model, weights, spec.get("name", str), f"{spec.prefix}weights")
+    if checked_value(spec.get("freeze", str, "none"), str, {"choices": FREEZE}, f"{spec.prefix}freeze") == "body":
         freeze_body(model)
     return model
 
@@ -61,15 +61,16 @@ def model_spec(params: Params) -> tuple:
     `freeze`, which every model takes)."""
     spec = params.section("model")
     factory = MODELS.get(spec.get("name", str))
-    return factory, model_options(factory, {k: v for k, v in spec.data.items() if k not in ("name", *PRETRAINED_KEYS)})
+    return factory, model_options(factory, {k: v for k, v in spec.data.items() if k not in ("name", *PRETRAINED_KEYS)}, spec.prefix)
 
 
-def model_options(factory, options: dict) -> dict:
+def model_options(factory, options: dict, prefix: str) -> dict:
     """`options` checked against the model factory's keyword parameters (those after the input
-    shape and the number of classes): each a known one, of its declared type."""
-    check_known(options, ["name", *PRETRAINED_KEYS, *list(inspect.signature(factory).parameters)[2:]], "model.")
+    shape and the number of classes): each a known one, of its declared type (`prefix`: where
+    the section is, for messages)."""
+    check_known(options, ["name", *PRETRAINED_KEYS, *list(inspect.signature(factory).parameters)[2:]], prefix)
     hints = typing.get_type_hints(factory)
-    return {key: checked_value(value, hints[key], {}, f"model.{key}") if key in hints else value for key, value in options.items()}
+    return {key: checked_value(value, hints[key], {}, f"{prefix}{key}") if key in hints else value for key, value in options.items()}
 
 
 def train_config(params: Params) -> TrainConfig:

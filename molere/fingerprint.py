@@ -61,13 +61,17 @@ NAMED_BY = {MODELS: "model.name", DATASETS: "data.dataset"}
 KINDS = {registry.package: registry.kind for registry in (METHODS, MODELS, DATASETS)}  # for messages
 
 
-def registry_names(params: Params, name: str, method: str | None = None) -> dict[str, list[str] | None]:
+def registry_names(params: Params, name: str, key: str | None = None) -> dict[str, list[str] | None]:
     """Registry package -> the entries stage `name` uses (None: it names one the source cannot
-    tell, so every entry counts); a package the stage declares no key of maps to no entry."""
-    keys = pipeline.stage_params(name, method)
+    tell, so every entry counts); a package the stage declares no key of maps to no entry. The
+    entries' keys are read where the stage reads `model` and `data` (`embed`: in its embedding)."""
+    keys = pipeline.stage_params(name, key)
+    prefix = pipeline.stage(name).prefix(key)
     names: dict[str, list[str] | None] = {METHODS.package: [k.removeprefix("methods.") for k in keys if k.startswith("methods.")]}
-    for registry, key in NAMED_BY.items():
-        names[registry.package] = named_entry(params, key) if key.partition(".")[0] in keys else []
+    for registry, named_by in NAMED_BY.items():
+        full = prefix + named_by
+        declared = any(full.startswith(f"{k}.") for k in keys)
+        names[registry.package] = named_entry(params, full) if declared else []
     return names
 
 
@@ -220,12 +224,12 @@ def registry_package(call: ast.Call, path: Path) -> str | None:
     return given[0].value
 
 
-def stage_fingerprint(code: CodeGraph, params: Params, name: str, method: str | None = None) -> dict:
+def stage_fingerprint(code: CodeGraph, params: Params, name: str, key: str | None = None) -> dict:
     """Stage `name`'s code fingerprint (its registry entries named by `params`) and the value of
-    each params key it reads (None where absent)."""
+    each params key it reads (None where absent); `key`: the method or embedding of a keyed stage."""
     return {
         "stage": name,
-        "method": method,
-        "code": code.fingerprint(name, registry_names(params, name, method)),
-        "params": {key: params.get(key, object, None) for key in pipeline.stage_params(name, method)},
+        "key": key,
+        "code": code.fingerprint(name, registry_names(params, name, key)),
+        "params": {spec: params.get(spec, object, None) for spec in pipeline.stage_params(name, key)},
     }

@@ -11,6 +11,10 @@ RUNS = Path("runs")
 REPORTS = Path("reports")
 EVALUATION = Path("evaluation")
 FINGERPRINTS = Path("fingerprints")
+# the embed stage's folders, one per embedding; every prepare stage depends on the whole folder
+# (dvc.yaml: a scenario's dataset may be an embedding's features), which holds a .gitkeep so that
+# it exists in a study without embeddings
+FEATURES = Path("features")
 TIMINGS = Path("timings")  # wall-clock, apart from the results: no DVC output, git-ignored
 # the report stage's folder, written together (molere.io.atomic_dir), the cost files included
 REPORT = REPORTS / "report.md"
@@ -28,6 +32,7 @@ POOL = "pool.parquet"  # the training pool: its supplied train and selection spl
 TEST = "test.parquet"
 OOD = "ood.parquet"  # the test set's shifts at every severity
 INFO = "info.json"  # the dataset's classes and normalisation, the realised corruption
+EMBEDDED_SPLITS = ("train", "val", "test")  # an embedding's tables besides OOD (`features_dir`)
 
 # the files of a training run's folder (`run_dir`, `trial_dir`, `erm_rank_dir`)
 MODEL = "model.pt"
@@ -122,6 +127,17 @@ def eval_dir(scenario: str) -> Path:
     return EVALUATION / scenario
 
 
-def fingerprint(stage: str, method: str | None = None) -> Path:
-    """A stage's fingerprint; `train`'s are one per method."""
-    return FINGERPRINTS / stage / f"{method}.json" if method else FINGERPRINTS / f"{stage}.json"
+def fingerprint(stage: str, key: str | None = None) -> Path:
+    """A stage's fingerprint; `train`'s are one per method, `embed`'s one per embedding (`key`)."""
+    return FINGERPRINTS / stage / f"{key}.json" if key else FINGERPRINTS / f"{stage}.json"
+
+
+def features_dir(embedding: str) -> Path:
+    """The embed stage's folder (molere/embed.py), written together: one examples table per split
+    of the embedded dataset (`EMBEDDED_SPLITS`, `val` only where it has its own), its OOD shifts'
+    table (OOD) and INFO."""
+    return FEATURES / embedding
+
+
+def embedded_split(embedding: str, split: str) -> Path:
+    return features_dir(embedding) / f"{split}.parquet"

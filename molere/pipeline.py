@@ -6,13 +6,14 @@ layout test against dvc.yaml (tests/test_layout.py) all read this table; dvc.yam
 file and is held against it.
 
 A stage is run per a *cell*: the values of its options (`--scenario`, `--seed`, `--method`,
-`--trial`). Its params are the keys it reads (`{method}` is its cell's method) and it is handed only
-those (`declared_params`): a key it reads without declaring is an error, not a change that would go
+`--trial`, `--embedding`). Its params are the keys it reads (`{method}` is its cell's method,
+`{embedding}` its embedding) and it is handed only those (`declared_params`): a key it reads without declaring is an error, not a change that would go
 unnoticed. Every stage also reads `execution.portable`: it picks the kernels of torch, numpy and
 their BLAS libraries (molere/portable.py), and so the bits of every float a stage computes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -23,7 +24,7 @@ from molere.params import Params
 
 PORTABLE = "execution.portable"
 # a cell's options, in the order a command spells them
-OPTIONS = ("scenario", "method", "trial", "seed")
+OPTIONS = ("embedding", "scenario", "method", "trial", "seed")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Stage:
     name: str  # the command (`molere-bench stage <name>`) and the module `stages/<name>.py`
     doc: str  # its one-line help
     per: tuple[str, ...]  # its options, of OPTIONS
-    params: tuple[str, ...]  # the params keys it reads; `{method}`: the cell's method
+    params: tuple[str, ...]  # the params keys it reads; `{method}`, `{embedding}`: the cell's
     outs: Callable[..., list[Path]]  # what it writes, from its cell
     function: str = "run"  # in its module: function(params, **cell)
     module: str = ""  # its module under stages/ when it shares another stage's ("" = its name)
@@ -41,6 +42,9 @@ class Stage:
     dvc: tuple[str, ...] = ()
     reads_all: bool = False  # handed the whole params file (only `fingerprint`, which reads every stage's keys)
     seed: str = "study.search_seed"  # what an omitted --seed is: the search seed, or study.seeds[0]
+    # where it reads the sections that name registry entries (`model.name`, `data.dataset`): at the
+    # top, or inside its cell's section (`embed`: embeddings.<embedding>.model.name)
+    within: str = ""
 
     @property
     def dvc_stages(self) -> tuple[str, ...]:
@@ -52,14 +56,21 @@ class Stage:
         return self.module or self.name
 
     @property
-    def per_method(self) -> bool:
-        """Its params depend on its cell's method: one fingerprint per method."""
-        return any("{method}" in key for key in self.params)
+    def keyed_by(self) -> str | None:
+        """The option whose value names a params section the stage reads (one fingerprint per
+        value), or None."""
+        named = {name for key in self.params for name in re.findall(r"{(\w+)}", key)}
+        return next(iter(named), None)
 
-    def keys(self, method: str | None = None) -> tuple[str, ...]:
-        if self.per_method != (method is not None):
-            raise MolereError(f"stage {self.name} {'needs a' if self.per_method else 'takes no'} method")
-        return tuple(key.format(method=method) for key in self.params)
+    def keys(self, key: str | None = None) -> tuple[str, ...]:
+        """Its params keys, for the section named `key` if it is keyed by one."""
+        if (self.keyed_by is None) != (key is None):
+            raise MolereError(f"stage {self.name} {f'needs a {self.keyed_by}' if self.keyed_by else 'takes no method or embedding'}")
+        return tuple(spec.format(**{self.keyed_by: key}) if self.keyed_by else spec for spec in self.params)
+
+    def prefix(self, key: str | None = None) -> str:
+        """Where it reads `model` and `data` (`within`, for its section `key`)."""
+        return self.within.format(**{self.keyed_by: key}) if self.keyed_by else self.within
 
 
 # trials draw from the search spaces with study.seed; `replicate` runs the same code on the same keys
@@ -69,8 +80,11 @@ TRAIN_KEYS = ("model", "train", "methods.{method}", "search.train", "search.meth
 STAGES = {
     stage.name: stage
     for stage in (
-        Stage("fingerprint", "Write fingerprints/: per stage (per method for train) the SHA-256 of the code it runs "
+        Stage("fingerprint", "Write fingerprints/: per stage (per method for train, per embedding for embed) the SHA-256 of the code it runs "
               "and the values of the params keys it reads.", (), (), lambda: [paths.FINGERPRINTS], reads_all=True),
+        Stage("embed", "Run a backbone once over a dataset and keep its features (the frozen-feature tier).",
+              ("embedding",), ("embeddings.{embedding}", "ood", PORTABLE), lambda embedding: [paths.features_dir(embedding)],
+              trains=True, within="embeddings.{embedding}."),
         Stage("prepare", "Build the scenario's pool (its selection split corrupted), test set and OOD shifts.",
               ("scenario",), ("data", "noise", "ood", PORTABLE), lambda scenario: [paths.data_dir(scenario)]),
         Stage("corrupt", "Draw one seed's label corruption of the pool's training part.",
@@ -103,9 +117,10 @@ STAGES = {
                        paths.REPORT_METRICS, paths.CLAIMS]),
     )
 }
-# the stages with a fingerprint of their own (`replicate` shares `train`'s), and those per method
+# the stages with a fingerprint of their own (`replicate` shares `train`'s), and those with one per
+# method or embedding: stage -> its option
 FINGERPRINTED = tuple(name for name, stage in STAGES.items() if stage.fingerprint_of == name and name != "fingerprint")
-PER_METHOD = tuple(name for name in FINGERPRINTED if STAGES[name].per_method)
+KEYED = {name: STAGES[name].keyed_by for name in FINGERPRINTED if STAGES[name].keyed_by}
 # dvc.yaml stage name -> the stage it runs
 DVC_STAGES = {dvc: stage for stage in STAGES.values() for dvc in stage.dvc_stages}
 TRAINING_STAGES = tuple(dvc for dvc, stage in DVC_STAGES.items() if stage.trains)
@@ -115,14 +130,14 @@ def stage(name: str) -> Stage:
     return STAGES[check_choice("pipeline stage", name, list(STAGES))]
 
 
-def stage_params(name: str, method: str | None = None) -> tuple[str, ...]:
-    """The params keys stage `name` reads (for a per-method stage, with `method`'s own section)."""
-    return stage(name).keys(method)
+def stage_params(name: str, key: str | None = None) -> tuple[str, ...]:
+    """The params keys stage `name` reads (for a keyed stage, with the section `key` names)."""
+    return stage(name).keys(key)
 
 
-def declared_params(params: Params, name: str, method: str | None = None) -> Params:
+def declared_params(params: Params, name: str, key: str | None = None) -> Params:
     """What stage `name` may read of `params`: exactly the keys it declares."""
-    return params.restricted(stage_params(name, method), owner=f"stage {name}")
+    return params.restricted(stage_params(name, key), owner=f"stage {name}")
 
 
 def made_by(name: str, **cell) -> str:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from molere.data.configs import SEED_MAX, DataConfig, data_config
-from molere.errors import MolereError
+from molere.errors import MolereError, check_choice
 from molere.hparams import build_config, check_known, checked_value, hparam
 from molere.params import Params
 from molere.scenarios import parse_scenario
-from molere.train.config import TrainConfig
+from molere.train.config import DEVICES, TrainConfig
 
 METHOD_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 RANK_MODES = ("in-sample", "cross-fit")
@@ -91,6 +91,19 @@ class ClaimsConfig:
     max_seeds: int = hparam(50, low=2)  # beyond it a cell says "more than max_seeds"
 
 
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingConfig:
+    """One entry of `embeddings` (molere/embed.py): a backbone run once over a dataset, its features
+    the frozen-feature tier's data. `data` is a dataset as the top-level `data` section gives one,
+    `model` the backbone as the top-level `model` section (its last linear layer, the classifier
+    head, is dropped; `model.weights` a local state_dict)."""
+
+    data: dict | None = hparam(None)
+    model: dict | None = hparam(None)
+    batch_size: int = hparam(256, low=1)
+    device: str = hparam("auto", choices=DEVICES)
+
+
 # the sections with a fixed set of keys; `model` (its options depend on the model), `methods`
 # (each method's Config) and `search` are checked where they are read (the method registry
 # imports torch)
@@ -105,7 +118,7 @@ SECTIONS = {
     "execution": Execution,
     "claims": ClaimsConfig,
 }
-OPEN_SECTIONS = ("model", "methods", "search")
+OPEN_SECTIONS = ("model", "methods", "search", "embeddings")
 SECTION_NAMES = {cls: name for name, cls in SECTIONS.items()}
 
 Config = TypeVar("Config")
@@ -201,9 +214,43 @@ def validate(data: dict) -> None:
         for name in ("scenarios", "methods", "seeds", "trusted_baselines"):
             if len(set(getattr(study, name))) != len(getattr(study, name)):
                 raise MolereError(f"study.{name} = {list(getattr(study, name))} repeats an entry")
-    for name in ("model", "methods", "search"):
+    for name in OPEN_SECTIONS:
         if name in data and not isinstance(data[name], dict):
             raise MolereError(f"{name} = {data[name]!r} should be a mapping of its keys")
+    for name, values in (data.get("embeddings") or {}).items():
+        embedding_config(name, values)
+    check_features(data)
+
+
+def check_features(data: dict) -> None:
+    """`data.dataset: features` names an embedding of `embeddings` (the stage that writes its data)."""
+    shared, own = data_config(data.get("data"))
+    if shared.dataset == "features":
+        check_choice("data.features.embedding", own.embedding, list(data.get("embeddings") or {}))
+
+
+def embedding_config(name: str, values) -> EmbeddingConfig:
+    """`embeddings.<name>` checked: a name for dvc.yaml's commands, its dataset as `data` is checked,
+    a `model` mapping that names its backbone (whose options the embed stage checks: the model
+    registry imports torch)."""
+    if not isinstance(name, str) or not METHOD_NAME.match(name):
+        raise MolereError(f"embeddings: {name!r} is not an embedding name (lower-case letters, digits and '-')")
+    config = build_config(EmbeddingConfig, values, f"embeddings.{name}.")
+    if data_config(config.data, f"embeddings.{name}.data.")[0].dataset == "features":
+        raise MolereError(f"embeddings.{name}.data.dataset = features: an embedding runs over images, not another embedding's features")
+    if not isinstance(config.model, dict) or not isinstance(config.model.get("name"), str):
+        raise MolereError(f"embeddings.{name}.model = {config.model!r} should be a mapping that names the backbone, e.g. {{name: resnet50, weights: PATH}}")
+    return config
+
+
+def embedding_name(params: Params, given: str | None) -> str:
+    """A command line's `--embedding`: a key of `embeddings`, by default its first."""
+    names = list(params.get("embeddings", (dict, type(None)), None) or {})
+    if not names:
+        raise MolereError("params.yaml has no embeddings: the embed stage runs one of `embeddings`, e.g. embeddings: {cifar10-resnet18: {data: ..., model: ...}}")
+    if given is None:
+        return names[0]
+    return check_choice("embedding", given, names)
 
 
 def section_config(name: str, values):

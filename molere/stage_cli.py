@@ -30,6 +30,7 @@ OPTION_TYPES = {
     "scenario": (Optional[str], typer.Option(None, help="Scenario name, e.g. clean, idn-40, skew-50 [default: study.scenarios[0]].")),
     "method": (str, typer.Option("erm", help="Method name, e.g. erm, lrw-hard, molere.")),
     "trial": (int, typer.Option(0, help="Trial of the method's search: 0 is the defaults, k >= 1 the k-th seeded draw.")),
+    "embedding": (Optional[str], typer.Option(None, help="Embedding name, a key of `embeddings`; by default its first.")),
 }
 SEED_HELP = {"study.search_seed": "Seed of the draws; by default the search seed (study.search_seed).", "study.seeds": "Replicate seed; by default the first of study.seeds."}
 # a cell's option -> the study list its values are checked against
@@ -59,7 +60,9 @@ def resolved_cell(described: Stage, params: Params, given: dict) -> dict:
     cell = {}
     for option in described.per:
         value = given[option]
-        if value is None and option == "scenario":
+        if option == "embedding":
+            value = schema.embedding_name(params, value)
+        elif value is None and option == "scenario":
             value = params.get("study.scenarios", list)[0]
         elif value is None and option == "seed":
             value = params.get("study.search_seed", int) if described.seed == "study.search_seed" else params.get("study.seeds", list)[0]
@@ -73,8 +76,8 @@ def run_stage(described: Stage, params_path: str, overrides: Optional[List[str]]
     """Run one cell of a stage, then print one line: what it wrote and its headline figure."""
     params = load_params(params_path, overrides)
     cell = resolved_cell(described, params, given)
-    method = cell["method"] if described.per_method else None
-    stage_params = params if described.reads_all else declared_params(params, described.fingerprint_of, method)
+    key = cell[described.keyed_by] if described.keyed_by else None
+    stage_params = params if described.reads_all else declared_params(params, described.fingerprint_of, key)
     module = importlib.import_module(f"stages.{described.fingerprint_of}")  # torch: after the checks, so errors come fast
     headline = getattr(module, described.function)(stage_params, **cell)
     written = ", ".join(path.as_posix() for path in described.outs(**cell))

@@ -24,8 +24,9 @@ def make_study_repo(dest: Path, params: dict, code: Path = ROOT) -> Path:
     it at `code`) into `dest` with `params` as params.yaml, then commit."""
     for name in ["molere", "stages"]:
         shutil.copytree(code / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ["dvc.yaml", ".dvcignore", ".gitignore"]:
+    for name in ["dvc.yaml", ".dvcignore", ".gitignore", "features/.gitkeep"]:
         if (code / name).exists():  # an older version may lack one
+            (dest / name).parent.mkdir(exist_ok=True)
             shutil.copy(code / name, dest / name)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     setup = (

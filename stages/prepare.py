@@ -9,10 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from molere import paths
-from molere.data import DATASETS
-from molere.data.configs import data_config
+from molere.data.load import load_dataset
 from molere.data.pool import ood_table, pool_table, test_table
-from molere.data.sources.images import with_ood_source
 from molere.io import atomic_dir, write_examples, write_json
 from molere.params import Params
 from molere.scenarios import parse_scenario
@@ -23,11 +21,8 @@ from molere.schema import NoiseConfig, OODConfig, section
 
 def run(params: Params, scenario: str) -> str:
     corruption = parse_scenario(scenario)
-    data, own = data_config(params.get("data", dict, {}))  # the typed defaults
     ood_config = section(params, OODConfig)
-    # the data package reads its part of `ood` as Params
-    ood_source = Params({"cifar10c_root": ood_config.cifar10c_root}, params.source, "ood.")
-    dataset = with_ood_source(DATASETS.get(data.dataset)(own, data.seed), ood_source)
+    data, dataset = load_dataset(params.get("data", dict, {}), ood_config, params.source)
     seed = data.seed
     pool, x = pool_table(dataset, data.selection_fraction, seed)
     selection = np.flatnonzero(pool["in_selection"].to_numpy())

@@ -74,11 +74,13 @@ def names(stage: str, method: str | None = None, model: str = "mlp") -> dict:
 
 
 def study_fingerprints(root, methods=("erm", "focal"), model="mlp") -> dict:
-    """The code fingerprint of every stage of a study of `methods` on `model`: `train/<method>` for train."""
+    """The code fingerprint of every stage of a study of `methods` on `model`: `train/<method>` for
+    train (the miniature has no embed stage, a study no embedding)."""
     graph = CodeGraph(root)
     return {
         f"{stage}/{method}" if method else stage: graph.fingerprint(stage, names(stage, method, model))
         for stage in FINGERPRINTED
+        if stage != "embed"
         for method in (methods if stage == "train" else [None])
     }
 
@@ -261,6 +263,29 @@ def test_the_projects_own_edits_change_only_the_stages_that_import_them(project_
     assert changed_by(project_copy, edit, STUDY_METHODS, STUDY_MODEL) == changed
 
 
+def embedding_study(**changes) -> Params:
+    """The project's params with two embeddings: a ResNet-18 over CIFAR-10, an MLP over digits."""
+    params = Params.load(ROOT / "params.yaml")
+    params.override("embeddings", {
+        "cifar-resnet": {"data": {"dataset": "cifar10"}, "model": {"name": "resnet18"}},
+        "digits-mlp": {"data": {"dataset": "digits"}, "model": {"name": "mlp"}, "batch_size": 8},
+    })
+    for key, value in changes.items():
+        params.override(key.replace("__", "."), value)
+    return params
+
+
+def test_each_embedding_has_a_fingerprint_of_its_backbone_dataset_and_keys(project_copy):
+    before = written_fingerprints(project_copy, embedding_study())
+    assert {name for name in before if name.startswith("embed/")} == {"embed/cifar-resnet.json", "embed/digits-mlp.json"}
+    assert before["embed/digits-mlp.json"]["params"]["embeddings.digits-mlp"]["batch_size"] == 8
+    changed = written_fingerprints(project_copy, embedding_study(**{"embeddings__digits-mlp__batch_size": 16}))
+    assert {name for name in before if before[name] != changed[name]} == {"embed/digits-mlp.json"}
+    append("molere/models/zoo/resnet.py")(project_copy)  # the one backbone's code
+    edited = written_fingerprints(project_copy, embedding_study())
+    assert {name for name in before if before[name] != edited[name]} == {"embed/cifar-resnet.json"}
+
+
 def test_the_project_registries_and_entry_point_are_found(project):
     from molere.data import DATASETS
     from molere.methods import METHODS
@@ -311,7 +336,7 @@ def test_the_stage_writes_one_file_per_stage_and_per_method_for_train(code):
                                "select.json", "train/erm.json", "train/focal.json", "valsets.json"]
     assert written["train/focal.json"] == {
         "stage": "train",
-        "method": "focal",
+        "key": "focal",
         "code": CodeGraph(code).fingerprint("train", names("train", "focal")),
         "params": {
             "model": {"name": "mlp"},
@@ -344,7 +369,7 @@ def test_train_declares_its_own_method_section_only():
     )
     with pytest.raises(MolereError, match="stage train needs a method"):
         stage_params("train")
-    with pytest.raises(MolereError, match="stage valsets takes no method"):
+    with pytest.raises(MolereError, match="stage valsets takes no method or embedding"):
         stage_params("valsets", "erm")
 
 
@@ -407,9 +432,10 @@ def test_every_dvc_stage_depends_on_its_own_fingerprint_and_reads_neither_code_n
     for name, runs in DVC_STAGES.items():
         if name == "fingerprint":
             continue
-        deps = stages[name]["deps"]
+        deps = stages[name].get("do", stages[name])["deps"]
         shared = runs.fingerprint_of
-        own = f"fingerprints/{shared}/${{item.method}}.json" if runs.per_method else f"fingerprints/{shared}.json"
+        keyed = {"method": "${item.method}", "embedding": "${key}"}.get(runs.keyed_by)
+        own = f"fingerprints/{shared}/{keyed}.json" if keyed else f"fingerprints/{shared}.json"
         assert own in deps, name
         assert not any(d in ("molere", "stages") or d.startswith("stages/") for d in deps), name
         assert "params" not in stages[name], name

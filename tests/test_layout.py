@@ -19,7 +19,7 @@ from molere.stage_cli import COMMAND
 ROOT = Path(__file__).resolve().parents[1]
 S, M, T, SEED = "${item.scenario}", "${item.method}", "${item.trial}", "${item.seed}"
 
-DVC_CELL = {"scenario": S, "method": M, "trial": T, "seed": SEED}
+DVC_CELL = {"scenario": S, "method": M, "trial": T, "seed": SEED, "embedding": "${key}"}  # embed: a foreach over a mapping
 
 
 def declared_outs(stage: dict) -> list[str]:
@@ -33,7 +33,7 @@ def table_mismatches(table: dict, dvc_stages: dict) -> list[str]:
     problems = [f"{name}: in the stage table, not in dvc.yaml" for name in table.keys() - dvc_stages.keys()]
     problems += [f"{name}: in dvc.yaml, not in the stage table" for name in dvc_stages.keys() - table.keys()]
     for name in table.keys() & dvc_stages.keys():
-        described, declared = table[name], dvc_stages[name]
+        described, declared = table[name], dvc_stages[name].get("do", dvc_stages[name])
         cell = {option: DVC_CELL[option] for option in described.per}
         if described.name == "train":  # the trials run on the search seed's draws
             cell["seed"] = "${study.search_seed}"
@@ -52,9 +52,9 @@ def test_dvc_yaml_runs_each_stage_of_the_table_with_the_outputs_it_names():
 
 def test_a_stage_missing_from_either_side_or_declared_otherwise_is_found():
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    extra = Stage("embed", "Embed.", ("scenario",), (), lambda scenario: [paths.data_dir(scenario) / "x"])
-    assert table_mismatches({**DVC_STAGES, "embed": extra}, stages) == ["embed: in the stage table, not in dvc.yaml"]
-    assert table_mismatches(DVC_STAGES, {**stages, "embed": stages["prepare"]}) == ["embed: in dvc.yaml, not in the stage table"]
+    extra = Stage("augment", "Augment.", ("scenario",), (), lambda scenario: [paths.data_dir(scenario) / "x"])
+    assert table_mismatches({**DVC_STAGES, "augment": extra}, stages) == ["augment: in the stage table, not in dvc.yaml"]
+    assert table_mismatches(DVC_STAGES, {**stages, "augment": stages["prepare"]}) == ["augment: in dvc.yaml, not in the stage table"]
     moved = {**stages, "rank": {**stages["rank"], "outs": ["runs/elsewhere.parquet"]}}
     assert table_mismatches(DVC_STAGES, moved) == ["rank: outs ['runs/elsewhere.parquet'] are not the table's"]
     renamed = {**stages, "select": {**stages["select"], "cmd": "molere-bench stage select --scenario ${item.scenario}"}}

@@ -67,6 +67,14 @@ class ImageFolderConfig:
     test_keys: str = hparam("clean_test_key_list.txt")
 
 
+@dataclass(frozen=True, kw_only=True)
+class FeaturesConfig:
+    """An embedding's features (the embed stage's, molere/embed.py) as the dataset: the frozen-
+    feature tier, whose models are heads over the backbone's features."""
+
+    embedding: str | None = hparam(None)  # a key of the `embeddings` section
+
+
 DATASET_CONFIGS = {
     "mnist1d": Mnist1dConfig,
     "digits": DigitsConfig,
@@ -75,6 +83,7 @@ DATASET_CONFIGS = {
     "cifar10": Cifar10Config,
     "cifar100": Cifar100Config,
     "imagefolder": ImageFolderConfig,
+    "features": FeaturesConfig,
 }
 
 
@@ -85,25 +94,26 @@ class DataConfig:
     selection_fraction: float = hparam(0.2, low=0, low_open=True, high=1)
 
 
-def data_config(values) -> tuple[DataConfig, object]:
-    """The shared keys and the chosen dataset's own config from the `data` section; a missing key
-    takes its declared default, an unknown one is a one-line error."""
+def data_config(values, prefix: str = "data.") -> tuple[DataConfig, object]:
+    """The shared keys and the chosen dataset's own config from the `data` section (or another
+    section of its form, at dotted `prefix`: an embedding's); a missing key takes its declared
+    default, an unknown one is a one-line error."""
     values = {} if values is None else values
     if not isinstance(values, dict):
-        raise MolereError(f"data = {values!r} should be a mapping of its keys")
+        raise MolereError(f"{prefix.rstrip('.')} = {values!r} should be a mapping of its keys")
     shared_keys = [spec.name for spec in dataclasses.fields(DataConfig)]
-    check_moved(values)
-    check_known(values, [*shared_keys, *DATASET_CONFIGS], "data.")
-    shared = build_config(DataConfig, {k: v for k, v in values.items() if k in shared_keys}, "data.")
-    own = {name: build_config(DATASET_CONFIGS[name], values[name], f"data.{name}.") for name in DATASET_CONFIGS if name in values}
+    check_moved(values, prefix)
+    check_known(values, [*shared_keys, *DATASET_CONFIGS], prefix)
+    shared = build_config(DataConfig, {k: v for k, v in values.items() if k in shared_keys}, prefix)
+    own = {name: build_config(DATASET_CONFIGS[name], values[name], f"{prefix}{name}.") for name in DATASET_CONFIGS if name in values}
     return shared, own.get(shared.dataset) or DATASET_CONFIGS[shared.dataset]()
 
 
-def check_moved(values: dict) -> None:
+def check_moved(values: dict, prefix: str) -> None:
     """A dataset's key written directly under `data` (as params files did before the sections):
     the error names where it goes now."""
     dataset = values.get("dataset", DataConfig.dataset)
     own = DATASET_CONFIGS.get(dataset) if isinstance(dataset, str) else None
     for key in values:
         if own is not None and key in [spec.name for spec in dataclasses.fields(own)]:
-            raise MolereError(f"unknown params key 'data.{key}'; {dataset}'s own keys go under data.{dataset}: data.{dataset}.{key}")
+            raise MolereError(f"unknown params key '{prefix}{key}'; {dataset}'s own keys go under {prefix}{dataset}: {prefix}{dataset}.{key}")

@@ -27,16 +27,17 @@ def head_name(model: nn.Module) -> str:
     return linear[-1]
 
 
-def load_weights(model: nn.Module, path: str, name: str) -> None:
-    """Load the state_dict at `path` into `model` (the zoo's `name`); see the module's docstring."""
+def load_weights(model: nn.Module, path: str, name: str, key: str) -> None:
+    """Load the state_dict at `path` (params key `key`) into `model` (the zoo's `name`); see the
+    module's docstring."""
     if not Path(path).is_file():
-        raise MolereError(f"model.weights = {path} not found: a state_dict file (torch.save(model.state_dict(), path)); nothing is downloaded")
+        raise MolereError(f"{key} = {path} not found: a state_dict file (torch.save(model.state_dict(), path)); nothing is downloaded")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # not a torch file, or one holding objects besides tensors
-        raise MolereError(f"cannot read model.weights = {path}: {type(err).__name__}; expected a state_dict of tensors") from None
+        raise MolereError(f"cannot read {key} = {path}: {type(err).__name__}; expected a state_dict of tensors") from None
     if not isinstance(state, dict):
-        raise MolereError(f"model.weights = {path} holds a {type(state).__name__}, not a state_dict")
+        raise MolereError(f"{key} = {path} holds a {type(state).__name__}, not a state_dict")
     own, head = model.state_dict(), head_name(model) + "."
     missing = [key for key in own if key not in state and not key.startswith(head)]
     unexpected = [key for key in state if key not in own]
@@ -44,7 +45,7 @@ def load_weights(model: nn.Module, path: str, name: str) -> None:
     if missing or unexpected or reshaped:
         example = (missing or unexpected or reshaped)[0]
         raise MolereError(
-            f"model.weights = {path} does not fit model {name}: of its {len(own)} keys {len(missing)} missing, "
+            f"{key} = {path} does not fit model {name}: of its {len(own)} keys {len(missing)} missing, "
             f"{len(reshaped)} of another shape, and {len(unexpected)} keys the model lacks (e.g. {example}); "
             "it holds another architecture's weights"
         )

@@ -1,0 +1,68 @@
+"""The frozen-feature tier: a backbone run once over a dataset and its features kept (the embed
+stage), the data on which every method then trains a head (`data.dataset: features`,
+molere/data/sources/features.py; `model: {name: mlp, depth: 0}` is a linear head).
+
+The backbone is a model of the zoo as params.yaml's `model` section gives one (its `weights` a
+local state_dict) with its classifier head, its last linear layer, replaced by the identity: a
+feature vector is what that layer would read. It runs in eval mode (batch norm on its running
+statistics, dropout off) under `torch.inference_mode`, one batch at a time in the examples' order,
+so the features depend on the weights and the images only: the same bits on every run, and, in
+portable mode, on every machine the model's kernels are portable on.
+
+The embedding's folder (`paths.features_dir`) holds one examples table per split (`val` only where
+the dataset has its own) and the OOD shifts' table, each with the label columns the
+prepared tables have (`id`, observed `y`, `y_clean`, `is_noisy`; the OOD table's `shift` and
+`severity` too) and the features as an Arrow fixed-shape tensor column (`molere.io.write_examples`),
+and info.json (the dataset, its classes, the splits written, the backbone and the features' width)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from molere import paths
+from molere.data.base import Dataset
+from molere.data.pool import labelled, ood_table
+from molere.models.pretrained import head_name
+from molere.train.tensors import TensorSet, map_batches
+
+
+@dataclass
+class Embedded:
+    tables: dict[str, tuple[pd.DataFrame, np.ndarray | list[np.ndarray]]]  # file name -> (labels, features)
+    info: dict
+
+
+def backbone(model: nn.Module) -> nn.Module:
+    """`model` without its classifier head (replaced by the identity), in eval mode."""
+    parent, _, leaf = head_name(model).rpartition(".")
+    setattr(model.get_submodule(parent), leaf, nn.Identity())
+    return model.eval()
+
+
+def features(body: nn.Module, x: np.ndarray, normalization, batch_size: int, device: torch.device) -> np.ndarray:
+    """`body`'s float32 output for every example of `x`, in order, `batch_size` at a time."""
+    data = TensorSet.from_numpy(x, np.zeros(len(x), dtype=np.int64), np.arange(len(x)), device, normalization)
+    with torch.inference_mode():
+        return map_batches(data, lambda batch: body(batch.x), batch_size).numpy().reshape(len(x), -1)
+
+
+def embed_dataset(dataset: Dataset, body: nn.Module, batch_size: int, device: torch.device, severities: list[int], max_examples: int | None) -> Embedded:
+    """Every split of `dataset` and its shifts (at `severities`, each cut to `max_examples`) through `body`."""
+    run = lambda x: features(body, x, dataset.normalization, batch_size, device)  # noqa: E731
+    tables = {}
+    for name in paths.EMBEDDED_SPLITS:
+        split = getattr(dataset, name)
+        if split is not None:
+            tables[f"{name}.parquet"] = (labelled(np.arange(len(split)), split.y, split.y_observed), run(split.x))
+    width = tables[paths.TEST][1].shape[1]
+    frame, blocks = ood_table(dataset, severities, max_examples)
+    # a dataset without shifts has one empty block, of no width until it is one of features
+    tables[paths.OOD] = (frame, [run(block) if len(block) else np.zeros((0, width), np.float32) for block in blocks])
+    splits = [name for name in paths.EMBEDDED_SPLITS if getattr(dataset, name) is not None]
+    info = {"dataset": dataset.name, "num_classes": dataset.num_classes, "width": width, "splits": splits, "severities": list(severities)}
+    return Embedded(tables, info)
