@@ -67,6 +67,14 @@ class ImageFolderConfig:
     test_keys: str = hparam("clean_test_key_list.txt")
 
 
+@dataclass(frozen=True, kw_only=True)
+class WildsConfig:
+    """A WILDS dataset read from WILDS' own files (molere/data/sources/wilds.py), never downloaded."""
+
+    root: str | None = hparam(None)  # WILDS' root_dir: the folder holding waterbirds_v1.0/ or camelyon17_v1.0/
+    image_size: int = hparam(32, low=1, high=1024)  # every image resized to image_size x image_size
+
+
 DATASET_CONFIGS = {
     "mnist1d": Mnist1dConfig,
     "digits": DigitsConfig,
@@ -75,6 +83,8 @@ DATASET_CONFIGS = {
     "cifar10": Cifar10Config,
     "cifar100": Cifar100Config,
     "imagefolder": ImageFolderConfig,
+    "waterbirds": WildsConfig,
+    "camelyon17": WildsConfig,
 }
 
 
