@@ -11,9 +11,10 @@ portable mode, on every machine the model's kernels are portable on.
 
 The embedding's folder (`paths.features_dir`) holds one examples table per split (`val` only where
 the dataset has its own) and the OOD shifts' table, each with the label columns the
-prepared tables have (`id`, observed `y`, `y_clean`, `is_noisy`; the OOD table's `shift` and
-`severity` too) and the features as an Arrow fixed-shape tensor column (`molere.io.write_examples`),
-and info.json (the dataset, its classes, the splits written, the backbone and the features' width)."""
+prepared tables have (`id`, observed `y`, `y_clean`, `is_noisy`, and `group` where the dataset
+has groups; the OOD table's `shift` and `severity` too) and the features as an Arrow fixed-shape tensor column (`molere.io.write_examples`),
+and info.json (the dataset, its classes, the splits written, the backbone, the features' width and
+the group names)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from torch import nn
 
 from molere import paths
 from molere.data.base import Dataset
-from molere.data.pool import labelled, ood_table
+from molere.data.pool import labelled, ood_table, with_groups
 from molere.models.pretrained import head_name
 from molere.train.tensors import TensorSet, map_batches
 
@@ -58,11 +59,13 @@ def embed_dataset(dataset: Dataset, body: nn.Module, batch_size: int, device: to
     for name in paths.EMBEDDED_SPLITS:
         split = getattr(dataset, name)
         if split is not None:
-            tables[f"{name}.parquet"] = (labelled(np.arange(len(split)), split.y, split.y_observed), run(split.x))
+            tables[f"{name}.parquet"] = (with_groups(labelled(np.arange(len(split)), split.y, split.y_observed), split.groups), run(split.x))
     width = tables[paths.TEST][1].shape[1]
     frame, blocks = ood_table(dataset, severities, max_examples)
     # a dataset without shifts has one empty block, of no width until it is one of features
     tables[paths.OOD] = (frame, [run(block) if len(block) else np.zeros((0, width), np.float32) for block in blocks])
     splits = [name for name in paths.EMBEDDED_SPLITS if getattr(dataset, name) is not None]
     info = {"dataset": dataset.name, "num_classes": dataset.num_classes, "width": width, "splits": splits, "severities": list(severities)}
+    if dataset.group_names is not None:
+        info["group_names"] = dataset.group_names
     return Embedded(tables, info)

@@ -49,6 +49,8 @@ def run(params: Params, scenario: str) -> str:
         # noise rate overall and per clean class, and the class sizes after skew
         **noise_summary(pool["y_clean"].to_numpy()[chosen], pool["y"].to_numpy()[chosen], dataset.num_classes),
     }
+    if dataset.group_names is not None:  # the names of the tables' `group` ids; no key without groups
+        info["group_names"] = dataset.group_names
     with atomic_dir(paths.data_dir(scenario)) as out:
         write_examples(out / paths.POOL, pool, x[keep])
         write_examples(out / paths.TEST, *test_table(dataset.test))

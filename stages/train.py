@@ -146,12 +146,16 @@ def aligned(pool: pd.DataFrame, table: pd.DataFrame, path: Path, made_by: str) -
 
 
 def predict_sets(model, test_sets: dict[str, tuple[pd.DataFrame, np.ndarray]], info: dict) -> pd.DataFrame:
+    """One row per example of every set: its keys, label, `group` where the test set has groups
+    (missing in the OOD rows), and the model's prediction."""
     frames = []
     device = next(model.parameters()).device
     for name, (meta, x) in test_sets.items():
         data = TensorSet.from_numpy(x, meta["y"], meta["id"], device, info.get("normalization"))
         probs = predict_proba(model, data)
-        frame = meta[["id", "y"] + [c for c in ("shift", "severity") if c in meta]].assign(set=name)
+        frame = meta[["id", "y"] + [c for c in ("shift", "severity", "group") if c in meta]].assign(set=name)
+        if "group" in frame:  # the test set's groups (worst-group accuracy); none in the OOD rows
+            frame = frame.astype({"group": "Int64"})
         if probs.size:
             frame = pd.concat([frame, pd.DataFrame(prediction_table(probs, meta["y"].to_numpy()))], axis=1)
         frames.append(frame)

@@ -15,6 +15,9 @@ class Split:
     # (n,) int64 labels as the dataset's annotators gave them, where it has both (Clothing-1M,
     # CIFAR-N); None = the clean ones
     y_observed: np.ndarray | None = None
+    # (n,) int64 group ids where the dataset defines groups (WILDS' (class, background) or its
+    # domains), for worst-group accuracy; their names are `Dataset.group_names`
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -25,7 +28,7 @@ class Split:
 
     def head(self, n: int) -> "Split":
         """The first `n` examples, copied (so the full arrays can be freed)."""
-        return Split(self.x[:n].copy(), self.y[:n].copy(), None if self.y_observed is None else self.y_observed[:n].copy())
+        return Split(*(None if array is None else array[:n].copy() for array in (self.x, self.y, self.y_observed, self.groups)))
 
 
 class Shift(Protocol):
@@ -48,3 +51,5 @@ class Dataset:
     shifts: dict[str, Shift] = field(default_factory=dict)
     # per-channel mean and std to normalise uint8 images on the fly; None = features are floats
     normalization: tuple[list[float], list[float]] | None = None
+    # the name of each group id of the splits' `groups`; None = the dataset has no groups
+    group_names: list[str] | None = None

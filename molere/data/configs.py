@@ -68,6 +68,14 @@ class ImageFolderConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class WildsConfig:
+    """A WILDS dataset read from WILDS' own files (molere/data/sources/wilds.py), never downloaded."""
+
+    root: str | None = hparam(None)  # WILDS' root_dir: the folder holding waterbirds_v1.0/ or camelyon17_v1.0/
+    image_size: int = hparam(32, low=1, high=1024)  # every image resized to image_size x image_size
+
+
+@dataclass(frozen=True, kw_only=True)
 class FeaturesConfig:
     """An embedding's features (the embed stage's, molere/embed.py) as the dataset: the frozen-
     feature tier, whose models are heads over the backbone's features."""
@@ -83,6 +91,8 @@ DATASET_CONFIGS = {
     "cifar10": Cifar10Config,
     "cifar100": Cifar100Config,
     "imagefolder": ImageFolderConfig,
+    "waterbirds": WildsConfig,
+    "camelyon17": WildsConfig,
     "features": FeaturesConfig,
 }
 

@@ -20,10 +20,11 @@ def pool_table(dataset: Dataset, selection_fraction: float, seed: int) -> tuple[
     if val is not None:
         x, y = np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y])
         observed = np.concatenate([train.observed, val.observed])
+        groups = None if train.groups is None else np.concatenate([train.groups, val.groups])
         in_selection = np.arange(len(y)) >= len(train)
     else:
         check_range("data.selection_fraction", selection_fraction, 0, 1, low_open=True, high_open=True)
-        x, y, observed = train.x, train.y, train.observed
+        x, y, observed, groups = train.x, train.y, train.observed, train.groups
         in_selection = np.zeros(len(train), dtype=bool)
         size = int(round(selection_fraction * len(train)))
         if not 0 < size < len(train):
@@ -32,7 +33,7 @@ def pool_table(dataset: Dataset, selection_fraction: float, seed: int) -> tuple[
                 f"{'the selection split' if size == 0 else 'no example to train on'} empty; use more examples or change the fraction"
             )
         in_selection[np.random.default_rng(seed).choice(len(train), size, replace=False)] = True
-    return labelled(np.arange(len(y)), y, observed).assign(in_selection=in_selection), x
+    return with_groups(labelled(np.arange(len(y)), y, observed).assign(in_selection=in_selection), groups), x
 
 
 def labelled(ids: np.ndarray, y: np.ndarray, y_observed: np.ndarray | None = None) -> pd.DataFrame:
@@ -48,9 +49,16 @@ def labelled(ids: np.ndarray, y: np.ndarray, y_observed: np.ndarray | None = Non
     )
 
 
+def with_groups(frame: pd.DataFrame, groups: np.ndarray | None) -> pd.DataFrame:
+    """`frame` with a last column `group` where the dataset has groups; as it is otherwise, so the
+    tables of a dataset without groups keep their columns."""
+    return frame if groups is None else frame.assign(group=np.asarray(groups, dtype=np.int64))
+
+
 def test_table(test: Split) -> tuple[pd.DataFrame, np.ndarray]:
-    """The test set, with its clean labels only (accuracy is measured against them)."""
-    return labelled(np.arange(len(test)), test.y), test.x
+    """The test set, with its clean labels only (accuracy is measured against them), and its
+    groups where it has them."""
+    return with_groups(labelled(np.arange(len(test)), test.y), test.groups), test.x
 
 
 def ood_table(

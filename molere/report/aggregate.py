@@ -13,7 +13,8 @@ from molere.report.evaluation import BASELINE, EXAMPLE_KEYS
 from molere.report.statistics import t_half_width
 from molere.selection import RULES
 
-SCALARS = ["id_acc", "ood_acc", "worst_class_acc", "ece", "noise_auc", *DIAGNOSTICS]
+# worst_group_acc only where the scenario's dataset has groups (its results have the column)
+SCALARS = ["id_acc", "ood_acc", "worst_class_acc", "worst_group_acc", "ece", "noise_auc", *DIAGNOSTICS]
 # accuracy -> its gain over ERM, paired by seed
 GAINS = {"id_acc": "id_gain", "ood_acc": "ood_gain", "worst_class_acc": "worst_class_gain"}
 # what `reports/metrics.json` holds per scenario and method (NaN entries are left out)
@@ -24,6 +25,8 @@ METRIC_KEYS = [
     "ood_acc_std",
     "worst_class_acc",
     "worst_class_acc_std",
+    "worst_group_acc",
+    "worst_group_acc_std",
     "ece",
     "noise_auc",
     "id_gain",
@@ -46,7 +49,7 @@ def seed_gains(results: pd.DataFrame) -> pd.DataFrame:
 def summarise(results: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
     """One row per method (in `methods` order): the mean and sample std (`_std`) over seeds of
     every scalar and of every gain over ERM, and the number of seeds."""
-    frames = [results[["method", *SCALARS]], seed_gains(results).drop(columns="seed")]
+    frames = [results[["method", *(key for key in SCALARS if key in results)]], seed_gains(results).drop(columns="seed")]
     grouped = [frame.groupby("method") for frame in frames]
     parts = [g.mean() for g in grouped] + [g.std(ddof=1).add_suffix("_std") for g in grouped]
     summary = pd.concat(parts, axis=1).reindex(methods)
@@ -55,9 +58,10 @@ def summarise(results: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
 
 
 def metrics_json(summary: pd.DataFrame) -> dict:
-    """`{method: {key: value}}` of `METRIC_KEYS`, rounded to 4 decimals, NaN left out (JSON has none)."""
+    """`{method: {key: value}}` of `METRIC_KEYS`, rounded to 4 decimals, NaN and the keys the
+    summary lacks (worst-group accuracy without groups) left out (JSON has no NaN)."""
     return {
-        method: {key: round(float(row[key]), 4) for key in METRIC_KEYS if pd.notna(row[key])}
+        method: {key: round(float(row[key]), 4) for key in METRIC_KEYS if key in row and pd.notna(row[key])}
         for method, row in summary.iterrows()
     }
 

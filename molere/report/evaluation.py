@@ -1,5 +1,6 @@
 """Per-scenario evaluation of a study's runs. `results` has one row per run, trials and seeds,
-with the trial each selection rule picks flagged (`selected_by_<rule>`); the other tables hold the
+with the trial each selection rule picks flagged (`selected_by_<rule>`), and where the dataset
+has groups its worst-group test accuracy (`worst_group_acc`, `worst_group`); the other tables hold the
 headline runs only, those of the study's rule (one per method and seed), each with `method` and
 `seed` columns, so that later steps can average over seeds and pair methods by seed and by test
 example."""
@@ -19,6 +20,7 @@ from molere.metrics import (
     noise_auc,
     per_class_accuracy,
     worst_class_accuracy,
+    worst_group_accuracy,
 )
 from molere.report.diagnostics import DIAGNOSTICS, diagnostics, weights_by_noise
 from molere.report.runs import Run, probability_columns
@@ -97,12 +99,24 @@ def summary(run: Run, examples: pd.DataFrame, num_classes: int) -> dict:
         # every shift x severity counts once, whatever its size
         "ood_acc": float(ood_cells["acc"].mean()) if len(ood_cells) else np.nan,
         "worst_class_acc": worst_class_accuracy(y, correct, num_classes),
+        **worst_group(run.predictions),
         "ece": expected_calibration_error(test["confidence"].to_numpy(), correct),
         "noise_auc": noise_auc(run.weights["weight"], run.weights["is_noisy"]) if learns_weights else np.nan,
         "learns_weights": learns_weights,
         **diagnostics(run, learns_weights),
         "epochs": int(run.metrics["epochs"]),
     }
+
+
+def worst_group(predictions: pd.DataFrame) -> dict:
+    """The test set's worst group (`worst_group`, its id) and its accuracy (`worst_group_acc`),
+    where the predictions carry groups; nothing otherwise, so a dataset without groups keeps its
+    results' columns."""
+    if "group" not in predictions:
+        return {}
+    test = predictions[predictions["set"] == "test"]
+    group, acc = worst_group_accuracy(test["group"].to_numpy(np.int64), test["correct"].to_numpy(bool))
+    return {"worst_group_acc": acc, "worst_group": group}
 
 
 def flag_selected(results: pd.DataFrame, search_seed: int) -> pd.DataFrame:

@@ -60,6 +60,7 @@ def render(
         "",
         *headline(reports, "id_acc", "In-distribution test accuracy (%)"),
         *headline(reports, "ood_acc", "Mean OOD accuracy over shifts and severities (%)"),
+        *headline(reports, "worst_group_acc", "Worst-group test accuracy (%), where the dataset has groups"),
         *oracle_headline(reports, search_seed),
     ]
     for report in reports:
@@ -287,7 +288,7 @@ def scenario_clause(claim: paper.Claim, row: pd.Series) -> str:
 
 def headline(reports: list[ScenarioReport], column: str, caption: str) -> list[str]:
     """Methods x scenarios of one accuracy; nothing if no scenario has it."""
-    columns = {r.name: r.summary for r in reports if r.summary[column].notna().any()}
+    columns = {r.name: r.summary for r in reports if column in r.summary and r.summary[column].notna().any()}
     if not columns:
         return []
     methods = list(dict.fromkeys(m for s in columns.values() for m in s.index))
@@ -305,6 +306,8 @@ def section(report: ScenarioReport, root: Path) -> list[str]:
         "mean OOD acc": accuracy_cells(s, "ood_acc"),
         "Δ OOD": gain_cells(s, "ood_gain"),
         "worst-class acc": accuracy_cells(s, "worst_class_acc"),
+        # only where the dataset has groups
+        **({"worst-group acc": accuracy_cells(s, "worst_group_acc")} if "worst_group_acc" in s else {}),
         "ECE": cells(s, "ece", scale=1, digits=3, best=min),
         "noise AUC": cells(s, "noise_auc", scale=1, digits=3, best=max),
     }

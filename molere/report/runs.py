@@ -47,6 +47,8 @@ def load_run(directory: Path, method: str, num_classes: int, made_by: str) -> Ru
     predictions = read_table(path, made_by, (*PREDICTION_COLUMNS, *probability_columns(num_classes)), allow_empty=False)
     check((predictions["set"] == "test").any(), path, "has no test rows", made_by)
     check(np.isfinite(predictions["margin"].to_numpy(dtype=float)).all(), path, "has non-finite margins", made_by)
+    if "group" in predictions:  # a dataset with groups: every test example has one
+        check(predictions.loc[predictions["set"] == "test", "group"].notna().all(), path, "has test rows without a group", made_by)
 
     history = read_table(directory / paths.HISTORY, made_by, HISTORY_COLUMNS, allow_empty=False)
 

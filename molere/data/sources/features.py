@@ -1,6 +1,6 @@
 """`features`: an embedding's features (the embed stage's folder, molere/embed.py) as the dataset:
 the frozen-feature tier. Its splits and labels are the embedded dataset's (observed and clean
-labels, so its own noise stays known), its examples float32 vectors (no normalisation), its OOD
+labels, so its own noise stays known, and groups), its examples float32 vectors (no normalisation), its OOD
 shifts the embedded ones, at the severities the embedding ran for."""
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def features(config: FeaturesConfig, seed: int) -> Dataset:
         val=splits.get("val"),  # none: the selection split is a seeded holdout
         test=splits["test"],
         shifts=shifts,
+        group_names=info.get("group_names"),
     )
 
 
@@ -46,7 +47,8 @@ def stored_split(path, writer: str) -> Split:
 
 def as_split(labels: pd.DataFrame, x: np.ndarray) -> Split:
     y, observed = labels["y_clean"].to_numpy(), labels["y"].to_numpy()
-    return Split(np.asarray(x), y, None if np.array_equal(y, observed) else observed)
+    groups = labels["group"].to_numpy() if "group" in labels else None
+    return Split(np.asarray(x), y, None if np.array_equal(y, observed) else observed, groups)
 
 
 class StoredShift:

@@ -25,6 +25,7 @@ import numpy as np
 from molere.data import DATASETS
 from molere.data.base import Dataset, Split
 from molere.data.configs import ImageFolderConfig
+from molere.data.sources.image_files import check_files, checked_root, decode
 from molere.data.sources.images import channel_statistics
 from molere.errors import MolereError
 
@@ -34,7 +35,7 @@ ROOT_KEY = "data.imagefolder.root"
 
 @DATASETS.register("imagefolder")
 def imagefolder(config: ImageFolderConfig, seed: int) -> Dataset:
-    root = checked_root(config.root)
+    root = checked_root(config.root, ROOT_KEY, "the folder of the images (class folders, or Clothing-1M's label lists)")
     listed = (root / NOISY_LABELS).is_file() or (root / CLEAN_LABELS).is_file()
     train, val, test, num_classes = (listed_splits if listed else folder_splits)(root, config)
     from molere.data.image_shifts import corruption_shifts  # torch: after the checks, so errors come fast
@@ -48,14 +49,6 @@ def imagefolder(config: ImageFolderConfig, seed: int) -> Dataset:
         shifts=corruption_shifts(test, seed),
         normalization=channel_statistics(train.x),
     )
-
-
-def checked_root(root: str | None) -> Path:
-    if root is None:
-        raise MolereError(f"{ROOT_KEY} is not set: the folder of the images (class folders, or Clothing-1M's label lists)")
-    if not Path(root).is_dir():
-        raise MolereError(f"{ROOT_KEY} = {root} is not a folder")
-    return Path(root)
 
 
 # --- Clothing-1M's label lists -----------------------------------------------------------------
@@ -84,7 +77,7 @@ def listed_split(root: Path, list_name: str, keys: list[str], clean: dict, obser
         raise MolereError(
             f"{root / list_name} names {len(unlabelled)} file(s) that neither {NOISY_LABELS} nor {CLEAN_LABELS} labels, e.g. {unlabelled[0]}"
         )
-    check_files(root, list_name, keys)
+    check_files(root, root / list_name, keys, ROOT_KEY)
     y = np.array([clean[key] for key in keys], dtype=np.int64)
     y_observed = np.array([observed[key] for key in keys], dtype=np.int64)
     return Split(decode([root / key for key in keys], size), y, None if np.array_equal(y, y_observed) else y_observed)
@@ -112,12 +105,6 @@ def read_keys(path: Path) -> list[str]:
     if not keys:
         raise MolereError(f"{path} names no file")
     return keys
-
-
-def check_files(root: Path, list_name: str, keys: list[str]) -> None:
-    missing = [key for key in keys if not (root / key).is_file()]
-    if missing:
-        raise MolereError(f"{root / list_name} names {len(missing)} file(s) not under {ROOT_KEY} = {root}, e.g. {missing[0]}")
 
 
 # --- class folders -----------------------------------------------------------------------------
@@ -151,22 +138,3 @@ def folder_split(folder: Path, classes: list[str], size: int) -> Split:
     if not samples:
         raise MolereError(f"{folder} holds no image ({', '.join(IMG_EXTENSIONS)}) in its class folders")
     return Split(decode([Path(path) for path, _ in samples], size), np.array([label for _, label in samples], dtype=np.int64))
-
-
-# --- decoding ----------------------------------------------------------------------------------
-
-
-def decode(files: list[Path], size: int) -> np.ndarray:
-    """uint8 RGB images (N, 3, size, size), decoded by PIL and resized, one file at a time into
-    one preallocated array."""
-    from PIL import Image
-    from torchvision.datasets.folder import pil_loader
-
-    images = np.empty((len(files), 3, size, size), dtype=np.uint8)
-    for i, path in enumerate(files):
-        try:
-            image = pil_loader(str(path)).resize((size, size), Image.BILINEAR)
-        except OSError as err:  # PIL's UnidentifiedImageError and truncated files are OSErrors
-            raise MolereError(f"cannot decode {path}: {' '.join(str(err).split())}") from None
-        images[i] = np.asarray(image).transpose(2, 0, 1)
-    return images
