@@ -13,7 +13,7 @@ import yaml
 
 from molere import paths
 from molere.data import DATASETS
-from molere.data.configs import ImageFolderConfig
+from molere.data.configs import FeaturesConfig, ImageFolderConfig, WildsConfig
 from molere.experiment import load_model
 from molere.fingerprint import registry_names
 from molere.io import read_examples, read_table
@@ -23,6 +23,7 @@ from molere_tools.sandbox import ROOT, make_study_repo, study_env
 from test_cli import assert_one_line_error, run_cli
 from test_image_datasets import SEARCH_DRAWS, TRAIN_ERM, run_stages
 from test_imagefolder import SIZE, clothing, tiny_params  # noqa: F401 (a fixture)
+from test_wilds import waterbirds  # noqa: F401 (a fixture)
 from test_pipeline import sh
 
 NAME, HIDDEN, DATA_SEED = "clothing-mlp", 8, 3
@@ -167,3 +168,17 @@ def test_the_pipeline_embeds_once_before_every_prepare_and_reruns_only_what_chan
     assert set(re.findall(r"Running stage '([^']+)'", log)) == {"fingerprint", "embed@digits-mlp"}
     assert "Data and pipelines are up to date" in sh("dvc repro", repo, env)
     assert not (repo / "features/.gitignore").exists()  # the project's .gitignore covers the outputs
+
+
+def test_an_embedding_of_a_dataset_with_groups_keeps_them(waterbirds, tmp_path):  # noqa: F811
+    params = embedding_params(waterbirds)
+    params["embeddings"][NAME]["data"] = {"dataset": "waterbirds", "waterbirds": {"root": str(waterbirds), "image_size": SIZE}}
+    embed(tmp_path / "work", params)
+    images = DATASETS.get("waterbirds")(WildsConfig(root=str(waterbirds), image_size=SIZE), 0)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path / "work")
+        features = DATASETS.get("features")(FeaturesConfig(embedding=NAME), 0)
+    assert features.group_names == images.group_names and len(images.group_names) == 4
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(getattr(features, split).groups, getattr(images, split).groups)
+    assert np.unique(features.test.groups).size == 4  # every group, so the check above is not about one
