@@ -23,8 +23,8 @@ from molere_tools.sandbox import ROOT, make_study_repo, study_env
 from test_cli import assert_one_line_error, run_cli
 from test_image_datasets import SEARCH_DRAWS, TRAIN_ERM, run_stages
 from test_imagefolder import SIZE, clothing, tiny_params  # noqa: F401 (a fixture)
-from test_wilds import waterbirds  # noqa: F401 (a fixture)
 from test_pipeline import sh
+from test_wilds import waterbirds  # noqa: F401 (a fixture)
 
 NAME, HIDDEN, DATA_SEED = "clothing-mlp", 8, 3
 BACKBONE = {"name": "mlp", "hidden": HIDDEN, "depth": 1}  # Flatten, Linear, ReLU: its features; then the head
