@@ -27,12 +27,12 @@ def test_importing_the_cli_does_not_import_torch():
 
 
 def test_every_stage_has_help_with_its_options(tmp_path):
-    from molere.pipeline import STAGES
+    from molere.pipeline import OPTIONS, STAGES
 
     for name, stage in STAGES.items():
         result = run_cli(["stage", name, "--help"], tmp_path)
         assert result.returncode == 0 and "--params" in result.stdout, name
-        assert {option for option in ("scenario", "method", "trial", "seed") if f"--{option}" in result.stdout} == set(stage.per), name
+        assert {option for option in OPTIONS if f"--{option}" in result.stdout} == set(stage.per), name
 
 
 def test_a_stage_run_by_hand_ends_with_what_it_wrote_and_its_headline(project):

@@ -98,9 +98,9 @@ def test_training_stages_reserve_gpus_the_others_cpus_only():
     for name in ["fingerprint", "prepare@clean", "corrupt@clean-1", "valsets-search@clean-0", "select@clean-erm",
                  "select-baseline@idn-40+trusted-erm-trusted-hard", "evaluate@clean", "report", "trainer"]:
         assert resources(execution, name) == {"num_cpus": 2.0, "num_gpus": 0.0}, name
-    # every stage of dvc.yaml that runs a training command, and only those, reserves GPUs
+    # every stage of dvc.yaml that runs a model (training, or the embed stage's backbone), and only those, reserves GPUs
     for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
-        trains = stage["cmd"].split()[2] in ("erm", "rank", "train", "replicate")
+        trains = stage.get("do", stage)["cmd"].split()[2] in ("erm", "rank", "train", "replicate", "embed")
         assert resources(execution, f"{name}@x")["num_gpus"] == (0.25 if trains else 0.0), name
     assert load_execution(Params({})) == Execution()  # no execution section: the defaults
     # native kernels: as many threads as the stage reserved CPUs; portable: its pins, one thread

@@ -1,16 +1,24 @@
-"""Two of DVC's per-stage costs that the run's hold of the project makes needless, cut for the run.
+"""DVC's per-stage costs that the run's hold of the project makes needless, cut for the run.
 
 - DVC's read-write lock (`.dvc/tmp/rwlock`): each check, restore and save of a stage reads and
   rewrites that file twice (several ms each on a slow disk). It keeps two `dvc repro` processes
   off each other's stages while one of them has let the repository lock go; the run holds the
   repository lock from start to end and starts only once no live process is named in the file
   (`runlock`), so no other DVC process can take a stage's files meanwhile.
-- params files parsed once per stage that lists params (6-11 ms each with DVC's YAML loader): here
-  parsed once per content, kept while the file's stat is unchanged, and each caller gets its own
-  copy, as from a fresh parse."""
+- params files parsed once per stage that lists params (6-11 ms each with DVC's YAML loader), then
+  copied whole and walked whole (dpath) for each key a stage lists, several times per stage (its
+  check, its run-cache key before and after the command, its save): here each file is parsed once
+  per content and each stage's keys looked up once, kept while the file's stat is unchanged, and
+  each caller gets its own copy of what it asked for, as from a fresh read.
+- each output's `.gitignore` entry: DVC asks git whether the output is tracked and adds it to its
+  `.gitignore` every time it saves or commits the output (several times per stage, each a parse
+  of the ignore files); here once per output and run (until DVC removes the entry again).
+- each run-cache entry written by ruamel's round-trip YAML dumper (20 ms a stage): here by
+  libyaml's, as the same YAML (DVC reads an entry by its values and names it by their hash)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import os
@@ -20,32 +28,75 @@ import os
 def shortcuts():
     """Both for the block."""
     import dvc.dependency.param
+    import dvc.output
     import dvc.rwlock
+    import dvc.utils.serialize
 
-    rwlock, load_path = dvc.rwlock.rwlock, dvc.dependency.param.load_path
+    param = dvc.dependency.param
+    rwlock, load_path, read_param_file = dvc.rwlock.rwlock, param.load_path, param.read_param_file
+    ignore, ignore_remove = dvc.output.Output.ignore, dvc.output.Output.ignore_remove
+    ignored: set[str] = set()
+    dump_yaml = dvc.utils.serialize.dump_yaml  # the run cache's, which imports it when it writes
+    dvc.utils.serialize.dump_yaml = lambda path, data, fs=None, **kwargs: dumped(path, data, fs, dump_yaml, **kwargs)
     dvc.rwlock.rwlock = lambda *args, **kwargs: contextlib.nullcontext()
-    dvc.dependency.param.load_path = ParsedOnce(load_path)
+    param.load_path = ParsedOnce(load_path)
+    param.read_param_file = ParsedOnce(read_param_file, keyed=True)
+    dvc.output.Output.ignore = lambda out: ignored_once(out, ignore, ignored)
+    dvc.output.Output.ignore_remove = lambda out: (ignored.discard(out.fspath), ignore_remove(out))[1]
     try:
         yield
     finally:
-        dvc.rwlock.rwlock, dvc.dependency.param.load_path = rwlock, load_path
+        dvc.rwlock.rwlock, param.load_path, param.read_param_file = rwlock, load_path, read_param_file
+        dvc.output.Output.ignore, dvc.output.Output.ignore_remove = ignore, ignore_remove
+        dvc.utils.serialize.dump_yaml = dump_yaml
+
+
+def dumped(path, data, fs, dump_yaml, **kwargs) -> None:
+    """`data` (plain mappings, lists and scalars) as YAML at local `path`, by libyaml; anything
+    else by DVC's `dump_yaml`."""
+    import yaml
+
+    if fs is not None or kwargs or not getattr(yaml, "CSafeDumper", None):
+        return dump_yaml(path, data, fs, **kwargs)
+
+    class Dumper(yaml.CSafeDumper):
+        pass
+
+    Dumper.add_representer(collections.OrderedDict, Dumper.represent_dict)  # DVC's entries: in their order
+    try:
+        text = yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=1 << 30)  # no folded lines
+    except yaml.representer.RepresenterError:  # a type of DVC's own
+        return dump_yaml(path, data, fs)
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def ignored_once(out, ignore, ignored: set[str]) -> None:
+    """DVC's `Output.ignore` for an output not yet ignored in this run."""
+    if out.fspath not in ignored:
+        ignore(out)
+        ignored.add(out.fspath)
 
 
 class ParsedOnce:
-    """DVC's `load_path`, each file's content parsed again only once its stat changed."""
+    """DVC's `load_path(path, fs, **kwargs)` (or, `keyed`, `read_param_file(fs, path, key_paths,
+    **kwargs)`), each answer computed again only once the file's stat changed."""
 
-    def __init__(self, load_path):
-        self.load_path = load_path
+    def __init__(self, read, keyed: bool = False):
+        self.read = read
+        self.keyed = keyed
         self.parsed: dict[tuple, object] = {}
 
-    def __call__(self, path, fs, **kwargs):
+    def __call__(self, *args, **kwargs):
+        path, fs = (args[1], args[0]) if self.keyed else args[:2]
         if fs.protocol != "local":
-            return self.load_path(path, fs, **kwargs)
+            return self.read(*args, **kwargs)
         try:
             stat = os.stat(path)
         except OSError:  # DVC's own error
-            return self.load_path(path, fs, **kwargs)
-        key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, tuple(sorted(kwargs.items())))
+            return self.read(*args, **kwargs)
+        keys = tuple(args[2] or ()) if self.keyed and len(args) > 2 else ()
+        key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, keys, tuple(sorted(kwargs.items())))
         if key not in self.parsed:
-            self.parsed[key] = self.load_path(path, fs, **kwargs)
+            self.parsed[key] = self.read(*args, **kwargs)
         return copy.deepcopy(self.parsed[key])
