@@ -34,7 +34,7 @@ def embedding_params(root: Path) -> dict:
     """A study whose data is the embedding's features, a linear head as its model."""
     params = tiny_params(root)
     image_data = {"dataset": "imagefolder", "seed": DATA_SEED, "imagefolder": {"root": str(root), "image_size": SIZE}}
-    params["embeddings"] = {NAME: {"data": image_data, "model": BACKBONE, "batch_size": 4, "device": "cpu"}}
+    params["embeddings"] = {NAME: {"data": image_data, "model": dict(BACKBONE), "batch_size": 4, "device": "cpu"}}
     params["data"] = {"dataset": "features", "features": {"embedding": NAME}}
     params["model"] = {"name": "mlp", "depth": 0}
     return params
@@ -146,7 +146,7 @@ def digits_study() -> dict:
     """The project's study on one scenario and ERM, its data an MLP's features of the digits."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["study"].update(scenarios=["clean", "sym-20"], trusted_scenarios=[], methods=["erm"], search_seed=0, seeds=[1], trials=[0])
-    params["embeddings"] = {"digits-mlp": {"data": {"dataset": "digits"}, "model": BACKBONE, "batch_size": 64, "device": "cpu"}}
+    params["embeddings"] = {"digits-mlp": {"data": {"dataset": "digits"}, "model": dict(BACKBONE), "batch_size": 64, "device": "cpu"}}
     params["data"] = {"dataset": "features", "features": {"embedding": "digits-mlp"}}
     params["ood"].update(severities=[1], max_examples=20)
     params["model"] = {"name": "mlp", "depth": 0}

@@ -218,7 +218,7 @@ BAD_INPUTS = [
      f"state_dict for ConvNet1d: Missing key(s) in state_dict: \"head.bias\".){RERUN} erm --scenario clean --seed 0`"),
     # the "silently accepted" list
     ("unknown-section", append_params("trian:\n  epochs: 1\n"), TRAIN, {},
-     "error: unknown params key 'trian'; did you mean 'train'? known: study, data, noise, ood, rank, valsets, train, execution, claims, model, methods, search"),
+     "error: unknown params key 'trian'; did you mean 'train'? known: study, data, noise, ood, rank, valsets, train, execution, claims, model, methods, search, embeddings"),
     ("unknown-key", None, [*TRAIN, "-S", "train.epoch=50"], {},
      "error: unknown params key 'train.epoch'; did you mean 'train.epochs'? known: epochs, steps, batch_size, optimizer, lr, weight_decay, momentum, schedule, device"),
     ("duplicate-key", append_params("train:\n  epochs: 1\n"), TRAIN, {}, f"error: malformed params.yaml at line {APPENDED}, column 1: duplicate key 'train'"),
