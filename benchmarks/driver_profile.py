@@ -12,6 +12,7 @@ scheduler's loop. Run it from the project root with the virtual environment's bi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import os
@@ -40,11 +41,12 @@ def main() -> None:
         profile = cProfile.Profile(time.process_time)
         sys.argv = ["molere-bench", "repro"]
         start = time.perf_counter()
-        try:
-            profile.runcall(cli)
-        except SystemExit as done:
-            if done.code:
-                raise
+        with contextlib.redirect_stdout(run_log := io.StringIO()), contextlib.redirect_stderr(run_log):
+            try:
+                profile.runcall(cli)
+            except SystemExit as done:
+                if done.code:
+                    raise SystemExit(f"molere-bench repro failed:\n{run_log.getvalue()[-3000:]}") from None
         wall = time.perf_counter() - start
     stats = pstats.Stats(profile, stream=(listing := io.StringIO()))
     cpu = stats.total_tt

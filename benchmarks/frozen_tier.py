@@ -78,7 +78,7 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs; {POOL:,} training vectors of width {WIDTH}; {len(methods)} methods x {args.seeds} seeds, {args.trials} trials each")
     print(f"wall {wall / 60:.1f} min for {sum(map(len, times.values()))} stages (stage times summed: {sum(map(sum, times.values())) / 60:.1f} min)")
     for kind, seconds in sorted(times.items(), key=lambda item: -sum(item[1])):
-        print(f"  {kind:<10} {len(seconds):>4} stages  {sum(seconds):>8.1f} s  (mean {sum(seconds) / len(seconds):.1f} s)")
+        print(f"  {kind:<18} {len(seconds):>4} stages  {sum(seconds):>8.1f} s  (mean {sum(seconds) / len(seconds):.1f} s)")
     print("test accuracy of each method's linear head (mean over seeds; chance 10 %):")
     for method in methods:
         print(f"  {method:<11} {100 * metrics[method]['id_acc']:.1f} %")
