@@ -19,6 +19,7 @@ the group names)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -54,17 +55,17 @@ def features(body: nn.Module, x: np.ndarray, normalization, batch_size: int, dev
 
 def embed_dataset(dataset: Dataset, body: nn.Module, batch_size: int, device: torch.device, severities: list[int], max_examples: int | None) -> Embedded:
     """Every split of `dataset` and its shifts (at `severities`, each cut to `max_examples`) through `body`."""
-    run = lambda x: features(body, x, dataset.normalization, batch_size, device)  # noqa: E731
-    tables = {}
+    run = partial(features, body, normalization=dataset.normalization, batch_size=batch_size, device=device)
+    tables, splits = {}, []
     for name in paths.EMBEDDED_SPLITS:
         split = getattr(dataset, name)
         if split is not None:
             tables[f"{name}.parquet"] = (with_groups(labelled(np.arange(len(split)), split.y, split.y_observed), split.groups), run(split.x))
+            splits.append(name)
     width = tables[paths.TEST][1].shape[1]
     frame, blocks = ood_table(dataset, severities, max_examples)
     # a dataset without shifts has one empty block, of no width until it is one of features
     tables[paths.OOD] = (frame, [run(block) if len(block) else np.zeros((0, width), np.float32) for block in blocks])
-    splits = [name for name in paths.EMBEDDED_SPLITS if getattr(dataset, name) is not None]
     info = {"dataset": dataset.name, "num_classes": dataset.num_classes, "width": width, "splits": splits, "severities": list(severities)}
     if dataset.group_names is not None:
         info["group_names"] = dataset.group_names

@@ -21,12 +21,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+import functools
 import os
 
 
 @contextlib.contextmanager
 def shortcuts():
-    """Both for the block."""
+    """Each of them, for the block."""
     import dvc.dependency.param
     import dvc.output
     import dvc.rwlock
@@ -39,16 +40,28 @@ def shortcuts():
     dump_yaml = dvc.utils.serialize.dump_yaml  # the run cache's, which imports it when it writes
     dvc.utils.serialize.dump_yaml = lambda path, data, fs=None, **kwargs: dumped(path, data, fs, dump_yaml, **kwargs)
     dvc.rwlock.rwlock = lambda *args, **kwargs: contextlib.nullcontext()
-    param.load_path = ParsedOnce(load_path)
-    param.read_param_file = ParsedOnce(read_param_file, keyed=True)
+    param.load_path = ReadOnce(load_path, path_at=0)  # load_path(path, fs, **kwargs)
+    param.read_param_file = ReadOnce(read_param_file, path_at=1)  # read_param_file(fs, path, key_paths, **kwargs)
     dvc.output.Output.ignore = lambda out: ignored_once(out, ignore, ignored)
-    dvc.output.Output.ignore_remove = lambda out: (ignored.discard(out.fspath), ignore_remove(out))[1]
+    dvc.output.Output.ignore_remove = lambda out: unignored(out, ignore_remove, ignored)
     try:
         yield
     finally:
         dvc.rwlock.rwlock, param.load_path, param.read_param_file = rwlock, load_path, read_param_file
         dvc.output.Output.ignore, dvc.output.Output.ignore_remove = ignore, ignore_remove
         dvc.utils.serialize.dump_yaml = dump_yaml
+
+
+@functools.cache
+def libyaml_dumper():
+    """libyaml's safe dumper, writing DVC's OrderedDicts as mappings in their order."""
+    import yaml
+
+    class Dumper(yaml.CSafeDumper):
+        pass
+
+    Dumper.add_representer(collections.OrderedDict, Dumper.represent_dict)
+    return Dumper
 
 
 def dumped(path, data, fs, dump_yaml, **kwargs) -> None:
@@ -58,13 +71,8 @@ def dumped(path, data, fs, dump_yaml, **kwargs) -> None:
 
     if fs is not None or kwargs or not getattr(yaml, "CSafeDumper", None):
         return dump_yaml(path, data, fs, **kwargs)
-
-    class Dumper(yaml.CSafeDumper):
-        pass
-
-    Dumper.add_representer(collections.OrderedDict, Dumper.represent_dict)  # DVC's entries: in their order
     try:
-        text = yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=1 << 30)  # no folded lines
+        text = yaml.dump(data, Dumper=libyaml_dumper(), sort_keys=False, allow_unicode=True, width=1 << 30)  # no folded lines
     except yaml.representer.RepresenterError:  # a type of DVC's own
         return dump_yaml(path, data, fs)
     with open(path, "w", encoding="utf-8") as file:
@@ -78,25 +86,32 @@ def ignored_once(out, ignore, ignored: set[str]) -> None:
         ignored.add(out.fspath)
 
 
-class ParsedOnce:
-    """DVC's `load_path(path, fs, **kwargs)` (or, `keyed`, `read_param_file(fs, path, key_paths,
-    **kwargs)`), each answer computed again only once the file's stat changed."""
+def unignored(out, ignore_remove, ignored: set[str]) -> None:
+    """DVC's `Output.ignore_remove`; the next `ignore` of the output is DVC's again."""
+    ignored.discard(out.fspath)
+    ignore_remove(out)
 
-    def __init__(self, read, keyed: bool = False):
+
+class ReadOnce:
+    """A DVC function that reads the local file `args[path_at]` (its filesystem the other of its
+    first two arguments), each answer computed again only once the file's stat changed; each caller
+    gets its own copy."""
+
+    def __init__(self, read, path_at: int):
         self.read = read
-        self.keyed = keyed
-        self.parsed: dict[tuple, object] = {}
+        self.path_at = path_at
+        self.answers: dict[tuple, object] = {}
 
     def __call__(self, *args, **kwargs):
-        path, fs = (args[1], args[0]) if self.keyed else args[:2]
+        path, fs = args[self.path_at], args[1 - self.path_at]
         if fs.protocol != "local":
             return self.read(*args, **kwargs)
         try:
             stat = os.stat(path)
         except OSError:  # DVC's own error
             return self.read(*args, **kwargs)
-        keys = tuple(args[2] or ()) if self.keyed and len(args) > 2 else ()
-        key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, keys, tuple(sorted(kwargs.items())))
-        if key not in self.parsed:
-            self.parsed[key] = self.read(*args, **kwargs)
-        return copy.deepcopy(self.parsed[key])
+        rest = tuple(tuple(arg) if isinstance(arg, list) else arg for arg in args[2:])  # read_param_file's key list
+        key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, rest, tuple(sorted(kwargs.items())))
+        if key not in self.answers:
+            self.answers[key] = self.read(*args, **kwargs)
+        return copy.deepcopy(self.answers[key])
