@@ -12,7 +12,8 @@ one hidden layer is 768 wide, its head dropped (molere/embed.py), so the embed s
 features per example as a ViT-B's would be. The heads are linear (`model: {name: mlp, depth: 0}`).
 It prints the wall time, the stage count, the time per kind of stage (from the run's `ran NAME
 (S s)` lines) and, as the check that the heads learned something, each method's test accuracy from
-the report against chance (10 %). Run it from the project root with the virtual environment's bin/
+the report against chance (10 %), and for the reweighting methods whether their weights found the
+mislabelled examples (noise AUC). Run it from the project root with the virtual environment's bin/
 on PATH, on an otherwise idle machine."""
 
 from __future__ import annotations
@@ -79,9 +80,11 @@ def main() -> None:
     print(f"wall {wall / 60:.1f} min for {sum(map(len, times.values()))} stages (stage times summed: {sum(map(sum, times.values())) / 60:.1f} min)")
     for kind, seconds in sorted(times.items(), key=lambda item: -sum(item[1])):
         print(f"  {kind:<18} {len(seconds):>4} stages  {sum(seconds):>8.1f} s  (mean {sum(seconds) / len(seconds):.1f} s)")
-    print("test accuracy of each method's linear head (mean over seeds; chance 10 %):")
+    print("each method's linear head, mean over seeds: test accuracy (chance 10 %) and, for the methods that")
+    print("learn example weights, the noise AUC of those weights (0.5: blind to the mislabelled examples, 1: all below)")
     for method in methods:
-        print(f"  {method:<11} {100 * metrics[method]['id_acc']:.1f} %")
+        auc = metrics[method].get("noise_auc")
+        print(f"  {method:<11} {100 * metrics[method]['id_acc']:.1f} %" + (f"   noise AUC {auc:.3f}" if auc is not None else ""))
 
 
 if __name__ == "__main__":
