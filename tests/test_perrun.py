@@ -57,3 +57,50 @@ def test_an_output_is_ignored_once_per_run_until_its_entry_is_removed(monkeypatc
         dvc.output.Output.ignore(out)
     dvc.output.Output.ignore(out)  # after the run: DVC's own, every time
     assert calls == [("ignore", "/p/out"), ("remove", "/p/out"), ("ignore", "/p/out"), ("ignore", "/p/out")]
+
+
+def test_dvc_yaml_is_checked_by_schemas_compiled_once_with_dvcs_answers():
+    import dvc.schema
+    import voluptuous
+
+    good = {"stages": {"a": {"cmd": "echo", "outs": ["x"]}, "b": {"foreach": [1, 2], "do": {"cmd": "echo ${item}"}}}}
+    bad = {"stages": {"a": {"cmd": "echo", "outz": ["x"]}}}
+
+    def answers():
+        results = [dvc.schema.COMPILED_MULTI_STAGE_SCHEMA(good)]
+        try:
+            dvc.schema.COMPILED_MULTI_STAGE_SCHEMA(bad)
+        except voluptuous.MultipleInvalid as err:
+            results.append(str(err))
+        return results
+
+    dvcs = answers()
+    with perrun.shortcuts():
+        compiled = dvc.schema.vol.Schema(dvc.schema.STAGE_DEFINITION)
+        assert dvc.schema.vol.Schema(dvc.schema.STAGE_DEFINITION) is compiled  # once
+        assert answers() == dvcs and "extra keys not allowed @ data['stages']['a']['outz']" in dvcs[1]
+    assert dvc.schema.vol is voluptuous  # undone
+
+
+def test_whether_git_tracks_a_path_is_dulwichs_answer_read_again_once_the_index_changed(tmp_path):
+    import subprocess
+
+    from scmrepo.git import Git
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "a").mkdir()
+    for name in ["a/b.txt", "c.txt", "d.txt"]:
+        (tmp_path / name).write_text(name)
+    git("add", "a/b.txt", "c.txt")
+    paths = ["a", "a/b.txt", "a/b", "c.txt", "d.txt", "e", "."]
+    scm = Git(str(tmp_path))
+    dulwichs = [scm.is_tracked(str(tmp_path / path)) for path in paths]
+    assert dulwichs == [True, True, False, True, False, False, False]  # "." is no file of the index
+    with perrun.shortcuts():
+        assert [scm.is_tracked(str(tmp_path / path)) for path in paths] == dulwichs
+        git("add", "d.txt")
+        assert scm.is_tracked(str(tmp_path / "d.txt"))  # the index changed: read again
+    scm.close()

@@ -19,10 +19,14 @@ import os
 import secrets
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from molere.errors import MolereError
 from molere.executor.settings import Execution, worker_env
 from molere.executor.worker import StageResult, run_stage
+
+if TYPE_CHECKING:
+    from molere.executor.onworker import Handoff
 
 CONNECT_TIMEOUT_S = 5.0
 # Ray's address forms that name no host to reach: a running local cluster, or a new one.
@@ -116,14 +120,15 @@ class Cluster:
     def fits(self, resources: dict) -> bool:
         return resources["num_cpus"] <= self.free["CPU"] + 1e-9 and resources["num_gpus"] <= self.free["GPU"] + 1e-9
 
-    def submit(self, name: str, resources: dict, root: str, wdir: str, commands: list[str]):
-        """Hand a stage to Ray, holding its resources until `release`; Ray re-runs it on a new
-        worker if its worker dies (execution.retries times), not when its command fails."""
+    def submit(self, name: str, resources: dict, root: str, wdir: str, commands: list[str], handoff: "Handoff | None"):
+        """Hand a stage to Ray (with its DVC bookkeeping, if `handoff`), holding its resources
+        until `release`; Ray re-runs it on a new worker if its worker dies (execution.retries
+        times), not when its command fails."""
         cpu_task, gpu_task = self.tasks
         task = gpu_task if resources["num_gpus"] else cpu_task
         self.hold(resources, -1)
         options = dict(name=name, max_retries=self.execution.retries, retry_exceptions=False, **resources)
-        return task.options(**options).remote(root, wdir, name, commands)
+        return task.options(**options).remote(root, wdir, name, commands, handoff)
 
     def release(self, resources: dict) -> None:
         self.hold(resources, +1)
@@ -167,12 +172,12 @@ class Cluster:
         end_leftovers(self.record)
 
 
-def run_on_node(root: str, wdir: str, name: str, commands: list[str]) -> StageResult:
+def run_on_node(root: str, wdir: str, name: str, commands: list[str], handoff: "Handoff | None") -> StageResult:
     """A stage's Ray task: `run_stage`, its result marked with the node it ran on (asked here, in
     the task: outside a Ray worker the same call would start a Ray instance)."""
     import ray
 
-    result = run_stage(root, wdir, name, commands)
+    result = run_stage(root, wdir, name, commands, handoff)
     return dataclasses.replace(result, node=ray.get_runtime_context().get_node_id())
 
 

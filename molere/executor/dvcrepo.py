@@ -6,7 +6,8 @@ is skipped, restored from the run cache and written to dvc.lock exactly as there
 
 Every call here is a step of DVC's (`locked`), made while the run holds the repository lock
 (`runlock`): unlike `dvc repro`, which releases it while a command runs, the executor keeps it
-while the stages run, so nothing else changes the project under it."""
+while the stages run, so nothing else changes the project under it. `prepare` and `record` are
+made by the Ray worker that runs the stage where it can (`onworker`), else in the driver."""
 
 from __future__ import annotations
 

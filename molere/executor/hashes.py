@@ -71,6 +71,21 @@ class RunHashes:
         self.kept[key] = Built(now, result, None if dry_run else dvcrepo.steps_ended)
         return result
 
+    def shared(self, paths: list[str]) -> dict:
+        """The hashes held for `paths` (under each hash name), with the signature each was computed
+        for, for another process's `take`: the Ray worker that runs a stage, or the driver."""
+        wanted = {os.path.abspath(path) for path in paths}
+        return {key: (built.signature, *built.result[1:]) for key, built in self.kept.items() if key[0] in wanted}
+
+    def take(self, shared: dict, computed: dict) -> None:
+        """Hashes another process computed (`shared`), kept as dry runs (it staged nothing here),
+        and the counts of its computations of each path (`computed`)."""
+        for key, (now, meta, obj) in shared.items():
+            kept = self.kept.get(key)
+            if kept is None or kept.signature != now:
+                self.kept[key] = Built(now, (None, meta, obj), None)
+        self.computed.update(computed)
+
     def hash_meta(self, out) -> tuple:
         """`Output._get_hash_meta`: the same hash as a dry run, which stages nothing to discard."""
         odb = out.cache if out.use_cache else out.local_cache

@@ -2,11 +2,13 @@
 
 A stage is checked once every stage it depends on has ended: DVC says whether it changed, exactly
 as `dvc repro` asks it at that point. A changed stage waits until the cluster has its CPUs (and
-GPUs) free, the ones that unlock the most stages first, then goes to Ray; when it finishes, DVC
-commits its outputs to the cache, and its entry joins the ones dvc.lock is due to get. A failed
-stage's descendants are skipped; the other stages carry on.
-All DVC calls are made here, in one process, one at a time; the run holds DVC's repository lock
-from start to end, the stages' runs included (`runlock`), so it is the only run in the project.
+GPUs) free, the ones that unlock the most stages first, then goes to Ray, whose worker also makes
+DVC's calls around the command (`onworker`: restored from the run cache, or run, then its outputs
+committed to the cache); when it finishes, its entry joins the ones dvc.lock is due to get. A
+failed stage's descendants are skipped; the other stages carry on.
+The driver's DVC calls (the checks, dvc.lock, the .gitignore entries) are made here, in one
+process, one at a time; the run holds DVC's repository lock from start to end, the stages' runs
+and their workers' calls included (`runlock`), so it is the only run in the project.
 
 The driver shares the cores with the stages, so it keeps its own work off their way: the CPUs a
 stage frees go to the stages already waiting before the driver records the one that ended; each
@@ -26,6 +28,8 @@ and its per-stage parse of the params files are cut for the run (`perrun`)."""
 
 from __future__ import annotations
 
+import heapq
+import secrets
 import signal
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from molere import schema
-from molere.executor import dvcrepo, hashes, perrun, runlock, uptodate
+from molere.executor import dvcrepo, hashes, onworker, perrun, runlock, uptodate
 from molere.executor.cluster import RECORD, Cluster, check_reachable, end_leftovers
 from molere.executor.display import CACHED, DONE, FAILED, RAN, SKIPPED, STOPPED, UP_TO_DATE, Display
 from molere.executor.settings import Execution, load_execution, resources
@@ -88,9 +92,9 @@ def run(repo: "Repo", address: str | None, overrides: list[str]) -> "Scheduler |
         show_up_to_date(names)
         return None
     uptodate.forget(repo)
-    scheduler = Scheduler(repo, execution, Cluster(address, execution, record))
     # DVC's note of the files to `git add` comes after
     with repo.scm_context(), dvcrepo.quiet(), hashes.kept_for_run() as kept, perrun.shortcuts():
+        scheduler = Scheduler(repo, execution, Cluster(address, execution, record), kept)
         scheduler.run()
         if scheduler.complete():
             uptodate.record(repo, scheduler.order, kept)
@@ -115,18 +119,25 @@ def checked_params(path) -> Params:
 
 
 class Scheduler:
-    def __init__(self, repo: "Repo", execution: Execution, cluster: Cluster):
+    def __init__(self, repo: "Repo", execution: Execution, cluster: Cluster, hashes: hashes.RunHashes):
         self.repo = repo
         self.execution = execution
         self.cluster = cluster
+        self.hashes = hashes
+        self.run_id = secrets.token_hex(8)  # a worker keeps its DVC Repo for one run (onworker)
         self.order, self.upstream = dvcrepo.plan(repo)
+        self.position = {stage: k for k, stage in enumerate(self.order)}
         self.priority = unlock_priority(self.order, self.upstream)
         self.downstream: dict[Stage, list[Stage]] = {stage: [] for stage in self.order}
         for stage in self.order:
             for dep in self.upstream[stage]:
                 self.downstream[dep].append(stage)
-        self.queued: list[Stage] = list(self.order)  # not yet checked, dependencies first
-        self.ready: list[Stage] = []  # changed, waiting for resources
+        # A heap of positions in `order` of the stages whose upstream stages have all ended, not
+        # yet checked (so a check looks at those alone); how many upstream stages each still waits on.
+        self.waiting = {stage: len(self.upstream[stage]) for stage in self.order}
+        self.checkable = [k for k, stage in enumerate(self.order) if not self.waiting[stage]]
+        self.ready: list[tuple] = []  # a heap of (priority, position): changed, waiting for resources
+        self.smallest = {"num_cpus": execution.cpus_per_stage, "num_gpus": 0.0}  # what every stage reserves at least
         self.running: dict = {}  # Ray reference -> (stage, resources)
         self.outcome: dict[Stage, str] = {}
         self.failures: dict[str, str] = {}  # stage name -> one-line error
@@ -180,17 +191,14 @@ class Scheduler:
         self.interrupted = True
 
     def check(self) -> bool:
-        """Settle each queued stage whose upstream stages have all ended: skipped if one of them
-        did not succeed, else up to date or ready to run, as DVC says; whether any was settled."""
-        settled = [s for s in self.queued if all(u in self.outcome for u in self.upstream[s])]
-        if not settled:
+        """Settle each stage whose upstream stages have all ended: skipped if one of them did not
+        succeed, else up to date or ready to run, as DVC says; whether any was settled."""
+        if not self.checkable:
             return False
         with dvcrepo.locked(self.repo):
-            for stage in list(self.queued):  # dependencies first: a chain settles in one pass
+            while self.checkable:  # dependencies first: a chain settles in one pass
+                stage = self.order[heapq.heappop(self.checkable)]
                 upstream = self.upstream[stage]
-                if not all(u in self.outcome for u in upstream):
-                    continue
-                self.queued.remove(stage)
                 if any(self.outcome[u] not in DONE for u in upstream):
                     self.end(stage, SKIPPED)
                 else:
@@ -202,7 +210,7 @@ class Scheduler:
             self.write_lock(now=True)  # DVC writes its entry itself, as the writer may be doing
             self.end(stage, RAN if dvcrepo.reproduce_here(stage, upstream) else UP_TO_DATE)
         elif dvcrepo.changed(stage, upstream):
-            self.ready.append(stage)
+            heapq.heappush(self.ready, (self.priority[stage], self.position[stage]))
         else:
             self.end(stage, UP_TO_DATE)
 
@@ -220,26 +228,35 @@ class Scheduler:
             return False
         if not self.cluster.started:
             self.cluster.start()  # before anything is removed: a bad resource request stops here
-        self.ready.sort(key=self.priority.__getitem__)
-        went = False
+        if not self.cluster.fits(self.smallest):
+            return False
+        went, passed = False, []  # passed: the ready stages that do not fit now
         with dvcrepo.locked(self.repo):
-            for stage in list(self.ready):
-                if before is not None and self.priority[stage] > before:
+            while self.ready and self.cluster.fits(self.smallest):
+                priority, position = self.ready[0]
+                if before is not None and priority > before:
                     break  # the rest go after the stages about to be unlocked
+                heapq.heappop(self.ready)
+                stage = self.order[position]
                 reserved = resources(self.execution, stage_name(stage))
                 if not self.cluster.fits(reserved):
+                    passed.append((priority, position))
                     continue
-                self.ready.remove(stage)
                 went = True
                 self.dvc_step(stage, lambda: self.start(stage, reserved))
+        for item in passed:
+            heapq.heappush(self.ready, item)
         return went
 
     def start(self, stage: "Stage", resources: dict) -> None:
-        if not dvcrepo.prepare(stage):
+        """Hand the stage to Ray, with its DVC bookkeeping where a worker can do it (`onworker`);
+        else do that here first: restored from the run cache, it need not go."""
+        handoff = onworker.handoff(stage, self.run_id, self.hashes) if onworker.handles(stage) else None
+        if handoff is None and not dvcrepo.prepare(stage):
             self.unwritten.append(stage)
             self.end(stage, CACHED)
             return
-        ref = self.cluster.submit(stage.addressing, resources, self.repo.root_dir, stage.wdir, dvcrepo.commands(stage))
+        ref = self.cluster.submit(stage.addressing, resources, self.repo.root_dir, stage.wdir, dvcrepo.commands(stage), handoff)
         self.running[ref] = (stage, resources)
         self.display.started(stage.addressing)
 
@@ -260,17 +277,23 @@ class Scheduler:
         return stage, result
 
     def record(self, stage: "Stage", result: StageResult) -> None:
-        """Commit a stage that ran to the cache, its dvc.lock entry due (`write_lock`), or note
-        its failure."""
+        """Take what the stage's worker recorded, or commit the stage to the cache here; its
+        dvc.lock entry is then due (`write_lock`). Or note its failure."""
         if result.error:
             log = dvcrepo.log_path(self.repo, stage)
             where = f" (log: {log.relative_to(self.repo.root_dir)})" if result.output else ""
             self.fail(stage, result.error + where, result.seconds)
             return
         with dvcrepo.locked(self.repo):
-            self.dvc_step(stage, lambda: dvcrepo.record(stage), result)
-        if self.outcome.get(stage) == RAN:
+            self.dvc_step(stage, lambda: self.take(stage, result.recorded) if result.recorded else dvcrepo.record(stage), result)
+        if self.outcome.get(stage) in (RAN, CACHED):
             self.unwritten.append(stage)
+
+    def take(self, stage: "Stage", recorded: onworker.Recorded) -> None:
+        """The stage as its worker saved it, and the .gitignore entries of its outputs, which the
+        driver alone writes (DVC writes them as it saves an output)."""
+        onworker.take(stage, recorded, self.hashes)
+        stage.ignore_outs()
 
     def write_lock(self, now: bool = False) -> None:
         """Hand the recorded stages' entries to the writer thread, in the order they ended: `now`
@@ -323,7 +346,7 @@ class Scheduler:
             self.fail(stage, f"dvc: {first_line(str(err))}", result.seconds if result else None)
             return
         if result:
-            self.end(stage, RAN, result.seconds)
+            self.end(stage, CACHED if result.recorded and result.recorded.restored else RAN, result.seconds)
 
     def fail(self, stage: "Stage", error: str, seconds: float | None = None) -> None:
         if self.interrupted:
@@ -333,6 +356,11 @@ class Scheduler:
         self.end(stage, FAILED, seconds, error)
 
     def end(self, stage: "Stage", outcome: str, seconds: float | None = None, error: str | None = None) -> None:
+        if stage not in self.outcome:  # its downstream stages wait on one stage less
+            for after in self.downstream[stage]:
+                self.waiting[after] -= 1
+                if not self.waiting[after]:
+                    heapq.heappush(self.checkable, self.position[after])
         self.outcome[stage] = outcome
         self.display.ended_as(stage.addressing, outcome, seconds, error)
 

@@ -20,13 +20,17 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from molere.errors import MolereError
 from molere.stage_cli import COMMAND, app
 
+if TYPE_CHECKING:
+    from molere.executor.onworker import Handoff, Recorded
+
 # A command using any of these needs a shell: it runs as a subprocess.
 SHELL_SYNTAX = frozenset(";&|<>()$`*?~\\\n")
-POLL_S = 0.2
+POLL_S = 0.2  # how often a wait for a shell command looks up for an interrupt
 STOP_S = 5.0  # how long an interrupted command gets to exit
 # Fault injection for the tests: the first worker that runs this stage dies as if killed.
 KILL_ONCE = "MOLERE_KILL_ONCE"
@@ -38,11 +42,13 @@ class StageResult:
     output: str  # what the commands printed, stdout and stderr interleaved
     seconds: float
     node: str | None = None  # the Ray node it ran on (cluster.run_on_node), for the run summary
+    recorded: "Recorded | None" = None  # DVC's bookkeeping done here (molere/executor/onworker.py)
 
 
-def run_stage(root: str, wdir: str, name: str, commands: list[str]) -> StageResult:
+def run_stage(root: str, wdir: str, name: str, commands: list[str], handoff: "Handoff | None" = None) -> StageResult:
     """Run `commands` (a stage's cmd) in `wdir` with DVC's variables set, stopping at the first
-    that fails."""
+    that fails. With a `handoff`, DVC's bookkeeping of the stage around them: restored from the run
+    cache instead of run if DVC has this run cached, and recorded after (onworker)."""
     start = time.perf_counter()
     if not os.path.isdir(wdir):
         host = socket.gethostname()
@@ -51,13 +57,33 @@ def run_stage(root: str, wdir: str, name: str, commands: list[str]) -> StageResu
     os.chdir(wdir)
     os.environ.update(DVC_ROOT=root, DVC_STAGE=name)
     output = io.StringIO()
-    error = None
+    if handoff is None:
+        return StageResult(run_commands(commands, output), output.getvalue(), time.perf_counter() - start)
+    from dvc.exceptions import DvcException
+
+    from molere.executor.onworker import Bookkeeping
+
+    error, recorded = None, None
+    try:
+        books = Bookkeeping(handoff)
+        if not books.prepare():
+            recorded = books.recorded(restored=True)
+        elif not (error := run_commands(commands, output)):
+            books.record()
+            recorded = books.recorded(restored=False)
+    except DvcException as err:  # a missing dependency or output: the stage fails, as under `dvc repro`
+        error = f"dvc: {first_line(str(err))}"
+    return StageResult(error, output.getvalue(), time.perf_counter() - start, recorded=recorded)
+
+
+def run_commands(commands: list[str], output: io.StringIO) -> str | None:
+    """The commands one after the other, in this process or a shell; the first failure's one-line error."""
     for command in commands:
         args = shlex.split(command) if not SHELL_SYNTAX & set(command) else []
         error = run_in_process(args[2:], output) if tuple(args[:2]) == COMMAND else run_in_shell(command, output)
         if error:
-            break
-    return StageResult(error, output.getvalue(), time.perf_counter() - start)
+            return error
+    return None
 
 
 def run_in_process(args: list[str], output: io.StringIO) -> str | None:
@@ -86,8 +112,7 @@ def run_in_shell(command: str, output: io.StringIO) -> str | None:
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(command, shell=True, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            while process.poll() is None:
-                time.sleep(POLL_S)  # not a blocking wait, which ray.cancel's interrupt cannot cut
+            wait(process)
         except KeyboardInterrupt:
             stop(process)
             raise
@@ -98,6 +123,18 @@ def run_in_shell(command: str, output: io.StringIO) -> str | None:
         return None
     last = [line.strip() for line in text.splitlines() if line.strip()][-1:]
     return first_line(f"`{command}` exited with code {process.returncode}" + "".join(f": {line}" for line in last))
+
+
+def wait(process: subprocess.Popen) -> None:
+    """Until the command exits, in waits of POLL_S at most: ray.cancel's interrupt cannot cut a
+    wait without a timeout. Popen's wait returns as soon as the command exits, so a stage's time is
+    not rounded up to a polling period."""
+    while True:
+        try:
+            process.wait(timeout=POLL_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def stop(process: subprocess.Popen) -> None:
