@@ -4,9 +4,11 @@ figure is the driver's own work whatever else the machine runs (its wall time is
 
     python benchmarks/driver_profile.py                 # 227 stages, the 25 costliest calls
     python benchmarks/driver_profile.py --stages 1027 --top 40
+    python benchmarks/driver_profile.py --stages 2552 --plain   # the CPU time alone, no profiler
 
 Prints the driver's CPU time per stage and the calls with the most cumulative CPU time below the
-scheduler's loop. Run it from the project root with the virtual environment's bin/ on PATH
+scheduler's loop; with --plain, the CPU time of a run without the profiler, which slows Python's
+calls (issue 30's target: at most 15 ms a stage). Run it from the project root with the virtual environment's bin/ on PATH
 (the Ray workers the run starts need `molere-bench`)."""
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", type=int, default=227, help="the project's size (at least 4)")
     parser.add_argument("--top", type=int, default=25, help="how many calls to list")
+    parser.add_argument("--plain", action="store_true", help="measure the CPU time without the profiler, list no calls")
     args = parser.parse_args()
     if args.stages < 4:
         print(f"error: --stages {args.stages}: a synthetic project has at least 4 stages", file=sys.stderr)
@@ -40,17 +43,19 @@ def main() -> None:
         os.chdir(repo)
         profile = cProfile.Profile(time.process_time)
         sys.argv = ["molere-bench", "repro"]
-        start = time.perf_counter()
+        start, started_cpu = time.perf_counter(), time.process_time()  # this process's threads, not its children
         with contextlib.redirect_stdout(run_log := io.StringIO()), contextlib.redirect_stderr(run_log):
             try:
-                profile.runcall(cli)
+                cli() if args.plain else profile.runcall(cli)
             except SystemExit as done:
                 if done.code:
                     raise SystemExit(f"molere-bench repro failed:\n{run_log.getvalue()[-3000:]}") from None
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - started_cpu
+    how = "without the profiler" if args.plain else "under cProfile"
+    print(f"{args.stages} stages: driver CPU {cpu:.1f} s = {1000 * cpu / args.stages:.1f} ms per stage, {how} (wall {wall:.1f} s)")
+    if args.plain:
+        return
     stats = pstats.Stats(profile, stream=(listing := io.StringIO()))
-    cpu = stats.total_tt
-    print(f"{args.stages} stages: driver CPU {cpu:.1f} s = {1000 * cpu / args.stages:.1f} ms per stage (wall {wall:.1f} s)")
     stats.sort_stats("cumulative").print_stats(r"molere/executor|dvc/|scmrepo|ruamel|dpath|voluptuous", args.top)
     print(listing.getvalue().split("\n", 6)[-1])
 
