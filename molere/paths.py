@@ -32,6 +32,7 @@ POOL = "pool.parquet"  # the training pool: its supplied train and selection spl
 TEST = "test.parquet"
 OOD = "ood.parquet"  # the test set's shifts at every severity
 INFO = "info.json"  # the dataset's classes and normalisation, the realised corruption
+SIDE_PREFIX = "side-"  # side-<name>.parquet: a validation side the dataset supplies (`side`)
 EMBEDDED_SPLITS = ("train", "val", "test")  # an embedding's tables besides OOD (`features_dir`)
 
 # the files of a training run's folder (`run_dir`, `trial_dir`, `erm_rank_dir`)
@@ -46,7 +47,8 @@ RUN_FILES = (MODEL, PREDICTIONS, METRICS, CONFIG, HISTORY, WEIGHTS, VALIDATION)
 
 
 def data_dir(scenario: str) -> Path:
-    """The prepare stage's folder: POOL, TEST, OOD and INFO (written together, molere.io.atomic_dir)."""
+    """The prepare stage's folder: POOL, TEST, OOD, INFO and the dataset's supplied sides (written
+    together, molere.io.atomic_dir)."""
     return DATA / scenario
 
 
@@ -64,6 +66,10 @@ def ood(scenario: str) -> Path:
 
 def info(scenario: str) -> Path:
     return data_dir(scenario) / INFO
+
+
+def side(scenario: str, name: str) -> Path:
+    return data_dir(scenario) / f"{SIDE_PREFIX}{name}.parquet"
 
 
 def draw_dir(scenario: str, seed: int) -> Path:

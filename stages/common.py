@@ -7,12 +7,14 @@ import numpy as np
 import pandas as pd
 
 from molere import paths
+from molere.errors import MolereError
 from molere.io import BOOL, INTEGER, NUMBER, TEXT, check, read_examples, read_json, read_table
 from molere.pipeline import made_by
 from molere.valsets import HEURISTICS
 
 LABELS = {"id": INTEGER, "y": INTEGER}
-POOL_COLUMNS = {**LABELS, "y_clean": INTEGER, "is_noisy": BOOL, "in_selection": BOOL}
+SIDE_COLUMNS = {**LABELS, "y_clean": INTEGER, "is_noisy": BOOL}
+POOL_COLUMNS = {**SIDE_COLUMNS, "in_selection": BOOL}
 MARGIN_COLUMNS = {"id": INTEGER, "y": INTEGER, "margin": NUMBER, "in_selection": BOOL}
 VALSET_COLUMNS = {"id": INTEGER, **{name: BOOL for name in HEURISTICS}}
 
@@ -45,6 +47,17 @@ def load_pool(scenario: str, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     pool.loc[drawn, "y"] = labels.loc[pool["id"][drawn]].to_numpy()
     pool["is_noisy"] = pool["y"] != pool["y_clean"]
     return pool, x
+
+
+def load_side(scenario: str, name: str | None, key: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The validation side `name` that the scenario's dataset supplies (prepare's `side-<name>.parquet`);
+    a one-line error naming the params `key` and the sides the dataset supplies if it has no such side."""
+    supplied = sorted(load_info(scenario).get("sides", {}))
+    if name not in supplied:
+        given = "is not set" if name is None else f"= {name!r} names no validation side that scenario {scenario}'s dataset supplies"
+        offered = f"one of {', '.join(supplied)}" if supplied else "none: this dataset supplies no side (docs/datasets.md, Supplied validation sides)"
+        raise MolereError(f"{key} {given}; allowed: {offered}")
+    return read_examples(paths.side(scenario, name), made_by("prepare", scenario=scenario), SIDE_COLUMNS)
 
 
 def load_test_sets(scenario: str) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:

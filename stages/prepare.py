@@ -2,7 +2,8 @@
 info.json, written together into the scenario's data folder (all computed first, then written):
 the pool with its selection split, whose label corruption is drawn here once from `data.seed`,
 and whose training part keeps the dataset's observed labels (its clean ones, unless it has noise of
-its own) for the `corrupt` stage to corrupt per seed; the clean test set and the OOD shifts."""
+its own) for the `corrupt` stage to corrupt per seed; the clean test set and the OOD shifts; and
+the validation sides the dataset supplies, if any (`side-<name>.parquet`, for `lrw-supplied`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from molere import paths
 from molere.data.load import load_dataset
-from molere.data.pool import ood_table, pool_table, test_table
+from molere.data.pool import ood_table, pool_table, side_table, test_table
 from molere.io import atomic_dir, write_examples, write_json
 from molere.params import Params
 from molere.scenarios import parse_scenario
@@ -51,9 +52,18 @@ def run(params: Params, scenario: str) -> str:
     }
     if dataset.group_names is not None:  # the names of the tables' `group` ids; no key without groups
         info["group_names"] = dataset.group_names
+    first_id = len(dataset.train) + (0 if dataset.val is None else len(dataset.val))  # after every pool id
+    sides = {}
+    for name, side in sorted(dataset.sides.items()):
+        sides[name] = side_table(side, first_id)
+        first_id += len(side)
+    if sides:  # their names and sizes; no key for a dataset that supplies none
+        info["sides"] = {name: len(table) for name, (table, _) in sides.items()}
     with atomic_dir(paths.data_dir(scenario)) as out:
         write_examples(out / paths.POOL, pool, x[keep])
         write_examples(out / paths.TEST, *test_table(dataset.test))
         write_examples(out / paths.OOD, *ood)
+        for name, side in sides.items():
+            write_examples(out / paths.side(scenario, name).name, *side)
         write_json(out / paths.INFO, info)
     return f"pool {len(pool)} examples, test {len(dataset.test.y)}, selection noise rate {info['noise_rate']:.4f}"

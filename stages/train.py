@@ -18,6 +18,7 @@ from molere.hparams import as_dict
 from molere.io import atomic_dir, check, read_json, write_json, write_table
 from molere.margins import prediction_table
 from molere.methods import METHODS
+from molere.methods.base import SUPPLIED
 from molere.params import Params
 from molere.pipeline import made_by
 from molere.scenarios import parse_scenario
@@ -26,7 +27,7 @@ from molere.schema import StudyConfig, section
 from molere.train.loop import accuracy, predict_proba
 from molere.train.tensors import TensorSet
 from molere.trials import trial_values, with_values
-from stages.common import load_info, load_margins, load_pool, load_test_sets, load_valsets
+from stages.common import load_info, load_margins, load_pool, load_side, load_test_sets, load_valsets
 
 
 def run_trial(params: Params, scenario: str, method: str, trial: int, seed: int) -> str:
@@ -50,25 +51,32 @@ class Inputs:
     """What a run reads, all read (and checked) before it trains: a damaged file costs no training."""
 
     info: dict
-    pool: pd.DataFrame  # the pool's training part (its selection split held out)
+    pool: pd.DataFrame  # the pool's training part (its selection split held out), then a supplied side
     x: np.ndarray
-    margins: np.ndarray  # each training example's margin under the first ERM pass
+    margins: np.ndarray  # each training example's margin under the first ERM pass (NaN on a supplied side)
     val_mask: np.ndarray  # the method's validation side (none for methods without one)
     trusted: bool  # the validation side carries the clean labels (molere/scenarios/protocol.py)
     selection: tuple[pd.DataFrame, np.ndarray]  # the selection split
     test_sets: dict[str, tuple[pd.DataFrame, np.ndarray]]  # test and OOD
 
 
-def read_inputs(scenario: str, seed: int, validation: str | None) -> Inputs:
+def read_inputs(scenario: str, seed: int, validation: str | None, supplied: tuple[pd.DataFrame, np.ndarray] | None = None) -> Inputs:
     """Seed `seed`'s inputs; `validation` names the heuristic validation set the method holds out,
-    which carries its clean labels under the scenario's protocol if it is trusted."""
+    or is SUPPLIED: then the side the dataset supplies (`supplied`, as `load_side` reads it) is
+    added after the training part as the validation side. A validation side carries its clean
+    labels under the scenario's protocol if it is trusted."""
     info = load_info(scenario)
     pool, x = load_pool(scenario, seed)
     margins = aligned(pool, load_margins(scenario, seed), paths.margins(scenario, seed), made_by("rank", scenario=scenario, seed=seed))
     training = ~pool["in_selection"].to_numpy()
-    part = pool[training].reset_index(drop=True)
+    part, part_x, part_margins = pool[training].reset_index(drop=True), x[training], margins["margin"].to_numpy()[training]
     val_mask = np.zeros(len(part), dtype=bool)
-    if validation is not None:
+    if validation == SUPPLIED:
+        table, side_x = supplied
+        val_mask = np.concatenate([val_mask, np.ones(len(table), dtype=bool)])
+        part = pd.concat([part, table.assign(in_selection=False)[part.columns]], ignore_index=True)
+        part_x, part_margins = np.concatenate([part_x, side_x]), np.concatenate([part_margins, np.full(len(table), np.nan)])
+    elif validation is not None:
         writer = made_by("valsets", scenario=scenario, seed=seed)
         valsets = aligned(part, load_valsets(scenario, seed), paths.valsets(scenario, seed), writer)
         val_mask = valsets[validation].to_numpy()
@@ -77,8 +85,8 @@ def read_inputs(scenario: str, seed: int, validation: str | None) -> Inputs:
     return Inputs(
         info,
         part,
-        x[training],
-        margins["margin"].to_numpy()[training],
+        part_x,
+        part_margins,
         val_mask,
         trusted,
         (pool[~training].reset_index(drop=True), x[~training]),
@@ -90,7 +98,10 @@ def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, 
     """Train `method` on the training part of the pool (the selection split held out), write the
     run's files together into `out`, and return its headline: the test accuracy."""
     method_cls = METHODS.get(method)
-    inputs = read_inputs(scenario, seed, method_cls.validation)
+    supplied = None
+    if method_cls.validation == SUPPLIED:
+        supplied = load_side(scenario, method_config(params, method).side, f"methods.{method}.side")
+    inputs = read_inputs(scenario, seed, method_cls.validation, supplied)
     part, info = inputs.pool, inputs.info
     # a trusted-ERM baseline trains on its validation side, with the labels it carries
     val_mask = inputs.val_mask if method_cls.holds_out else np.zeros_like(inputs.val_mask)

@@ -27,7 +27,7 @@ SIZE = 8
 # Waterbirds: (y, place, split) per image; 8 train, 4 val, 8 test (each of the 4 groups twice)
 WATERBIRDS = [(i % 2, i // 2 % 2, 0) for i in range(8)] + [(i % 2, 0, 1) for i in range(4)] + [(i // 2 % 2, i % 2, 2) for i in range(8)]
 # Camelyon17: (center, split) per patch; centers 0, 3, 4 train (split 0) and id_val (split 1),
-# center 1 the OOD val center (its files absent: never read), center 2 the test center
+# center 1 the OOD val center (the supplied side ood_val), center 2 the test center
 CAMELYON = [(0, 0), (0, 1), (1, 0), (3, 0), (2, 0), (0, 0), (3, 1), (4, 0), (1, 1), (2, 1), (3, 0), (2, 0)]
 
 
@@ -58,8 +58,7 @@ def camelyon(tmp_path) -> Path:
     rows = []
     for i, (center, split) in enumerate(CAMELYON):
         patient, node, x, y = 10 * center + i, i % 5, 32 * i, 64 * i
-        if center != 1:
-            write_image(folder / f"patches/patient_{patient:03d}_node_{node}/patch_patient_{patient:03d}_node_{node}_x_{x}_y_{y}.png", 10 * i)
+        write_image(folder / f"patches/patient_{patient:03d}_node_{node}/patch_patient_{patient:03d}_node_{node}_x_{x}_y_{y}.png", 10 * i)
         rows.append({"patient": patient, "node": node, "x_coord": x, "y_coord": y, "tumor": i % 2, "slide": 0, "center": center, "split": split})
     pd.DataFrame(rows).to_csv(folder / "metadata.csv")
     return folder.parent
@@ -87,12 +86,14 @@ def test_waterbirds_splits_labels_and_groups(waterbirds):
 
 def test_camelyon_takes_wilds_official_split(camelyon):
     dataset = read("camelyon17", camelyon)
-    # metadata order within each split; center 1 (OOD val) is not read
+    # metadata order within each split; center 1 (OOD val) is the supplied side ood_val
     assert grey(dataset.train) == [0, 30, 50, 70, 100] and dataset.train.groups.tolist() == [0, 3, 0, 4, 3]
     assert grey(dataset.val) == [10, 60] and dataset.val.groups.tolist() == [0, 3]
     assert grey(dataset.test) == [40, 90, 110] and dataset.test.groups.tolist() == [2, 2, 2]
     assert (dataset.train.y.tolist(), dataset.val.y.tolist(), dataset.test.y.tolist()) == ([0, 1, 1, 1, 0], [1, 0], [0, 1, 1])
     assert dataset.group_names == [f"center {c}" for c in range(5)]
+    assert list(dataset.sides) == ["ood_val"] and grey(dataset.sides["ood_val"]) == [20, 80]
+    assert dataset.sides["ood_val"].groups.tolist() == [1, 1] and dataset.sides["ood_val"].y.tolist() == [0, 0]
 
 
 def test_only_a_dataset_with_groups_gives_its_tables_a_group_column():

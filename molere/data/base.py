@@ -53,3 +53,6 @@ class Dataset:
     normalization: tuple[list[float], list[float]] | None = None
     # the name of each group id of the splits' `groups`; None = the dataset has no groups
     group_names: list[str] | None = None
+    # validation sets the dataset supplies apart from its pool, by name (Camelyon17's OOD-validation
+    # hospital, an ImageNet-R beside ImageNet): "naturally hard" sides for `lrw-supplied`
+    sides: dict[str, Split] = field(default_factory=dict)

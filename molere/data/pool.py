@@ -55,6 +55,14 @@ def with_groups(frame: pd.DataFrame, groups: np.ndarray | None) -> pd.DataFrame:
     return frame if groups is None else frame.assign(group=np.asarray(groups, dtype=np.int64))
 
 
+def side_table(side: Split, first_id: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """A validation side the dataset supplies, with its observed and clean labels (the dataset's
+    own: a scenario's corruption draws only the pool's), its groups where it has them, and ids from
+    `first_id` on, after the pool's, so a run that adds it to the pool keeps every id unique."""
+    ids = first_id + np.arange(len(side))
+    return with_groups(labelled(ids, side.y, side.y_observed), side.groups), side.x
+
+
 def test_table(test: Split) -> tuple[pd.DataFrame, np.ndarray]:
     """The test set, with its clean labels only (accuracy is measured against them), and its
     groups where it has them."""

@@ -50,7 +50,7 @@ class Display:
         self.running.pop(name, None)
         self.ended[name] = outcome
         if outcome in (RAN, CACHED, FAILED, STOPPED):
-            took = f" ({seconds:.1f} s)" if seconds is not None else ""
+            took = f" ({seconds:.2f} s)" if seconds is not None else ""
             why = f": {error}" if error else ""
             self.console.print(Text(f"{outcome:<9}{name}{took}{why}", style="red" if outcome == FAILED else ""), soft_wrap=True)
 

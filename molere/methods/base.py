@@ -33,10 +33,15 @@ class NoConfig:
     """The config of a method without hyperparameters of its own."""
 
 
+# a method's `validation` when its side is one the dataset supplies apart from the pool
+SUPPLIED = "supplied"
+
+
 class Method:
     name = "base"  # set by the registry
-    # the heuristic split whose validation side this method holds out of training
-    # ("hard", "easy", "random"), or None to train on the whole pool
+    # the heuristic split whose validation side this method holds out of training ("hard",
+    # "easy", "random"), SUPPLIED for a side the dataset supplies (held out of nothing: it is not
+    # in the pool), or None to train on the whole pool
     validation: str | None = None
     # False: the method trains on its validation side too, with the labels that side carries
     # (the trusted-ERM baselines)

@@ -10,6 +10,11 @@
 - torchvision's ImageFolder: class folders under `train/` and `test/` (and `val/`, optional);
   one label per image, so the observed labels are the clean ones.
 
+Either layout may supply validation sides apart from the pool under `sides/` (for `lrw-supplied`:
+e.g. ImageNet-R beside ImageNet): a key list `sides/<name>.txt` in Clothing-1M's layout (its files
+carry their clean label), or class folders `sides/<name>/<class>/` in ImageFolder's, whose classes
+are among train/'s (ImageNet-R has 200 of ImageNet's 1,000).
+
 The pipeline's datasets are numpy arrays in memory (the prepare stage writes them as one Parquet
 table), so the images are decoded here, once, with PIL (torchvision's loader) and resized to
 `image_size` x `image_size` RGB uint8: the memory is bounded by 3 image_size^2 bytes per image
@@ -31,13 +36,14 @@ from molere.errors import MolereError
 
 NOISY_LABELS, CLEAN_LABELS = "noisy_label_kv.txt", "clean_label_kv.txt"
 ROOT_KEY = "data.imagefolder.root"
+SIDES = "sides"  # the folder of the validation sides the dataset supplies
 
 
 @DATASETS.register("imagefolder")
 def imagefolder(config: ImageFolderConfig, seed: int) -> Dataset:
     root = checked_root(config.root, ROOT_KEY, "the folder of the images (class folders, or Clothing-1M's label lists)")
     listed = (root / NOISY_LABELS).is_file() or (root / CLEAN_LABELS).is_file()
-    train, val, test, num_classes = (listed_splits if listed else folder_splits)(root, config)
+    train, val, test, sides, num_classes = (listed_splits if listed else folder_splits)(root, config)
     from molere.data.image_shifts import corruption_shifts  # torch: after the checks, so errors come fast
 
     return Dataset(
@@ -48,13 +54,14 @@ def imagefolder(config: ImageFolderConfig, seed: int) -> Dataset:
         test=test,
         shifts=corruption_shifts(test, seed),
         normalization=channel_statistics(train.x),
+        sides=sides,
     )
 
 
 # --- Clothing-1M's label lists -----------------------------------------------------------------
 
 
-def listed_splits(root: Path, config: ImageFolderConfig) -> tuple[Split, Split | None, Split, int]:
+def listed_splits(root: Path, config: ImageFolderConfig) -> tuple[Split, Split | None, Split, dict[str, Split], int]:
     noisy, clean = read_labels(root / NOISY_LABELS), read_labels(root / CLEAN_LABELS)
     train_keys = read_keys(root / config.train_keys)
     if noisy and clean:  # only where both labels are known is a label known to be noisy or not
@@ -67,7 +74,9 @@ def listed_splits(root: Path, config: ImageFolderConfig) -> tuple[Split, Split |
     val_path = root / config.val_keys
     val = listed_split(root, config.val_keys, read_keys(val_path), verified, verified, config.image_size) if val_path.is_file() else None
     test = listed_split(root, config.test_keys, read_keys(root / config.test_keys), verified, verified, config.image_size)
-    return train, val, test, max(verified.values()) + 1
+    lists = sorted((root / SIDES).glob("*.txt"))
+    sides = {path.stem: listed_split(root, f"{SIDES}/{path.name}", read_keys(path), verified, verified, config.image_size) for path in lists}
+    return train, val, test, sides, max(verified.values()) + 1
 
 
 def listed_split(root: Path, list_name: str, keys: list[str], clean: dict, observed: dict, size: int) -> Split:
@@ -110,7 +119,7 @@ def read_keys(path: Path) -> list[str]:
 # --- class folders -----------------------------------------------------------------------------
 
 
-def folder_splits(root: Path, config: ImageFolderConfig) -> tuple[Split, Split | None, Split, int]:
+def folder_splits(root: Path, config: ImageFolderConfig) -> tuple[Split, Split | None, Split, dict[str, Split], int]:
     if not ((root / "train").is_dir() and (root / "test").is_dir()):
         raise MolereError(
             f"{ROOT_KEY} = {root} holds neither Clothing-1M's label lists ({NOISY_LABELS}, {CLEAN_LABELS}) "
@@ -118,7 +127,9 @@ def folder_splits(root: Path, config: ImageFolderConfig) -> tuple[Split, Split |
         )
     classes = class_folders(root / "train")
     splits = {name: folder_split(root / name, classes, config.image_size) for name in ("train", "val", "test") if (root / name).is_dir()}
-    return splits["train"], splits.get("val"), splits["test"], len(classes)
+    folders = sorted(entry for entry in (root / SIDES).glob("*") if entry.is_dir())
+    sides = {folder.name: folder_split(folder, classes, config.image_size, side=True) for folder in folders}
+    return splits["train"], splits.get("val"), splits["test"], sides, len(classes)
 
 
 def class_folders(folder: Path) -> list[str]:
@@ -128,12 +139,16 @@ def class_folders(folder: Path) -> list[str]:
     return classes
 
 
-def folder_split(folder: Path, classes: list[str], size: int) -> Split:
-    """One split's images, labelled by their class folder's place in the training split's classes."""
+def folder_split(folder: Path, classes: list[str], size: int, side: bool = False) -> Split:
+    """One split's images, labelled by their class folder's place in the training split's classes;
+    a supplied `side` may hold some of the classes only."""
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
-    if class_folders(folder) != classes:
-        raise MolereError(f"{folder}'s class folders {class_folders(folder)} differ from train/'s {classes}")
+    found = class_folders(folder)
+    if side and not set(found) <= set(classes):
+        raise MolereError(f"{folder}'s class folders {sorted(set(found) - set(classes))} are not among train/'s classes {classes}")
+    if not side and found != classes:
+        raise MolereError(f"{folder}'s class folders {found} differ from train/'s {classes}")
     samples = make_dataset(str(folder), {name: i for i, name in enumerate(classes)}, IMG_EXTENSIONS, allow_empty=True)
     if not samples:
         raise MolereError(f"{folder} holds no image ({', '.join(IMG_EXTENSIONS)}) in its class folders")

@@ -11,8 +11,9 @@ its images, decoded and resized like `imagefolder`'s (uint8 RGB `image_size` x `
   patch_patient_{patient:03d}_node_{node}_x_{x_coord}_y_{y_coord}.png`. Label `tumor`. WILDS'
   official split: hospital (center) 2 is the (OOD) test set, center 1 its OOD validation set,
   centers 0, 3, 4 the training centers, among which `split` 0 is train (the pool's training part)
-  and 1 id_val (the selection split). The OOD validation center is not read: model choice uses
-  the in-distribution selection split, as for every dataset here. The groups are the centers.
+  and 1 id_val (the selection split). The OOD validation center is the supplied validation side
+  `ood_val` (for `lrw-supplied`); model choice uses the in-distribution selection split, as for
+  every dataset here. The groups are the centers.
 
 As for every image dataset, the OOD shifts are the computed CIFAR-C corruptions of the test set;
 the groups make the evaluation report worst-group test accuracy."""
@@ -56,7 +57,7 @@ def camelyon17(config: WildsConfig, seed: int) -> Dataset:
     whole = {"patient": None, "node": None, "x_coord": None, "y_coord": None, "tumor": (0, 1), "center": tuple(range(CAMELYON_CENTERS)), "split": (0, 1)}
     metadata = read_metadata(folder, (), whole)
     center = metadata["center"].to_numpy(np.int64)
-    # the training centers' split 0 is train and 1 id_val; the OOD validation center is left out
+    # the training centers' split 0 is train and 1 id_val; the OOD validation center a supplied side
     part = np.where(metadata["split"].to_numpy() == 0, "train", "val").astype(object)
     part[center == CAMELYON_VAL_CENTER] = "ood_val"
     part[center == CAMELYON_TEST_CENTER] = "test"
@@ -65,7 +66,7 @@ def camelyon17(config: WildsConfig, seed: int) -> Dataset:
         for p, n, x, y in metadata[["patient", "node", "x_coord", "y_coord"]].itertuples(index=False)
     ]
     names = [f"center {c}" for c in range(CAMELYON_CENTERS)]
-    return wilds_dataset("camelyon17", folder, files, metadata["tumor"].to_numpy(np.int64), center, part, names, config, seed)
+    return wilds_dataset("camelyon17", folder, files, metadata["tumor"].to_numpy(np.int64), center, part, names, config, seed, sides=("ood_val",))
 
 
 def dataset_folder(root: str | None, name: str, folder: str) -> Path:
@@ -101,11 +102,21 @@ def read_metadata(folder: Path, text: tuple[str, ...], whole: dict[str, tuple[in
 
 
 def wilds_dataset(
-    name: str, folder: Path, files: list[str], y: np.ndarray, groups: np.ndarray, part: np.ndarray, group_names: list[str], config: WildsConfig, seed: int
+    name: str,
+    folder: Path,
+    files: list[str],
+    y: np.ndarray,
+    groups: np.ndarray,
+    part: np.ndarray,
+    group_names: list[str],
+    config: WildsConfig,
+    seed: int,
+    sides: tuple[str, ...] = (),
 ) -> Dataset:
     """The dataset whose rows (the metadata's: `files` relative to `folder`, labels `y`, `groups`)
-    go to the split `part` names: "train", "val" or "test" (any other part is not read)."""
-    rows = {which: np.flatnonzero(part == which) for which in PARTS}
+    go to the split `part` names: "train", "val", "test", or one of `sides`, the validation sides
+    it supplies (any other part is not read)."""
+    rows = {which: np.flatnonzero(part == which) for which in (*PARTS, *sides)}
     path = folder / METADATA
     for which, chosen in rows.items():
         if not len(chosen):
@@ -114,7 +125,8 @@ def wilds_dataset(
     check_files(folder.parent, path, [f"{folder.name}/{files[i]}" for chosen in rows.values() for i in chosen], f"data.{name}.root")
     from molere.data.image_shifts import corruption_shifts  # torch: after the checks, so errors come fast
 
-    train, val, test = (Split(decode([folder / files[i] for i in chosen], config.image_size), y[chosen], groups=groups[chosen]) for chosen in rows.values())
+    splits = {which: Split(decode([folder / files[i] for i in chosen], config.image_size), y[chosen], groups=groups[chosen]) for which, chosen in rows.items()}
+    train, val, test = (splits[which] for which in PARTS)
     return Dataset(
         name=name,
         num_classes=2,
@@ -124,4 +136,5 @@ def wilds_dataset(
         shifts=corruption_shifts(test, seed),
         normalization=channel_statistics(train.x),
         group_names=group_names,
+        sides={which: splits[which] for which in sides},
     )
