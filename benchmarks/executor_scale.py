@@ -5,6 +5,7 @@ like a study: see molere_tools/synthetic.py) of 227, 1,027 and 2,552 stages, eac
     python benchmarks/executor_scale.py                  # the three sizes (about 15 min on 2 cores)
     python benchmarks/executor_scale.py --stages 227     # some of them
     python benchmarks/executor_scale.py --cell-seconds 0.14   # cells that take a training run's time
+    python benchmarks/executor_scale.py --stages 227 --plain  # and plain `dvc repro` on a copy
 
 Columns: the cold build's wall time, per stage, and per stage above the floor its stages' own
 times set on this machine's cores (the executor's overhead), the floor and the wall time's ratio
@@ -44,12 +45,12 @@ HEADER = (
 )
 
 
-def timed(repo: Path, env: dict) -> tuple[float, str]:
-    """Seconds of one `molere-bench repro` in `repo`, and what it printed."""
+def timed(repo: Path, env: dict, command: tuple[str, ...] = ("molere-bench", "repro")) -> tuple[float, str]:
+    """Seconds of one `command` in `repo`, and what it printed."""
     start = time.perf_counter()
-    done = subprocess.run(["molere-bench", "repro"], cwd=repo, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
     if done.returncode:
-        raise SystemExit(f"molere-bench repro failed in {repo}:\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{' '.join(command)} failed in {repo}:\n{done.stderr[-3000:]}")
     return time.perf_counter() - start, done.stderr + done.stdout
 
 
@@ -72,6 +73,15 @@ def measure(stages: int, cell_seconds: float, tmp: Path, env: dict) -> str:
     return f"{stages:>7} {cold:>8.1f} {per_stage:>9.1f} {over:>11.1f} {floor:>8.1f} {cold / floor:>8.2f} {slept} {no_op:>8.2f} {checked:>10.2f}"
 
 
+def measure_plain(stages: int, cell_seconds: float, tmp: Path, env: dict) -> str:
+    """Plain `dvc repro` on the same project: one stage at a time, dvc.lock rewritten after each."""
+    repo = make_synthetic_repo(tmp / f"plain-{stages}", stages, cell_seconds)
+    command = ("dvc", "repro", "--quiet")
+    cold, _ = timed(repo, env, command)
+    no_op, _ = timed(repo, env, command)
+    return f"{stages:>7} plain dvc repro: cold {cold:.1f} s, no-op {no_op:.2f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", default=",".join(map(str, SIZES)), help="comma-separated project sizes (at least 4 each)")
@@ -81,6 +91,7 @@ def main() -> None:
         default=0.0,
         help="each cell stage sleeps this long first (0: the executor's overhead alone; 0.14: the issue's nearly free training runs)",
     )
+    parser.add_argument("--plain", action="store_true", help="also time plain `dvc repro` on a copy of each project (slow past a few hundred stages)")
     args = parser.parse_args()
     if not re.fullmatch(r"\d+(,\d+)*", args.stages) or min(map(int, args.stages.split(","))) < 4:
         print(f"error: --stages {args.stages}: give sizes of at least 4, separated by commas", file=sys.stderr)
@@ -91,6 +102,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="molere-scale-") as tmp:
         for stages in map(int, args.stages.split(",")):
             print(measure(stages, args.cell_seconds, Path(tmp), env), flush=True)
+            if args.plain:
+                print(measure_plain(stages, args.cell_seconds, Path(tmp), env), flush=True)
 
 
 if __name__ == "__main__":
