@@ -18,10 +18,20 @@ from molere.io import read_examples, read_table
 from test_cli import assert_one_line_error, run_cli
 from test_hardening import run_in_process
 from test_imagefolder import write_image
-from test_wilds import SIZE, camelyon, tiny_params, waterbirds  # noqa: F401 (fixtures)
+from test_wilds import SIZE, tiny_params, write_camelyon, write_waterbirds
 
 SEARCH = [["prepare"], *([stage, "--seed", "0"] for stage in ("corrupt", "erm", "rank", "valsets"))]
 TRAIN = ["train", "--method", "lrw-supplied", "--trial", "0", "--seed", "0"]
+
+
+@pytest.fixture
+def camelyon(tmp_path) -> Path:
+    return write_camelyon(tmp_path / "camelyon")
+
+
+@pytest.fixture
+def waterbirds(tmp_path) -> Path:
+    return write_waterbirds(tmp_path / "waterbirds")
 
 
 def supplied_params(root: Path, dataset: str = "camelyon17", side: str | None = "ood_val") -> dict:
@@ -81,7 +91,7 @@ def test_a_dataset_without_sides_writes_no_side_and_no_key(waterbirds, tmp_path)
     ],
     ids=["unset", "unknown", "none-supplied"],
 )
-def test_a_side_the_dataset_does_not_supply_is_one_line_and_trains_nothing(camelyon, waterbirds, tmp_path, dataset, side, message):  # noqa: F811
+def test_a_side_the_dataset_does_not_supply_is_one_line_and_trains_nothing(camelyon, waterbirds, tmp_path, dataset, side, message):
     root = camelyon if dataset == "camelyon17" else waterbirds
     work = prepared(tmp_path, supplied_params(root, dataset, side))
     result = run_cli(["stage", *TRAIN, "--scenario", "clean"], work)

@@ -39,6 +39,15 @@ def write_image(path: Path, value: int) -> None:
 
 @pytest.fixture
 def waterbirds(tmp_path) -> Path:
+    return write_waterbirds(tmp_path)
+
+
+@pytest.fixture
+def camelyon(tmp_path) -> Path:
+    return write_camelyon(tmp_path)
+
+
+def write_waterbirds(tmp_path: Path) -> Path:
     """WILDS' root_dir holding waterbirds_v1.0/; image i is grey 10 i."""
     folder = tmp_path / "wilds" / "waterbirds_v1.0"
     rows = []
@@ -50,8 +59,7 @@ def waterbirds(tmp_path) -> Path:
     return folder.parent
 
 
-@pytest.fixture
-def camelyon(tmp_path) -> Path:
+def write_camelyon(tmp_path: Path) -> Path:
     """WILDS' root_dir holding camelyon17_v1.0/ (its metadata.csv with the unnamed index column the
     released one has); patch i is grey 10 i, its label i % 2."""
     folder = tmp_path / "wilds" / "camelyon17_v1.0"
