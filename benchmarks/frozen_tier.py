@@ -6,6 +6,7 @@ default study on one noisy scenario, with its trials and replicate seeds, built 
     python benchmarks/frozen_tier.py                 # 10 methods x 3 seeds, 3 trials each (target: under 20 min on 2 cores)
     python benchmarks/frozen_tier.py --seeds 1 --trials 1
     python benchmarks/frozen_tier.py --trusted --methods erm,lrw-hard,lrw-random  # + idn-40+trusted
+    python benchmarks/frozen_tier.py --center          # the features centred (data.features.center)
     python benchmarks/frozen_tier.py --keep /tmp/frozen                # keep the study repository
     python benchmarks/frozen_tier.py --diagnose /tmp/frozen            # only the diagnostics of a kept one
 
@@ -61,7 +62,7 @@ TRUSTED_BASELINE = "erm-trusted-hard"  # ERM with the hard side's clean labels: 
 SIDES = ("hard", "easy", "random")
 
 
-def study(seeds: int, trials: int, methods: list[str] | None = None, trusted: bool = False) -> dict:
+def study(seeds: int, trials: int, methods: list[str] | None = None, trusted: bool = False, center: bool = False) -> dict:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["study"].update(scenarios=[SCENARIO], trusted_scenarios=[], trusted_baselines=[], seeds=list(range(1, seeds + 1)), trials=list(range(trials)))
     if methods:
@@ -71,7 +72,7 @@ def study(seeds: int, trials: int, methods: list[str] | None = None, trusted: bo
     backbone = {"name": "mlp", "hidden": WIDTH, "depth": 1}
     images = {"dataset": "mnist1d", "mnist1d": {"num_samples": POOL * 5 // 4}}
     params["embeddings"] = {"vitb-width": {"data": images, "model": backbone, "batch_size": 1024, "device": "cpu"}}
-    params["data"] = {"dataset": "features", "features": {"embedding": "vitb-width"}}
+    params["data"] = {"dataset": "features", "features": {"embedding": "vitb-width", "center": center}}
     params["model"] = {"name": "mlp", "depth": 0}
     return params
 
@@ -118,8 +119,8 @@ def side_table(repo: Path, params: dict) -> pd.DataFrame:
 def linear_head(x: torch.Tensor, y: torch.Tensor, train: dict, seed: int, steps: int | None = None) -> torch.nn.Linear:
     """A linear head trained on (x, y) with the study's trial-0 recipe (Adam at `train.lr`, batches
     of `train.batch_size`, a cosine schedule over `train.steps`, no weight decay), stopped after
-    `steps` (default all of them). The embedding's features go in unnormalised, as the study's
-    heads see them (the features dataset has no normalisation)."""
+    `steps` (default all of them). The features go in as the study's heads see them (the pool's:
+    centred where the study sets data.features.center, else as the backbone gave them)."""
     torch.manual_seed(seed)
     draw = torch.Generator().manual_seed(seed)
     head = torch.nn.Linear(x.shape[1], int(y.max()) + 1)
@@ -177,8 +178,8 @@ def meta_signal(repo: Path, params: dict) -> pd.DataFrame:
     clean one) with the side's observed and its clean labels, and its correlation with its part
     along the features' mean, (r_i . r_val)(m . x_i + 1), where r is the softmax output minus the
     one-hot label and r_val its mean over the side: the class-marginal term, blind to which example
-    is mislabelled. The features as the heads see them (raw) and centred on the training part's
-    mean (a check of the cause only: the study has no option to centre them)."""
+    is mislabelled. The features as the heads see them (raw: the pool's) and centred on the training
+    part's mean (a check of the cause; data.features.center makes the heads see them centred)."""
     seed = params["study"]["search_seed"]
     part, x = training_part(repo, seed)
     sides = pd.read_parquet(repo / paths.valsets(SCENARIO, seed)).set_index("id").loc[part["id"]]
@@ -326,6 +327,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=3, help="trials per method (default 3: the default study's)")
     parser.add_argument("--methods", help="comma-separated methods (default: the default study's ten; erm is needed)")
     parser.add_argument("--trusted", action="store_true", help=f"also run {TRUSTED} (and the {TRUSTED_BASELINE} baseline)")
+    parser.add_argument("--center", action="store_true", help="centre the features on the training split's mean (data.features.center)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="build the study repository in DIR (must not exist) and keep it")
     parser.add_argument("--diagnose", type=Path, metavar="DIR", help="run nothing: print the diagnostics of a repository kept with --keep")
     args = parser.parse_args()
@@ -338,7 +340,7 @@ def main() -> None:
     if args.keep and args.keep.exists():
         print(f"error: --keep {args.keep}: it exists; name a new folder", file=sys.stderr)
         raise SystemExit(2)
-    params = study(args.seeds, args.trials, args.methods.split(",") if args.methods else None, args.trusted)
+    params = study(args.seeds, args.trials, args.methods.split(",") if args.methods else None, args.trusted, args.center)
     env = {**study_env(), "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory(prefix="molere-frozen-") as tmp:
         repo = make_study_repo(args.keep.resolve() if args.keep else Path(tmp) / "study", params)

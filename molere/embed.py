@@ -13,8 +13,9 @@ The embedding's folder (`paths.features_dir`) holds one examples table per split
 the dataset has its own) and the OOD shifts' table, each with the label columns the
 prepared tables have (`id`, observed `y`, `y_clean`, `is_noisy`, and `group` where the dataset
 has groups; the OOD table's `shift` and `severity` too) and the features as an Arrow fixed-shape tensor column (`molere.io.write_examples`),
-and info.json (the dataset, its classes, the splits written, the backbone, the features' width and
-the group names)."""
+one such table per validation side the dataset supplies (`side-<name>.parquet`, for `lrw-supplied`
+on the features), and info.json (the dataset, its classes, the splits and sides written, the
+backbone, the features' width and the group names)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 
 from molere import paths
-from molere.data.base import Dataset
+from molere.data.base import Dataset, Split
 from molere.data.pool import labelled, ood_table, with_groups
 from molere.models.pretrained import head_name
 from molere.train.tensors import TensorSet, map_batches
@@ -54,19 +55,28 @@ def features(body: nn.Module, x: np.ndarray, normalization, batch_size: int, dev
 
 
 def embed_dataset(dataset: Dataset, body: nn.Module, batch_size: int, device: torch.device, severities: list[int], max_examples: int | None) -> Embedded:
-    """Every split of `dataset` and its shifts (at `severities`, each cut to `max_examples`) through `body`."""
+    """Every split of `dataset`, the validation sides it supplies and its shifts (at `severities`,
+    each cut to `max_examples`) through `body`."""
     run = partial(features, body, normalization=dataset.normalization, batch_size=batch_size, device=device)
     tables, splits = {}, []
     for name in paths.EMBEDDED_SPLITS:
         split = getattr(dataset, name)
         if split is not None:
-            tables[f"{name}.parquet"] = (with_groups(labelled(np.arange(len(split)), split.y, split.y_observed), split.groups), run(split.x))
+            tables[f"{name}.parquet"] = (labels_of(split), run(split.x))
             splits.append(name)
+    for name, side in dataset.sides.items():
+        tables[f"{paths.SIDE_PREFIX}{name}.parquet"] = (labels_of(side), run(side.x))
     width = tables[paths.TEST][1].shape[1]
     frame, blocks = ood_table(dataset, severities, max_examples)
     # a dataset without shifts has one empty block, of no width until it is one of features
     tables[paths.OOD] = (frame, [run(block) if len(block) else np.zeros((0, width), np.float32) for block in blocks])
     info = {"dataset": dataset.name, "num_classes": dataset.num_classes, "width": width, "splits": splits, "severities": list(severities)}
+    if dataset.sides:
+        info["sides"] = list(dataset.sides)
     if dataset.group_names is not None:
         info["group_names"] = dataset.group_names
     return Embedded(tables, info)
+
+
+def labels_of(split: Split) -> pd.DataFrame:
+    return with_groups(labelled(np.arange(len(split)), split.y, split.y_observed), split.groups)

@@ -141,9 +141,13 @@ def fingerprint(stage: str, key: str | None = None) -> Path:
 def features_dir(embedding: str) -> Path:
     """The embed stage's folder (molere/embed.py), written together: one examples table per split
     of the embedded dataset (`EMBEDDED_SPLITS`, `val` only where it has its own), its OOD shifts'
-    table (OOD) and INFO."""
+    table (OOD), one per validation side it supplies (`embedded_side`) and INFO."""
     return FEATURES / embedding
 
 
 def embedded_split(embedding: str, split: str) -> Path:
     return features_dir(embedding) / f"{split}.parquet"
+
+
+def embedded_side(embedding: str, name: str) -> Path:
+    return features_dir(embedding) / f"{SIDE_PREFIX}{name}.parquet"

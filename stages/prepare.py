@@ -52,7 +52,7 @@ def run(params: Params, scenario: str) -> str:
     }
     if dataset.group_names is not None:  # the names of the tables' `group` ids; no key without groups
         info["group_names"] = dataset.group_names
-    first_id = len(dataset.train) + (0 if dataset.val is None else len(dataset.val))  # after every pool id
+    first_id = len(x)  # after every pool id (the whole pool's, before skew drops any)
     sides = {}
     for name, side in sorted(dataset.sides.items()):
         sides[name] = side_table(side, first_id)

@@ -61,9 +61,9 @@ class Inputs:
 
 
 def read_inputs(scenario: str, seed: int, validation: str | None, supplied: tuple[pd.DataFrame, np.ndarray] | None = None) -> Inputs:
-    """Seed `seed`'s inputs; `validation` names the heuristic validation set the method holds out,
-    or is SUPPLIED: then the side the dataset supplies (`supplied`, as `load_side` reads it) is
-    added after the training part as the validation side. A validation side carries its clean
+    """Seed `seed`'s inputs; `validation` names the heuristic validation set the method holds out;
+    for a method whose validation is SUPPLIED, the side the dataset supplies (`supplied`, as
+    `load_side` reads it) is added after the training part as the validation side instead. A validation side carries its clean
     labels under the scenario's protocol if it is trusted."""
     info = load_info(scenario)
     pool, x = load_pool(scenario, seed)
@@ -71,7 +71,7 @@ def read_inputs(scenario: str, seed: int, validation: str | None, supplied: tupl
     training = ~pool["in_selection"].to_numpy()
     part, part_x, part_margins = pool[training].reset_index(drop=True), x[training], margins["margin"].to_numpy()[training]
     val_mask = np.zeros(len(part), dtype=bool)
-    if validation == SUPPLIED:
+    if supplied is not None:
         table, side_x = supplied
         val_mask = np.concatenate([val_mask, np.ones(len(table), dtype=bool)])
         part = pd.concat([part, table.assign(in_selection=False)[part.columns]], ignore_index=True)

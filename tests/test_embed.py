@@ -182,3 +182,38 @@ def test_an_embedding_of_a_dataset_with_groups_keeps_them(waterbirds, tmp_path):
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(getattr(features, split).groups, getattr(images, split).groups)
     assert np.unique(features.test.groups).size == 4  # every group, so the check above is not about one
+
+
+def test_the_training_mean_is_summed_row_after_row_in_float64():
+    """Exact on a small case, and the same bits as a plain sequential sum on a large one (numpy's
+    pairwise summation, which a vector unit's width can change, would differ there)."""
+    from molere.data.sources.features import training_mean
+
+    np.testing.assert_array_equal(training_mean(np.array([[1, 2], [3, 6]], dtype=np.float32)), np.array([2, 4], dtype=np.float32))
+    x = np.random.default_rng(0).standard_normal((3000, 5)).astype(np.float32) * 1e3
+    sequential = np.zeros(5)
+    for row in x.astype(np.float64):
+        sequential += row
+    assert training_mean(x).tobytes() == (sequential / len(x)).astype(np.float32).tobytes()
+
+
+def test_centred_features_are_every_example_minus_the_training_splits_mean(clothing, tmp_path):  # noqa: F811
+    from molere.data.sources.features import training_mean
+
+    embed(tmp_path / "work", embedding_params(clothing))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path / "work")
+        raw, centred = (DATASETS.get("features")(FeaturesConfig(embedding=NAME, center=center), 0) for center in (False, True))
+    mean = training_mean(raw.train.x)
+    assert (mean > 0).any()  # ReLU features: the raw ones are not centred already
+    assert np.abs(centred.train.x.mean(0)).max() < 1e-5
+    for split in ("train", "val", "test"):
+        before, after = getattr(raw, split), getattr(centred, split)
+        if before is None:
+            continue
+        np.testing.assert_array_equal(after.x, before.x - mean)
+        np.testing.assert_array_equal(after.y, before.y)
+        np.testing.assert_array_equal(after.observed, before.observed)
+    assert raw.shifts.keys() == centred.shifts.keys()
+    for name, shift in raw.shifts.items():
+        np.testing.assert_array_equal(centred.shifts[name].x, shift.x - mean)

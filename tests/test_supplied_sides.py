@@ -137,3 +137,37 @@ def test_a_clothing_style_key_list_under_sides_is_a_side_with_clean_labels(tmp_p
     (tmp_path / "sides/clean_train.txt").write_text("img/5.png\nimg/4.png\n")
     side = read_folder(tmp_path).sides["clean_train"]
     assert side.y.tolist() == [1, 0] and side.x[:, 0, 0, 0].tolist() == [50, 40]
+
+
+@pytest.mark.parametrize("center", [False, True])
+def test_an_embedding_keeps_the_supplied_side_for_lrw_supplied_on_its_features(camelyon, tmp_path, center):
+    """The embed stage embeds Camelyon17's OOD-validation hospital beside the splits; the features
+    dataset supplies it (centred with the rest where asked), and lrw-supplied meta-learns on it."""
+    from molere.data.configs import FeaturesConfig, WildsConfig
+    from molere.data.sources.features import training_mean
+
+    params = supplied_params(camelyon)
+    params["embeddings"] = {"cam": {"data": params["data"], "model": {"name": "mlp", "hidden": 8, "depth": 1}, "batch_size": 4, "device": "cpu"}}
+    params["data"] = {"dataset": "features", "features": {"embedding": "cam", "center": center}}
+    params["model"] = {"name": "mlp", "depth": 0}
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    run_in_process(work, ["embed", "--embedding", "cam"])
+    assert json.loads((work / "features/cam/info.json").read_text())["sides"] == ["ood_val"]
+    images = DATASETS.get("camelyon17")(WildsConfig(root=str(camelyon), image_size=SIZE), 0).sides["ood_val"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(work)
+        raw, features = (DATASETS.get("features")(FeaturesConfig(embedding="cam", center=c), 0) for c in (False, center))
+    side = features.sides["ood_val"]
+    assert side.x.shape == (2, 8) and side.y.tolist() == images.y.tolist() and side.groups.tolist() == images.groups.tolist()
+    shift = training_mean(raw.train.x) if center else 0
+    np.testing.assert_array_equal(side.x, raw.sides["ood_val"].x - shift)
+    for args in SEARCH:
+        run_in_process(work, [*args, "--scenario", "clean"])
+    table, x = read_examples(work / "data/clean/side-ood_val.parquet")
+    assert table["id"].tolist() == [7, 8] and x.tolist() == side.x.tolist()
+    run_in_process(work, [*TRAIN, "--scenario", "clean"])
+    run = work / "runs/clean/lrw-supplied/trials/0"
+    assert read_table(run / "validation.parquet").query("in_val")["id"].tolist() == [7, 8]
+    assert read_table(run / "history.csv")["meta_steps"].sum() > 0

@@ -81,6 +81,10 @@ class FeaturesConfig:
     feature tier, whose models are heads over the backbone's features."""
 
     embedding: str | None = hparam(None)  # a key of the `embeddings` section
+    # every split, shift and side minus the training split's mean feature: a ReLU backbone's
+    # features share a large positive mean, along which a head's gradients follow each example's
+    # class more than its label's correctness (docs/benchmarks.md, the frozen-feature tier)
+    center: bool = hparam(False)
 
 
 DATASET_CONFIGS = {

@@ -158,7 +158,7 @@ def for_run(handoff: Handoff):
         from dvc.lock import LockNoop
         from dvc.repo import Repo
 
-        from molere.executor import hashes, perrun
+        from molere.executor import hashes, perrun, sharedcache
 
         stack = contextlib.ExitStack()
         repo = stack.enter_context(Repo(handoff.root))
@@ -166,6 +166,7 @@ def for_run(handoff: Handoff):
         repo.lock.lock()
         kept = stack.enter_context(hashes.kept_for_run())
         stack.enter_context(perrun.shortcuts())
+        stack.enter_context(sharedcache.atomic_reflinks())  # other workers commit to the cache meanwhile
         stack.enter_context(ignored_by_driver())
         stack.enter_context(dvcrepo.quiet())
         _run.update(id=handoff.run, stack=stack, repo=repo, hashes=kept)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from molere import schema
-from molere.executor import dvcrepo, hashes, onworker, perrun, runlock, uptodate
+from molere.executor import dvcrepo, hashes, onworker, perrun, runlock, sharedcache, uptodate
 from molere.executor.cluster import RECORD, Cluster, check_reachable, end_leftovers
 from molere.executor.display import CACHED, DONE, FAILED, RAN, SKIPPED, STOPPED, UP_TO_DATE, Display
 from molere.executor.settings import Execution, load_execution, resources
@@ -93,7 +93,7 @@ def run(repo: "Repo", address: str | None, overrides: list[str]) -> "Scheduler |
         return None
     uptodate.forget(repo)
     # DVC's note of the files to `git add` comes after
-    with repo.scm_context(), dvcrepo.quiet(), hashes.kept_for_run() as kept, perrun.shortcuts():
+    with repo.scm_context(), dvcrepo.quiet(), hashes.kept_for_run() as kept, perrun.shortcuts(), sharedcache.atomic_reflinks():
         scheduler = Scheduler(repo, execution, Cluster(address, execution, record), kept)
         scheduler.run()
         if scheduler.complete():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import select
 import shlex
 import signal
 import socket
@@ -127,14 +128,38 @@ def run_in_shell(command: str, output: io.StringIO) -> str | None:
 
 def wait(process: subprocess.Popen) -> None:
     """Until the command exits, in waits of POLL_S at most: ray.cancel's interrupt cannot cut a
-    wait without a timeout. Popen's wait returns as soon as the command exits, so a stage's time is
-    not rounded up to a polling period."""
-    while True:
-        try:
-            process.wait(timeout=POLL_S)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    wait without a timeout. Each wait ends as the command exits: the kernel wakes it through a
+    pidfd (Linux 5.3 on). Without one, Popen's wait, which polls at up to 50 ms, so that a short
+    stage's time is rounded up by as much (20 ms a stage at 2,552 stages of 0.14 s)."""
+    pidfd = open_pidfd(process.pid)
+    try:
+        while not exited(process, pidfd):
+            pass
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def exited(process: subprocess.Popen, pidfd: int | None) -> bool:
+    """Whether the command exited within POLL_S; reaped if so."""
+    if pidfd is not None:
+        if not select.select([pidfd], [], [], POLL_S)[0]:
+            return False
+        process.wait()  # it has exited: returns at once
+        return True
+    try:
+        process.wait(timeout=POLL_S)
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def open_pidfd(pid: int) -> int | None:
+    """A file descriptor that becomes readable when process `pid` exits; None where the system has none."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux, or a kernel before 5.3
+        return None
 
 
 def stop(process: subprocess.Popen) -> None:

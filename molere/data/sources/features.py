@@ -1,9 +1,13 @@
 """`features`: an embedding's features (the embed stage's folder, molere/embed.py) as the dataset:
 the frozen-feature tier. Its splits and labels are the embedded dataset's (observed and clean
 labels, so its own noise stays known, and groups), its examples float32 vectors (no normalisation), its OOD
-shifts the embedded ones, at the severities the embedding ran for."""
+shifts the embedded ones, at the severities the embedding ran for, its validation sides the
+embedded dataset's (`lrw-supplied`). With `center`, every example
+minus the training split's mean feature (no labels used)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -27,7 +31,12 @@ def features(config: FeaturesConfig, seed: int) -> Dataset:
     writer = made_by("embed", embedding=name)
     info = read_json(folder / paths.INFO, writer, keys=("dataset", "num_classes", "splits"))
     splits = {split: stored_split(paths.embedded_split(name, split), writer) for split in info["splits"]}
+    sides = {side: stored_split(paths.embedded_side(name, side), writer) for side in info.get("sides", [])}
     ood, x = read_examples(folder / paths.OOD, writer, columns=(*LABELS, "shift", "severity"))
+    if config.center:
+        mean = training_mean(splits["train"].x)
+        splits, sides = ({key: dataclasses.replace(data, x=data.x - mean) for key, data in group.items()} for group in (splits, sides))
+        x = x - mean
     shifts = {shift: StoredShift(ood, x, shift, name) for shift in sorted(set(ood["shift"]))}
     return Dataset(
         name=f"features:{name}",
@@ -37,7 +46,14 @@ def features(config: FeaturesConfig, seed: int) -> Dataset:
         test=splits["test"],
         shifts=shifts,
         group_names=info.get("group_names"),
+        sides=sides,
     )
+
+
+def training_mean(x: np.ndarray) -> np.ndarray:
+    """The mean feature, summed in float64 row after row (the same bits on any CPU: an
+    element-wise sum, whatever width the vector units have), as float32."""
+    return (np.add.reduce(x.astype(np.float64), axis=0) / len(x)).astype(np.float32)
 
 
 def stored_split(path, writer: str) -> Split:
