@@ -51,10 +51,21 @@ def pipeline(stages: int, cell_seconds: float = 0.0) -> dict:
     return {"stages": out}
 
 
+def same_bytes(stages: int) -> dict:
+    """dvc.yaml's content for `stages` independent stages that all write the same bytes: one cache
+    object, which the run's workers commit side by side (molere/executor/sharedcache.py)."""
+    return {"stages": {f"w{k}": {"cmd": f"mkdir -p out && echo same > out/{k}.txt", "outs": [f"out/{k}.txt"]} for k in range(stages)}}
+
+
 def make_synthetic_repo(dest: Path, stages: int, cell_seconds: float = 0.0) -> Path:
     """A fresh git + DVC repository at `dest` holding the synthetic pipeline, committed."""
+    return make_repo(dest, pipeline(stages, cell_seconds))
+
+
+def make_repo(dest: Path, content: dict) -> Path:
+    """A fresh git + DVC repository at `dest` whose dvc.yaml holds `content`, committed."""
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "dvc.yaml").write_text(yaml.safe_dump(pipeline(stages, cell_seconds), sort_keys=False))
+    (dest / "dvc.yaml").write_text(yaml.safe_dump(content, sort_keys=False))
     shutil.copy(ROOT / "params.yaml", dest / "params.yaml")
     setup = (
         "git init -q && git config user.email study@molere && git config user.name study"

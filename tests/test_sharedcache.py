@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from dvc_objects.fs import generic, system
 from dvc_objects.fs.local import LocalFileSystem
 
 from molere.executor import onworker, sharedcache
 from molere_tools.sandbox import study_env
+from molere_tools.synthetic import make_repo, same_bytes
 
 
 def clones(folder: Path) -> bool:
@@ -109,11 +109,9 @@ def test_a_workers_dvc_repo_for_a_run_makes_atomic_reflinks_until_the_run_ends(t
 
 
 def test_stages_that_write_the_same_bytes_side_by_side_all_commit(tmp_path):
-    """Twelve stages, one object: each worker's commit finds it whole; the outputs read back."""
-    stages = {f"w{k}": {"cmd": f"mkdir -p out && echo same > out/{k}.txt", "outs": [f"out/{k}.txt"]} for k in range(12)}
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
-    setup = "git init -q && dvc init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm p"
-    subprocess.run(setup, shell=True, cwd=tmp_path, env=study_env(), check=True)
+    """Twelve stages, one object: each worker's commit finds it whole; the outputs read back.
+    (`python benchmarks/same_bytes.py` builds such a project again and again.)"""
+    make_repo(tmp_path, same_bytes(12))
     run = subprocess.run("molere-bench repro", shell=True, cwd=tmp_path, env=study_env(), capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
     outputs = list((tmp_path / "out").glob("*.txt"))
