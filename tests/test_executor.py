@@ -152,6 +152,11 @@ def test_dvc_lock_is_written_in_batches_in_the_order_stages_ended_and_a_second_c
     assert writes == [["b", "a"]]  # and at least LOCK_RATIO times as long ago as the last write took
     scheduler.write_lock(now=True)  # as the run returns, however it ends
     assert writes == [["b", "a"], ["c"]]
+    scheduler.unwritten = [Stage("e")]
+    scheduler.write_lock(now=True, wait=False)  # handed over: the run shuts Ray down meanwhile
+    assert scheduler.unwritten == [] and scheduler.lock_write is not None
+    scheduler.write_lock(now=True)
+    assert writes[-1] == ["e"] and scheduler.lock_write is None
 
     def interrupted_twice(stages):
         scheduler.interrupt(signal.SIGINT, None)
@@ -167,6 +172,58 @@ def test_dvc_lock_is_written_in_batches_in_the_order_stages_ended_and_a_second_c
 
 def node(cpus: float, gpus: float = 0.0, alive: bool = True) -> dict:
     return {"Alive": alive, "Resources": {"CPU": cpus, **({"GPU": gpus} if gpus else {})}}
+
+
+def test_a_stage_more_per_cpu_waits_in_rays_queue_never_a_gpu_stage_nor_one_past_a_stage_passed_over(monkeypatch):
+    from molere.executor import scheduler as scheduler_module
+
+    execution = Execution(cpus_per_stage=1, gpus_per_train=1)
+    cluster = Cluster(None, execution, Path("unused"))
+    cluster.ray = object()  # started
+    scheduler = Scheduler.__new__(Scheduler)  # its hand-over alone: no DVC, no Ray
+    scheduler.repo, scheduler.execution, scheduler.cluster = None, execution, cluster
+    scheduler.order = [Stage(name) for name in ["g", "a", "b", "c", "d", "e"]]  # in priority order; g trains, on a GPU
+    scheduler.smallest = {"num_cpus": 1.0, "num_gpus": 0.0}
+    handed = []
+    scheduler.start = lambda stage, reserved: cluster.hold(reserved, -1) or handed.append(stage.addressing)
+    scheduler.dvc_step = lambda stage, step, result=None: step()
+    monkeypatch.setattr(dvcrepo, "locked", lambda repo: contextlib.nullcontext())
+    monkeypatch.setattr(scheduler_module, "resources", lambda execution, name: {"num_cpus": 1.0, "num_gpus": float(name == "g")})
+
+    def submitted(free: dict, ready: list[int]) -> list[str]:
+        cluster.free, cluster.ahead = dict(free), 2.0
+        scheduler.ready = [(k, k) for k in ready]
+        handed.clear()
+        scheduler.submit()
+        return handed
+
+    assert submitted({"CPU": 2.0, "GPU": 1.0}, [1, 2, 3, 4, 5]) == ["a", "b", "c", "d"]  # two run, two wait in Ray's queue
+    assert scheduler.ready == [(5, 5)] and cluster.free["CPU"] == -2.0
+    assert submitted({"CPU": 0.0, "GPU": 1.0}, [0]) == []  # a GPU stage waits in the driver for a free CPU
+    # the GPU stage first and no GPU free: the stages after it take the free CPUs, none waits in Ray's queue ahead of it
+    assert submitted({"CPU": 2.0, "GPU": 0.0}, [0, 1, 2, 3]) == ["a", "b"] and sorted(scheduler.ready) == [(0, 0), (3, 3)]
+    assert cluster.fits(scheduler.smallest, queued=True) and not cluster.fits(scheduler.smallest)
+
+
+def test_a_step_keeps_dvcs_state_database_open_and_sees_what_other_processes_saved_meanwhile(tmp_path):
+    from dvc.fs import LocalFileSystem
+    from dvc.repo import Repo
+    from dvc_data.hashfile.hash_info import HashInfo
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    Repo.init(str(tmp_path)).close()
+    for name in "ab":
+        (tmp_path / name).write_text(name)
+    fs, a, b = LocalFileSystem(), str(tmp_path / "a"), str(tmp_path / "b")
+    with Repo(str(tmp_path)) as repo, Repo(str(tmp_path)) as other:  # other: another process's, a worker's
+        repo.state.save(a, fs, HashInfo("md5", "aa"))
+        connection = repo.state.hashes._con
+        dvcrepo.reset(repo)
+        other.state.save(b, fs, HashInfo("md5", "bb"))
+        assert repo.state.hashes._con is connection  # still open
+        assert repo.state.get(a, fs)[1] == HashInfo("md5", "aa") and repo.state.get(b, fs)[1] == HashInfo("md5", "bb")
+        repo._reset()  # DVC's own closes it: the next step opens a new connection
+        assert repo.state.hashes._con is not connection
 
 
 def test_the_capacity_is_the_live_nodes_total_and_a_stage_must_fit_on_one():

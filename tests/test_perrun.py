@@ -104,3 +104,65 @@ def test_whether_git_tracks_a_path_is_dulwichs_answer_read_again_once_the_index_
         git("add", "d.txt")
         assert scm.is_tracked(str(tmp_path / "d.txt"))  # the index changed: read again
     scm.close()
+
+
+def test_dvc_lock_is_parsed_once_per_run_and_written_byte_for_byte_as_dvc_writes_it(tmp_path, monkeypatch):
+    import dvc.dvcfile
+    import dvc.utils.serialize._yaml as dvc_yaml
+
+    parsed = []
+    parse = dvc_yaml.parse_yaml_for_update
+    monkeypatch.setattr(dvc_yaml, "parse_yaml_for_update", lambda text, path: parsed.append(path) or parse(text, path))
+    updates = [  # what dvc.lock entries hold: floats, ints, lists, strings that read as numbers, long commands
+        {"schema": "2.0", "stages": {"a": {"cmd": "echo " + "long " * 40, "params": {"params.yaml": {"train.lr": 0.001, "seeds": [1, 2]}}}}},
+        {"stages": {"b": {"cmd": "true", "outs": [{"path": "x", "md5": "1234e5", "size": 3}]}}},
+        {"stages": {"a": {"cmd": "echo again", "params": {"params.yaml": {"train.lr": 1e-05, "name": "010"}}}}},
+        {"stages": {"c": {"cmd": "c", "deps": [{"path": "d", "md5": "00ff", "nfiles": 2}]}}},
+    ]
+
+    def written(path, modify) -> list[bytes]:
+        versions = []
+        for update in updates:
+            with modify(str(path), fs=LocalFileSystem()) as data:
+                for key, value in update.items():
+                    data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+            versions.append(path.read_bytes())
+        return versions
+
+    dvcs = written(tmp_path / "dvcs.lock", dvc.dvcfile.modify_yaml)
+    assert len(parsed) == len(updates) - 1  # DVC parses the file before every write but the first
+    parsed.clear()
+    with perrun.shortcuts():
+        ours = written(tmp_path / "ours.lock", dvc.dvcfile.modify_yaml)
+        assert parsed == []  # its own writes are never parsed again
+        # someone else's write (the same size, its time set back) is parsed, and DVC's update goes on top of it
+        lock = tmp_path / "ours.lock"
+        before = os.stat(lock)
+        lock.write_text(lock.read_text().replace("again", "other"))
+        os.utime(lock, ns=(before.st_atime_ns, before.st_mtime_ns))
+        with dvc.dvcfile.modify_yaml(str(tmp_path / "ours.lock"), fs=LocalFileSystem()) as data:
+            data["stages"]["d"] = {"cmd": "d"}
+        assert parsed == [str(tmp_path / "ours.lock")]
+    assert ours == dvcs
+    assert load_yaml(tmp_path / "ours.lock")["stages"]["a"]["cmd"] == "echo other" and "d" in load_yaml(tmp_path / "ours.lock")["stages"]
+    assert dvc.dvcfile.modify_yaml is dvc_yaml.modify_yaml  # undone
+
+
+def test_which_links_work_is_tested_once_per_pair_of_file_systems_with_dvcs_answer(tmp_path):
+    import dvc_data.hashfile.checkout
+    from dvc_objects.fs.generic import test_links
+
+    cache, fs = tmp_path / "cache", LocalFileSystem()
+    cache.mkdir()
+    links = ["reflink", "hardlink", "copy"]
+    dvcs = test_links(links, fs, str(cache), fs, str(tmp_path / "w" / "x"))
+    calls = []
+    with perrun.shortcuts():
+        once = dvc_data.hashfile.checkout.test_links
+        once.test_links = lambda *args: calls.append(args[4]) or test_links(*args)
+        answers = [once(links, fs, str(cache), fs, str(tmp_path / path)) for path in ["a/x", "b/c/y", "a/z"]]
+        assert once(["copy"], fs, str(cache), fs, str(tmp_path / "a/x")) == ["copy"]  # other link types: tested
+    assert answers == [dvcs] * 3 and "copy" in dvcs
+    assert calls == [str(tmp_path / "a/x"), str(tmp_path / "a/x")]  # once per pair of devices and list of types
+    assert (tmp_path / "b" / "c").is_dir()  # the folder made, as DVC's test makes it
+    assert dvc_data.hashfile.checkout.test_links is test_links  # undone

@@ -71,6 +71,7 @@ class Cluster:
         self.execution = execution
         self.record = record  # where the private instance is recorded
         self.free: dict[str, float] = {}
+        self.ahead = 0.0  # CPUs beyond the free ones that stages waiting in Ray's queue may hold (`fits`)
         self.ray = None  # the ray module, once Ray runs
         self.tasks = ()  # (CPU stage task, GPU stage task)
 
@@ -103,6 +104,7 @@ class Cluster:
         self.ray = ray
         self.tasks = (ray.remote(run_on_node), ray.remote(max_calls=1)(run_on_node))
         self.free = self.check_capacity(ray.nodes())
+        self.ahead = self.free["CPU"]
 
     def check_capacity(self, nodes: list[dict]) -> dict[str, float]:
         """The cluster's CPUs and GPUs, after checking that one stage fits on some node."""
@@ -117,8 +119,13 @@ class Cluster:
                 raise MolereError(f"execution.{key} = {asked:g} but the largest Ray node has {most[kind]:g} {kind}s")
         return total
 
-    def fits(self, resources: dict) -> bool:
-        return resources["num_cpus"] <= self.free["CPU"] + 1e-9 and resources["num_gpus"] <= self.free["GPU"] + 1e-9
+    def fits(self, resources: dict, queued: bool = False) -> bool:
+        """Whether a stage that holds `resources` can go: into the free CPUs and GPUs, or, if
+        `queued` and it holds no GPU, into Ray's queue, up to as many CPUs again as the cluster
+        has. A stage waiting there starts the moment a worker's stage ends, without waiting for
+        the driver to take that stage's result and hand over the next (8 ms a stage on 2 cores)."""
+        cpus = self.free["CPU"] + (self.ahead if queued and not resources["num_gpus"] else 0.0)
+        return resources["num_cpus"] <= cpus + 1e-9 and resources["num_gpus"] <= self.free["GPU"] + 1e-9
 
     def submit(self, name: str, resources: dict, root: str, wdir: str, commands: list[str], handoff: "Handoff | None"):
         """Hand a stage to Ray (with its DVC bookkeeping, if `handoff`), holding its resources
@@ -167,8 +174,10 @@ class Cluster:
         return self.ray.wait(refs, num_returns=len(refs), timeout=grace)[0] if refs else []
 
     def shutdown(self) -> None:
+        """Ray shut down and the private instance's leftovers ended; again, nothing."""
         if self.started:
             self.ray.shutdown()
+            self.ray = None
         end_leftovers(self.record)
 
 

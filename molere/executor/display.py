@@ -1,5 +1,6 @@
-"""What a run shows: on a terminal a live panel (stages done / running / queued / failed, and the
-running stages' names); otherwise one line per stage that ran or failed. Then a summary."""
+"""What a run shows: on a terminal a live panel (stages done / in Ray / queued / failed, and the
+names of those in Ray: running, or next in Ray's queue behind a running one); otherwise one line
+per stage that ran or failed. Then a summary."""
 
 from __future__ import annotations
 
@@ -59,11 +60,11 @@ class Display:
         done = sum(counts[o] for o in DONE)
         queued = self.total - len(self.ended) - len(self.running)
         now = time.perf_counter()
-        line = f" {done}/{self.total} done · {len(self.running)} running · {queued} queued · {counts[FAILED]} failed  {now - self.start:.0f} s"
+        line = f" {done}/{self.total} done · {len(self.running)} in Ray · {queued} queued · {counts[FAILED]} failed  {now - self.start:.0f} s"
         names = ", ".join(f"{name} {now - began:.0f} s" for name, began in self.running.items())
         bar = Table.grid()
         bar.add_row(ProgressBar(total=self.total, completed=done, width=30), line)
-        return Group(bar, Text(f" running: {names}" if names else "", overflow="ellipsis", no_wrap=True))
+        return Group(bar, Text(f" in Ray: {names}" if names else "", overflow="ellipsis", no_wrap=True))
 
     def summary(self, failures: dict[str, str], nodes: int = 0) -> None:
         """The count of each outcome and the run's time; on a cluster, how many Ray nodes ran the

@@ -53,6 +53,7 @@ class RunHashes:
     def __init__(self, build):
         self.build = build  # dvc_data's
         self.kept: dict[tuple[str, str], Built] = {}
+        self.names: set[str] = set()  # the hash names in `kept`'s keys
         self.computed: Counter = Counter()
 
     def __call__(self, odb, path, fs, name, dry_run: bool = False, **kwargs) -> tuple:
@@ -68,14 +69,18 @@ class RunHashes:
             return kept.result
         result = self.build(odb, path, fs, name, dry_run=dry_run, **kwargs)
         self.computed[key[0]] += 1
-        self.kept[key] = Built(now, result, None if dry_run else dvcrepo.steps_ended)
+        self.keep(key, Built(now, result, None if dry_run else dvcrepo.steps_ended))
         return result
+
+    def keep(self, key: tuple[str, str], built: Built) -> None:
+        self.kept[key] = built
+        self.names.add(key[1])
 
     def shared(self, paths: list[str]) -> dict:
         """The hashes held for `paths` (under each hash name), with the signature each was computed
         for, for another process's `take`: the Ray worker that runs a stage, or the driver."""
-        wanted = {os.path.abspath(path) for path in paths}
-        return {key: (built.signature, *built.result[1:]) for key, built in self.kept.items() if key[0] in wanted}
+        wanted = [(os.path.abspath(path), name) for path in paths for name in self.names]  # not all of `kept`: it grows with the run
+        return {key: (self.kept[key].signature, *self.kept[key].result[1:]) for key in wanted if key in self.kept}
 
     def take(self, shared: dict, computed: dict) -> None:
         """Hashes another process computed (`shared`), kept as dry runs (it staged nothing here),
@@ -83,7 +88,7 @@ class RunHashes:
         for key, (now, meta, obj) in shared.items():
             kept = self.kept.get(key)
             if kept is None or kept.signature != now:
-                self.kept[key] = Built(now, (None, meta, obj), None)
+                self.keep(key, Built(now, (None, meta, obj), None))
         self.computed.update(computed)
 
     def hash_meta(self, out) -> tuple:

@@ -19,7 +19,16 @@
   it (DVC's `either_or`: 6 ms a stage, every time dvc.yaml is loaded): here each of the two
   schemas compiled once; a compiled schema keeps no state between calls.
 - whether git tracks an output, asked once per output before DVC ignores it: git's index parsed
-  anew for each (8 ms an output); here once per content of the index (its stat)."""
+  anew for each (8 ms an output); here once per content of the index (its stat).
+- which link types work from the cache to an output's folder, tested before every checkout by
+  creating, linking and removing two files (DVC's `test_links`: 2 ms a stage, its commit's
+  relink); here once per file system of the cache and of the folder (their devices), which a run
+  does not change.
+- dvc.lock parsed whole by ruamel's round-trip loader before each write of it (2.7 s at 1,027
+  stages, two thirds of a write; the run's last write keeps the cores idle): here the document
+  DVC wrote last is kept and updated again while the file's stat is still the one that write
+  left, so the run parses the file once. DVC's dump of a document it loaded is the same YAML as
+  its dump of the document before, so the file's bytes are those of a fresh parse."""
 
 from __future__ import annotations
 
@@ -34,10 +43,12 @@ import os
 def shortcuts():
     """Each of them, for the block."""
     import dvc.dependency.param
+    import dvc.dvcfile
     import dvc.output
     import dvc.rwlock
     import dvc.schema
     import dvc.utils.serialize
+    import dvc_data.hashfile.checkout
     from scmrepo.git.backend.dulwich import DulwichBackend
 
     param = dvc.dependency.param
@@ -55,6 +66,10 @@ def shortcuts():
     dvc.schema.vol = CompiledOnce(voluptuous)  # the module `either_or`'s validator looks up when called
     tracked = TrackedOnce()
     DulwichBackend.is_tracked = lambda backend, path: tracked.is_tracked(backend, path)
+    checkout, test_links = dvc_data.hashfile.checkout, dvc_data.hashfile.checkout.test_links
+    checkout.test_links = LinksOnce(test_links)
+    modify_yaml = dvc.dvcfile.modify_yaml
+    dvc.dvcfile.modify_yaml = KeptDocuments(modify_yaml)
     try:
         yield
     finally:
@@ -62,6 +77,7 @@ def shortcuts():
         dvc.output.Output.ignore, dvc.output.Output.ignore_remove = ignore, ignore_remove
         dvc.utils.serialize.dump_yaml = dump_yaml
         dvc.schema.vol, DulwichBackend.is_tracked = voluptuous, is_tracked
+        checkout.test_links, dvc.dvcfile.modify_yaml = test_links, modify_yaml
 
 
 @functools.cache
@@ -144,6 +160,65 @@ class CompiledOnce:
         if id(definition) not in self.compiled:
             self.compiled[id(definition)] = (definition, self.voluptuous.Schema(definition))
         return self.compiled[id(definition)][1]
+
+
+class LinksOnce:
+    """dvc_objects' `test_links(links, from_fs, from_path, to_fs, to_path)`: which of `links` work
+    from the folder `from_path` to the folder of `to_path`, tested once per pair of local devices
+    (the folder made, as the test makes it)."""
+
+    def __init__(self, test_links):
+        self.test_links = test_links
+        self.answers: dict[tuple, list[str]] = {}
+
+    def __call__(self, links, from_fs, from_path, to_fs, to_path):
+        if from_fs.protocol != "local" or to_fs.protocol != "local":
+            return self.test_links(links, from_fs, from_path, to_fs, to_path)
+        folder = to_fs.parent(to_path)
+        to_fs.makedirs(folder)
+        key = (tuple(links), os.stat(from_path).st_dev, os.stat(folder).st_dev)
+        if key not in self.answers:
+            self.answers[key] = self.test_links(links, from_fs, from_path, to_fs, to_path)
+        return list(self.answers[key])
+
+
+class KeptDocuments:
+    """DVC's `modify_yaml(path, fs)` for its dvc.yaml and dvc.lock files: the document it yields
+    to be updated is, while the local file's stat is the one DVC's last write of it left, that
+    written document itself (only DVC's writes, one at a time, update it), else the file parsed."""
+
+    def __init__(self, modify_yaml):
+        self.modify_yaml = modify_yaml
+        self.written: dict[str, tuple[tuple, object]] = {}  # path -> (its stat after the write, the document)
+
+    @contextlib.contextmanager
+    def __call__(self, path, fs=None):
+        from dvc.utils.serialize._yaml import _dump
+
+        if fs is not None and fs.protocol != "local":
+            with self.modify_yaml(path, fs=fs) as data:
+                yield data
+            return
+        path = os.path.abspath(path)
+        kept = self.written.pop(path, None)
+        if kept is None or kept[0] != file_stat(path):
+            with self.modify_yaml(path, fs=fs) as data:
+                yield data
+        else:
+            data = kept[1]
+            yield data
+            with open(path, "w+", encoding="utf-8") as file:  # as DVC's `_dump_data`
+                _dump(data, file)
+        self.written[path] = (file_stat(path), data)
+
+
+def file_stat(path: str) -> tuple | None:
+    """What changes when anyone rewrites the file (None: there is none)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
 class TrackedOnce:

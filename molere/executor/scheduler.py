@@ -2,10 +2,11 @@
 
 A stage is checked once every stage it depends on has ended: DVC says whether it changed, exactly
 as `dvc repro` asks it at that point. A changed stage waits until the cluster has its CPUs (and
-GPUs) free, the ones that unlock the most stages first, then goes to Ray, whose worker also makes
-DVC's calls around the command (`onworker`: restored from the run cache, or run, then its outputs
-committed to the cache); when it finishes, its entry joins the ones dvc.lock is due to get. A
-failed stage's descendants are skipped; the other stages carry on.
+GPUs) free, or a place in Ray's queue behind the running stages (one CPU stage per CPU: a worker
+then starts it the moment its stage ends), the ones that unlock the most stages first, then goes
+to Ray, whose worker also makes DVC's calls around the command (`onworker`: restored from the run
+cache, or run, then its outputs committed to the cache); when it finishes, its entry joins the
+ones dvc.lock is due to get. A failed stage's descendants are skipped; the other stages carry on.
 The driver's DVC calls (the checks, dvc.lock, the .gitignore entries) are made here, in one
 process, one at a time; the run holds DVC's repository lock from start to end, the stages' runs
 and their workers' calls included (`runlock`), so it is the only run in the project.
@@ -171,6 +172,8 @@ class Scheduler:
                     if self.interrupted:
                         self.stop()
                 finally:
+                    self.write_lock(now=True, wait=False)
+                    self.cluster.shutdown()  # while the last entries are written
                     self.write_lock(now=True)
             self.display.summary(self.failures, len(self.nodes))
         finally:
@@ -221,25 +224,27 @@ class Scheduler:
         return min((self.priority[s] for s in unlocked), default=None)
 
     def submit(self, before: tuple[int, int] | None = None) -> bool:
-        """Hand the ready stages that fit in the free resources to Ray, the ones that unlock the
-        most stages first (restoring from the run cache what DVC has cached), only those that go
-        `before` that priority if given; whether any went."""
+        """Hand the ready stages that fit in the free resources, or in Ray's queue behind them
+        (`Cluster.fits`), to Ray, the ones that unlock the most stages first (restoring from the
+        run cache what DVC has cached), only those that go `before` that priority if given;
+        whether any went."""
         if not self.ready:
             return False
         if not self.cluster.started:
             self.cluster.start()  # before anything is removed: a bad resource request stops here
-        if not self.cluster.fits(self.smallest):
+        if not self.cluster.fits(self.smallest, queued=True):
             return False
         went, passed = False, []  # passed: the ready stages that do not fit now
         with dvcrepo.locked(self.repo):
-            while self.ready and self.cluster.fits(self.smallest):
+            # Into Ray's queue only while no stage before it in priority is passed over.
+            while self.ready and self.cluster.fits(self.smallest, queued=not passed):
                 priority, position = self.ready[0]
                 if before is not None and priority > before:
                     break  # the rest go after the stages about to be unlocked
                 heapq.heappop(self.ready)
                 stage = self.order[position]
                 reserved = resources(self.execution, stage_name(stage))
-                if not self.cluster.fits(reserved):
+                if not self.cluster.fits(reserved, queued=not passed):
                     passed.append((priority, position))
                     continue
                 went = True
@@ -295,10 +300,10 @@ class Scheduler:
         onworker.take(stage, recorded, self.hashes)
         stage.ignore_outs()
 
-    def write_lock(self, now: bool = False) -> None:
+    def write_lock(self, now: bool = False, wait: bool = True) -> None:
         """Hand the recorded stages' entries to the writer thread, in the order they ended: `now`
-        (and wait for the write), or once the last write is long enough ago (module docstring);
-        one write at a time. A second Ctrl-C waits for the write in progress."""
+        (and wait for the write, if `wait`), or once the last write is long enough ago (module
+        docstring); one write at a time. A second Ctrl-C waits for the write in progress."""
         if self.lock_write and (now or self.lock_write.done()):
             self.lock_written()
         if self.lock_write or not self.unwritten:
@@ -307,7 +312,7 @@ class Scheduler:
             return
         stages, self.unwritten = self.unwritten, []
         self.lock_write = self.writer.submit(self.dump, stages)
-        if now:
+        if now and wait:
             self.lock_written()
 
     def dump(self, stages: list["Stage"]) -> dict[str, str]:
