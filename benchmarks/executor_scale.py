@@ -12,13 +12,15 @@ times set on this machine's cores (the executor's overhead), the floor and the w
 to it (a stage's time is its worker's: the command and DVC's bookkeeping of the stage, hashing
 and caching its outputs, which the worker makes); with --cell-seconds, the floor the cells'
 sleeps alone set (the issue's stage-time floor: its stages' commands, DVC's bookkeeping apart)
-and the wall time's ratio to that; a no-op `molere-bench repro` (the
+and the wall time's ratio to that; the floor the commands alone set (each command run in a shell
+on the machine's cores, dependencies first, no DVC, no Ray: `molere_tools.synthetic.commands_only`;
+the sleeps plus their shells and programs) and the ratio to that; a no-op `molere-bench repro` (the
 median of REPEATS, decided from the last complete run's record) and one whose record is gone, so
 that every stage is checked with DVC. Run it from the project root with the virtual
 environment's bin/ on PATH, on an otherwise idle machine. Targets (issue 30): a no-op at most 5 s
 at 2,552 stages; the overhead per stage flat across sizes; the cold build at 2,552 stages within
-1.2 times the floor (the sleeps' floor, at --cell-seconds 0.14: the issue's study of nearly free
-training runs). (The driver's own CPU per stage, target at most 15 ms, is
+1.2 times the floor (the commands' floor, at --cell-seconds 0.14: the issue's study of nearly free
+training runs, whose floor was its stages' commands timed without DVC's bookkeeping). (The driver's own CPU per stage, target at most 15 ms, is
 benchmarks/driver_profile.py's.)"""
 
 from __future__ import annotations
@@ -35,13 +37,13 @@ from pathlib import Path
 
 from molere.executor.uptodate import RECORD
 from molere_tools.sandbox import ROOT, study_env
-from molere_tools.synthetic import make_synthetic_repo, pipeline
+from molere_tools.synthetic import commands_only, make_synthetic_repo, pipeline
 
 SIZES = [227, 1027, 2552]
 REPEATS = 3
 HEADER = (
     f"{'stages':>7} {'cold s':>8} {'ms/stage':>9} {'over floor':>11} {'floor s':>8} {'x floor':>8}"
-    f" {'sleeps s':>9} {'x sleeps':>9} {'no-op s':>8} {'checked s':>10}"
+    f" {'sleeps s':>9} {'x sleeps':>9} {'cmds s':>8} {'x cmds':>7} {'no-op s':>8} {'checked s':>10}"
 )
 
 
@@ -68,9 +70,13 @@ def measure(stages: int, cell_seconds: float, tmp: Path, env: dict) -> str:
     no_op = statistics.median(timed(repo, env)[0] for _ in range(REPEATS))
     Path(repo, ".dvc", "tmp", RECORD).unlink()
     checked, _ = timed(repo, env)
+    commands = commands_only(tmp / f"commands-{stages}", pipeline(stages, cell_seconds), os.cpu_count())
     per_stage, over = 1000 * cold / stages, 1000 * (cold - floor) / stages
     slept = f"{sleeps:>9.1f} {cold / sleeps:>9.2f}" if sleeps else f"{'-':>9} {'-':>9}"
-    return f"{stages:>7} {cold:>8.1f} {per_stage:>9.1f} {over:>11.1f} {floor:>8.1f} {cold / floor:>8.2f} {slept} {no_op:>8.2f} {checked:>10.2f}"
+    return (
+        f"{stages:>7} {cold:>8.1f} {per_stage:>9.1f} {over:>11.1f} {floor:>8.1f} {cold / floor:>8.2f} {slept}"
+        f" {commands:>8.1f} {cold / commands:>7.2f} {no_op:>8.2f} {checked:>10.2f}"
+    )
 
 
 def measure_plain(stages: int, cell_seconds: float, tmp: Path, env: dict) -> str:

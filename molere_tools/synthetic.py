@@ -73,3 +73,57 @@ def make_repo(dest: Path, content: dict) -> Path:
     )
     subprocess.run(setup, cwd=dest, env=study_env(), shell=True, check=True, capture_output=True)
     return dest
+
+
+def upstream_stages(content: dict) -> dict[str, set[str]]:
+    """For each stage of dvc.yaml's `content`, the stages whose outputs it reads: an output that is
+    one of its dependencies, or a folder above or under one."""
+    owner: dict[Path, str] = {}  # each output -> its stage
+    under: dict[Path, set[str]] = {}  # each folder above an output -> the stages of the outputs under it
+    for name, stage in content["stages"].items():
+        for out in map(Path, stage.get("outs", [])):
+            owner[out] = name
+            for folder in out.parents:
+                under.setdefault(folder, set()).add(name)
+
+    def writers(dep: Path) -> set[str]:
+        return {owner[path] for path in [dep, *dep.parents] if path in owner} | under.get(dep, set())
+
+    return {name: set().union(*(writers(Path(dep)) for dep in stage.get("deps", []))) for name, stage in content["stages"].items()}
+
+
+def commands_only(folder: Path, content: dict, cores: int) -> float:
+    """Seconds to run the commands of dvc.yaml's `content` in `folder`, each in a shell as DVC runs
+    it, on `cores` at once, a stage as soon as the stages it reads have run (in dvc.yaml's order
+    among those ready): no DVC, no Ray, no bookkeeping. The floor an executor's cold build is held
+    against: the commands' own time, their shells and programs included."""
+    import concurrent.futures
+    import heapq
+    import time
+
+    names = list(content["stages"])
+    position = {name: k for k, name in enumerate(names)}
+    upstream = upstream_stages(content)
+    downstream: dict[str, list[str]] = {name: [] for name in names}
+    for name in names:
+        for before in upstream[name]:
+            downstream[before].append(name)
+    waiting = {name: len(upstream[name]) for name in names}
+    ready = [k for k, name in enumerate(names) if not waiting[name]]  # a heap of positions in dvc.yaml
+    running: dict[concurrent.futures.Future, str] = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=cores) as pool:
+        while ready or running:
+            while ready and len(running) < cores:
+                name = names[heapq.heappop(ready)]
+                command = content["stages"][name]["cmd"]
+                running[pool.submit(subprocess.run, command, shell=True, cwd=folder, check=True, capture_output=True)] = name
+            finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in finished:
+                future.result()  # a failed command raises here
+                for after in downstream[running.pop(future)]:
+                    waiting[after] -= 1
+                    if not waiting[after]:
+                        heapq.heappush(ready, position[after])
+    return time.perf_counter() - start
