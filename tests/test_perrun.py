@@ -153,9 +153,9 @@ def test_which_links_work_is_tested_once_per_pair_of_file_systems_with_dvcs_answ
     from dvc_objects.fs.generic import test_links
 
     cache, fs = tmp_path / "cache", LocalFileSystem()
-    cache.mkdir()
     links = ["reflink", "hardlink", "copy"]
-    dvcs = test_links(links, fs, str(cache), fs, str(tmp_path / "w" / "x"))
+    dvcs = test_links(links, fs, str(cache), fs, str(tmp_path / "w" / "x"))  # which makes the cache's folder
+    cache.rmdir()  # gone again: the shortcut makes it too
     calls = []
     with perrun.shortcuts():
         once = dvc_data.hashfile.checkout.test_links
@@ -164,5 +164,5 @@ def test_which_links_work_is_tested_once_per_pair_of_file_systems_with_dvcs_answ
         assert once(["copy"], fs, str(cache), fs, str(tmp_path / "a/x")) == ["copy"]  # other link types: tested
     assert answers == [dvcs] * 3 and "copy" in dvcs
     assert calls == [str(tmp_path / "a/x"), str(tmp_path / "a/x")]  # once per pair of devices and list of types
-    assert (tmp_path / "b" / "c").is_dir()  # the folder made, as DVC's test makes it
+    assert (tmp_path / "b" / "c").is_dir() and cache.is_dir()  # the folders made, as DVC's test makes them
     assert dvc_data.hashfile.checkout.test_links is test_links  # undone

@@ -165,7 +165,7 @@ class CompiledOnce:
 class LinksOnce:
     """dvc_objects' `test_links(links, from_fs, from_path, to_fs, to_path)`: which of `links` work
     from the folder `from_path` to the folder of `to_path`, tested once per pair of local devices
-    (the folder made, as the test makes it)."""
+    (both folders made, as the test makes them)."""
 
     def __init__(self, test_links):
         self.test_links = test_links
@@ -175,6 +175,7 @@ class LinksOnce:
         if from_fs.protocol != "local" or to_fs.protocol != "local":
             return self.test_links(links, from_fs, from_path, to_fs, to_path)
         folder = to_fs.parent(to_path)
+        from_fs.makedirs(from_path)
         to_fs.makedirs(folder)
         key = (tuple(links), os.stat(from_path).st_dev, os.stat(folder).st_dev)
         if key not in self.answers:
