@@ -11,17 +11,17 @@ Columns: the cold build's wall time, per stage, and per stage above the floor it
 times set on this machine's cores (the executor's overhead), the floor and the wall time's ratio
 to it (a stage's time is its worker's: the command and DVC's bookkeeping of the stage, hashing
 and caching its outputs, which the worker makes); with --cell-seconds, the floor the cells'
-sleeps alone set (the issue's stage-time floor: its stages' commands, DVC's bookkeeping apart)
-and the wall time's ratio to that; the floor the commands alone set (each command run in a shell
-on the machine's cores, dependencies first, no DVC, no Ray: `molere_tools.synthetic.commands_only`;
-the sleeps plus their shells and programs) and the ratio to that; a no-op `molere-bench repro` (the
-median of REPEATS, decided from the last complete run's record) and one whose record is gone, so
-that every stage is checked with DVC. Run it from the project root with the virtual
-environment's bin/ on PATH, on an otherwise idle machine. Targets (issue 30): a no-op at most 5 s
-at 2,552 stages; the overhead per stage flat across sizes; the cold build at 2,552 stages within
-1.2 times the floor (the commands' floor, at --cell-seconds 0.14: the issue's study of nearly free
-training runs, whose floor was its stages' commands timed without DVC's bookkeeping). (The driver's own CPU per stage, target at most 15 ms, is
-benchmarks/driver_profile.py's.)"""
+sleeps alone set and the wall time's ratio to that; the floor the commands alone set (each
+command run in a shell on the machine's cores, dependencies first, no DVC, no Ray:
+`molere_tools.synthetic.commands_only`; the sleeps plus their shells and programs, the issue's
+stage-time floor) and the ratio to that; a no-op `molere-bench repro` (the median of REPEATS,
+decided from the last complete run's record) and one whose record is gone, so that every stage
+is checked with DVC. Run it from the project root with the virtual environment's bin/ on PATH,
+on an otherwise idle machine. Targets (issue 30): a no-op at most 5 s at 2,552 stages; the
+overhead per stage flat across sizes; the cold build at 2,552 stages within 1.2 times the
+commands' floor, at --cell-seconds 0.14 (the issue's study of nearly free training runs, whose
+floor was its stages' commands timed without DVC's bookkeeping). (The driver's own CPU per
+stage, target at most 15 ms, is benchmarks/driver_profile.py's.)"""
 
 from __future__ import annotations
 

@@ -24,9 +24,8 @@ def test_each_stage_reads_the_stages_that_write_its_dependencies_or_folders_abov
 
 
 def test_the_commands_alone_build_what_the_pipeline_builds_dependencies_first(tmp_path):
-    content = pipeline(12)
-    commands_only(tmp_path / "built", content, cores=2)
     built = tmp_path / "built"
+    commands_only(built, pipeline(12), cores=2)
     # each cell's file holds two lines; sum-s0 counted all nine, so it ran after every cell
     assert (built / "sums" / "s0.txt").read_text().strip() == "18"
     assert (built / "report.txt").read_text().strip() == "18"
