@@ -30,8 +30,9 @@ from torch import nn
 from molere import paths
 from molere.data.base import Dataset, Split
 from molere.data.pool import labelled, ood_table, with_groups
+from molere.data.sources.image_files import ImageFiles, image_blocks
 from molere.models.pretrained import head_name
-from molere.train.tensors import TensorSet, map_batches
+from molere.train.tensors import TensorSet
 
 
 @dataclass
@@ -47,11 +48,16 @@ def backbone(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
-def features(body: nn.Module, x: np.ndarray, normalization, batch_size: int, device: torch.device) -> np.ndarray:
-    """`body`'s float32 output for every example of `x`, in order, `batch_size` at a time."""
-    data = TensorSet.from_numpy(x, np.zeros(len(x), dtype=np.int64), np.arange(len(x)), device, normalization)
+def features(body: nn.Module, x: np.ndarray | ImageFiles, normalization, batch_size: int, device: torch.device) -> np.ndarray:
+    """`body`'s float32 output for every example of `x`, in order, `batch_size` at a time: only one
+    block of examples is on the device, and of image files only the blocks their DataLoader
+    workers are decoding are in memory."""
+    chunks = []
     with torch.inference_mode():
-        return map_batches(data, lambda batch: body(batch.x), batch_size).numpy().reshape(len(x), -1)
+        for block in image_blocks(x, batch_size):
+            data = TensorSet.from_numpy(block, np.zeros(len(block), dtype=np.int64), np.arange(len(block)), device, normalization)
+            chunks.append(body(data.features(slice(None))).float().cpu())
+    return torch.cat(chunks).numpy().reshape(len(x), -1)
 
 
 def embed_dataset(dataset: Dataset, body: nn.Module, batch_size: int, device: torch.device, severities: list[int], max_examples: int | None) -> Embedded:
@@ -67,9 +73,9 @@ def embed_dataset(dataset: Dataset, body: nn.Module, batch_size: int, device: to
     for name, side in dataset.sides.items():
         tables[f"{paths.SIDE_PREFIX}{name}.parquet"] = (labels_of(side), run(side.x))
     width = tables[paths.TEST][1].shape[1]
-    frame, blocks = ood_table(dataset, severities, max_examples)
-    # a dataset without shifts has one empty block, of no width until it is one of features
-    tables[paths.OOD] = (frame, [run(block) if len(block) else np.zeros((0, width), np.float32) for block in blocks])
+    frame, blocks = ood_table(dataset, severities, max_examples, each=run)  # one shift's images at a time
+    # a dataset without shifts has one empty block of images, of no width until it is one of features
+    tables[paths.OOD] = (frame, [block if len(block) else np.zeros((0, width), np.float32) for block in blocks])
     info = {"dataset": dataset.name, "num_classes": dataset.num_classes, "width": width, "splits": splits, "severities": list(severities)}
     if dataset.sides:
         info["sides"] = list(dataset.sides)

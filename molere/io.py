@@ -209,7 +209,7 @@ def write_examples(path, meta: pd.DataFrame, x: np.ndarray | Sequence[np.ndarray
     on the numpy buffers; uint8 images stay uint8 (in Parquet, INT32 annotated UINT_8). `x` is one
     array or consecutive blocks of rows, written without concatenating them (a big table then
     needs no second copy in memory)."""
-    blocks = [x] if isinstance(x, np.ndarray) else list(x)
+    blocks = list(x) if isinstance(x, (list, tuple)) else [np.asarray(x)]  # an array, or what reads as one
     rows = sum(len(block) for block in blocks)
     if len(meta) != rows:
         raise ValueError(f"{len(meta)} metadata rows but {rows} feature rows")

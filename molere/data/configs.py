@@ -62,6 +62,7 @@ class ImageFolderConfig:
 
     root: str | None = hparam(None)
     image_size: int = hparam(32, low=1, high=1024)  # every image resized to image_size x image_size
+    workers: int = hparam(0, low=0)  # DataLoader worker processes decoding the files
     train_keys: str = hparam("noisy_train_key_list.txt")
     val_keys: str = hparam("clean_val_key_list.txt")
     test_keys: str = hparam("clean_test_key_list.txt")
@@ -73,6 +74,7 @@ class WildsConfig:
 
     root: str | None = hparam(None)  # WILDS' root_dir: the folder holding waterbirds_v1.0/ or camelyon17_v1.0/
     image_size: int = hparam(32, low=1, high=1024)  # every image resized to image_size x image_size
+    workers: int = hparam(0, low=0)  # DataLoader worker processes decoding the files
 
 
 @dataclass(frozen=True, kw_only=True)

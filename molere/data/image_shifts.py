@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from molere.data.base import Split
+from molere.data.sources.image_files import ImageFiles, image_blocks
 from molere.errors import check_choice, check_range
 
 # Hendrycks' CIFAR parameters per severity 1..5. Elastic: (alpha, sigma, affine jitter) as
@@ -36,17 +37,18 @@ SEVERITY_PARAMETERS: dict[str, list] = {
 CHUNK = 512  # images per batch: bounds the float temporaries (512 CIFAR images = 6 MB each)
 
 
-def corrupt(x: np.ndarray, name: str, severity: int, seed: int) -> np.ndarray:
+def corrupt(x: np.ndarray | ImageFiles, name: str, severity: int, seed: int) -> np.ndarray:
     """uint8 images (N, C, H, W) under corruption `name` at `severity` (1..5), seeded by
-    (seed, name, severity) so each shift draws its own noise."""
+    (seed, name, severity) so each shift draws its own noise; image files are decoded a chunk at a
+    time."""
     check_choice("corruption", name, SEVERITY_PARAMETERS)
     check_range("severity", severity, 1, 5)
     parameter = SEVERITY_PARAMETERS[name][severity - 1]
     entropy = [seed, severity, *name.encode()]
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
-    out = np.empty_like(x)
-    for start in range(0, len(x), CHUNK):
-        clean = torch.from_numpy(np.ascontiguousarray(x[start : start + CHUNK])).float() / 255
+    out = np.empty(x.shape, dtype=np.uint8)
+    for start, images in zip(range(0, len(x), CHUNK), image_blocks(x, CHUNK)):
+        clean = torch.from_numpy(np.ascontiguousarray(images)).float() / 255
         corrupted = CORRUPTIONS[name](clean, parameter, generator)
         # rounded (the reference truncates): an untouched pixel stays exactly what it was
         out[start : start + CHUNK] = (corrupted.clamp(0, 1) * 255).round().to(torch.uint8).numpy()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -70,19 +71,20 @@ def test_table(test: Split) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def ood_table(
-    dataset: Dataset, severities: list[int], max_examples: int | None = None
+    dataset: Dataset, severities: list[int], max_examples: int | None = None, each: Callable[[np.ndarray], np.ndarray] | None = None
 ) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """Every shift at every severity, each cut to its first `max_examples` examples (None = all):
     the rows stacked in one frame, the features as one block per shift and severity (for
-    `write_examples`, which writes blocks without a concatenated copy). `id` is the test example a
-    row was derived from where the shift keeps that correspondence."""
+    `write_examples`, which writes blocks without a concatenated copy), each passed through `each`
+    as soon as it is made (the embed stage's backbone: one shift's images in memory at a time).
+    `id` is the test example a row was derived from where the shift keeps that correspondence."""
     frames, xs = [], []
     for shift, make in sorted(dataset.shifts.items()):
         make = limited(make, max_examples)
         for severity in severities:
             split = make(severity)
             frames.append(labelled(np.arange(len(split)), split.y).assign(shift=shift, severity=severity))
-            xs.append(split.x)
+            xs.append(split.x if each is None else each(split.x))
     if not frames:
         empty = labelled(np.zeros(0), np.zeros(0)).assign(shift="", severity=0)
         return empty, [np.zeros((0, *dataset.test.x.shape[1:]), dtype=dataset.test.x.dtype)]

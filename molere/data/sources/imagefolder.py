@@ -15,10 +15,11 @@ e.g. ImageNet-R beside ImageNet): a key list `sides/<name>.txt` in Clothing-1M's
 carry their clean label), or class folders `sides/<name>/<class>/` in ImageFolder's, whose classes
 are among train/'s (ImageNet-R has 200 of ImageNet's 1,000).
 
-The pipeline's datasets are numpy arrays in memory (the prepare stage writes them as one Parquet
-table), so the images are decoded here, once, with PIL (torchvision's loader) and resized to
-`image_size` x `image_size` RGB uint8: the memory is bounded by 3 image_size^2 bytes per image
-(3 KB at 32), not by the files' sizes. OOD shifts are the computed CIFAR-C corruptions of the test
+The splits' images stay files until they are read (`ImageFiles`): each is decoded with PIL
+(torchvision's loader) and resized to `image_size` x `image_size` RGB uint8, by `workers`
+DataLoader worker processes where a stage reads them in blocks (the embed stage, the channel
+statistics, the corruptions); the prepare stage reads them all, as it writes them into one Parquet
+table. OOD shifts are the computed CIFAR-C corruptions of the test
 split, as for the torchvision datasets."""
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 from molere.data import DATASETS
 from molere.data.base import Dataset, Split
 from molere.data.configs import ImageFolderConfig
-from molere.data.sources.image_files import check_files, checked_root, decode
+from molere.data.sources.image_files import check_files, checked_root, image_files
 from molere.data.sources.images import channel_statistics
 from molere.errors import MolereError
 
@@ -70,16 +71,16 @@ def listed_splits(root: Path, config: ImageFolderConfig) -> tuple[Split, Split |
             raise MolereError(f"{root / config.train_keys} names no file that both {NOISY_LABELS} and {CLEAN_LABELS} label")
     observed = {**clean, **noisy}  # the noisy label where a file has both
     verified = {**noisy, **clean}  # the clean label where a file has both
-    train = listed_split(root, config.train_keys, train_keys, verified, observed, config.image_size)
+    train = listed_split(root, config.train_keys, train_keys, verified, observed, config)
     val_path = root / config.val_keys
-    val = listed_split(root, config.val_keys, read_keys(val_path), verified, verified, config.image_size) if val_path.is_file() else None
-    test = listed_split(root, config.test_keys, read_keys(root / config.test_keys), verified, verified, config.image_size)
+    val = listed_split(root, config.val_keys, read_keys(val_path), verified, verified, config) if val_path.is_file() else None
+    test = listed_split(root, config.test_keys, read_keys(root / config.test_keys), verified, verified, config)
     lists = sorted((root / SIDES).glob("*.txt"))
-    sides = {path.stem: listed_split(root, f"{SIDES}/{path.name}", read_keys(path), verified, verified, config.image_size) for path in lists}
+    sides = {path.stem: listed_split(root, f"{SIDES}/{path.name}", read_keys(path), verified, verified, config) for path in lists}
     return train, val, test, sides, max(verified.values()) + 1
 
 
-def listed_split(root: Path, list_name: str, keys: list[str], clean: dict, observed: dict, size: int) -> Split:
+def listed_split(root: Path, list_name: str, keys: list[str], clean: dict, observed: dict, config: ImageFolderConfig) -> Split:
     """The files `keys` (named by the list `list_name`) with their clean and observed labels."""
     unlabelled = [key for key in keys if key not in clean]
     if unlabelled:
@@ -89,7 +90,7 @@ def listed_split(root: Path, list_name: str, keys: list[str], clean: dict, obser
     check_files(root, root / list_name, keys, ROOT_KEY)
     y = np.array([clean[key] for key in keys], dtype=np.int64)
     y_observed = np.array([observed[key] for key in keys], dtype=np.int64)
-    return Split(decode([root / key for key in keys], size), y, None if np.array_equal(y, y_observed) else y_observed)
+    return Split(image_files([root / key for key in keys], config), y, None if np.array_equal(y, y_observed) else y_observed)
 
 
 def read_labels(path: Path) -> dict[str, int]:
@@ -126,9 +127,9 @@ def folder_splits(root: Path, config: ImageFolderConfig) -> tuple[Split, Split |
             "nor class folders under train/ and test/ (torchvision's ImageFolder layout)"
         )
     classes = class_folders(root / "train")
-    splits = {name: folder_split(root / name, classes, config.image_size) for name in ("train", "val", "test") if (root / name).is_dir()}
+    splits = {name: folder_split(root / name, classes, config) for name in ("train", "val", "test") if (root / name).is_dir()}
     folders = sorted(entry for entry in (root / SIDES).glob("*") if entry.is_dir())
-    sides = {folder.name: folder_split(folder, classes, config.image_size, side=True) for folder in folders}
+    sides = {folder.name: folder_split(folder, classes, config, side=True) for folder in folders}
     return splits["train"], splits.get("val"), splits["test"], sides, len(classes)
 
 
@@ -139,7 +140,7 @@ def class_folders(folder: Path) -> list[str]:
     return classes
 
 
-def folder_split(folder: Path, classes: list[str], size: int, side: bool = False) -> Split:
+def folder_split(folder: Path, classes: list[str], config: ImageFolderConfig, side: bool = False) -> Split:
     """One split's images, labelled by their class folder's place in the training split's classes;
     a supplied `side` may hold some of the classes only."""
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
@@ -152,4 +153,4 @@ def folder_split(folder: Path, classes: list[str], size: int, side: bool = False
     samples = make_dataset(str(folder), {name: i for i, name in enumerate(classes)}, IMG_EXTENSIONS, allow_empty=True)
     if not samples:
         raise MolereError(f"{folder} holds no image ({', '.join(IMG_EXTENSIONS)}) in its class folders")
-    return Split(decode([Path(path) for path, _ in samples], size), np.array([label for _, label in samples], dtype=np.int64))
+    return Split(image_files([Path(path) for path, _ in samples], config), np.array([label for _, label in samples], dtype=np.int64))

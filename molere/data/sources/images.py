@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 from dataclasses import dataclass, replace
 from functools import partial
@@ -32,6 +33,7 @@ import numpy as np
 from molere.data import DATASETS
 from molere.data.base import Dataset, Split
 from molere.data.configs import Cifar10Config, TorchvisionConfig
+from molere.data.sources.image_files import ImageFiles, image_blocks
 from molere.errors import MolereError, check_range
 from molere.params import Params
 
@@ -216,15 +218,16 @@ def md5(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def channel_statistics(x: np.ndarray) -> tuple[list[float], list[float]]:
+def channel_statistics(x: np.ndarray | ImageFiles) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of uint8 images in [0, 1] units, from sums of values and squares
-    (whole numbers, exact in float64), a block of images at a time to bound the float copy."""
+    (whole numbers, exact in float64), a block of images at a time to bound the float copy (and,
+    for image files, the decoded images)."""
     sums, squares = np.zeros(x.shape[1]), np.zeros(x.shape[1])
-    for start in range(0, len(x), STATISTICS_BLOCK):
-        block = x[start : start + STATISTICS_BLOCK].astype(np.float64)
+    for images in image_blocks(x, STATISTICS_BLOCK):
+        block = images.astype(np.float64)
         sums += block.sum(axis=(0, 2, 3))
         squares += np.einsum("nchw,nchw->c", block, block)
-    count = x.size / x.shape[1]
+    count = len(x) * math.prod(x.shape[2:])
     mean = sums / count
     std = np.sqrt(squares / count - mean**2)
     return (mean / 255).tolist(), (std / 255).tolist()

@@ -1,6 +1,7 @@
 """WILDS datasets read from WILDS' own files under `data.<name>.root` (WILDS' `root_dir`), without
 the `wilds` package and without downloading: each dataset's `metadata.csv`, read with pandas, and
-its images, decoded and resized like `imagefolder`'s (uint8 RGB `image_size` x `image_size`).
+its images, decoded and resized like `imagefolder`'s (uint8 RGB `image_size` x `image_size`) when
+they are read, by `workers` DataLoader workers.
 
 - `waterbirds`: `<root>/waterbirds_v1.0/metadata.csv` (`img_filename`, `y`, `split`, `place`) and
   the images it names relative to that folder. Label `y` (0 landbird, 1 waterbird); WILDS' splits
@@ -28,7 +29,7 @@ import pandas as pd
 from molere.data import DATASETS
 from molere.data.base import Dataset, Split
 from molere.data.configs import WildsConfig
-from molere.data.sources.image_files import check_files, checked_root, decode
+from molere.data.sources.image_files import check_files, checked_root, image_files
 from molere.data.sources.images import channel_statistics
 from molere.errors import MolereError
 
@@ -125,7 +126,7 @@ def wilds_dataset(
     check_files(folder.parent, path, [f"{folder.name}/{files[i]}" for chosen in rows.values() for i in chosen], f"data.{name}.root")
     from molere.data.image_shifts import corruption_shifts  # torch: after the checks, so errors come fast
 
-    splits = {which: Split(decode([folder / files[i] for i in chosen], config.image_size), y[chosen], groups=groups[chosen]) for which, chosen in rows.items()}
+    splits = {which: Split(image_files([folder / files[i] for i in chosen], config), y[chosen], groups=groups[chosen]) for which, chosen in rows.items()}
     train, val, test = (splits[which] for which in PARTS)
     return Dataset(
         name=name,
