@@ -173,6 +173,7 @@ def train_method(
         seed=seed,
         select_on=data.val if select_on_val else None,
         steps=train_cfg.steps,
+        augment=train_cfg.augment,
     )
     seconds = time.perf_counter() - start
     return Outcome(method, history, [row.pop("seconds") for row in history], seconds)

@@ -12,6 +12,7 @@ from molere.hparams import Choice, LogUniform, hparam
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
+AUGMENTATIONS = ("none", "flip-crop")  # molere/train/augment.py
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class TrainConfig:
     momentum: float = hparam(0.9, low=0, high=1)  # SGD only
     schedule: str = hparam("cosine", choices=SCHEDULES)
     device: str = hparam("auto", choices=DEVICES)
+    # the training batches' augmentation: flip-crop, CIFAR's random flip and padded crop, for images
+    augment: str = hparam("none", choices=AUGMENTATIONS)
 
 
 def run_epochs(cfg: TrainConfig, train_size: int) -> int:

@@ -11,6 +11,7 @@ import torch
 
 from molere.errors import MolereError
 from molere.progress import track
+from molere.train.augment import augmenter
 from molere.train.optim import current_lr
 from molere.train.tensors import TensorSet, autocast, batch_indices, map_batches
 
@@ -25,11 +26,14 @@ def fit(
     seed: int,
     select_on: TensorSet | None = None,
     steps: int | None = None,
+    augment: str = "none",
 ) -> list[dict]:
     """Train `method` for `epochs` over `data` in seeded minibatches, stopping after `steps`
-    minibatches in all if given; return one history row per epoch. With `select_on`, the model
-    is restored to its best epoch on that set (accuracy)."""
+    minibatches in all if given, each minibatch augmented as `augment` names (molere/train/
+    augment.py); return one history row per epoch. With `select_on`, the model is restored to its
+    best epoch on that set (accuracy)."""
     generator = torch.Generator().manual_seed(seed)
+    transform = augmenter(augment, seed, tuple(data.x.shape[1:]))
     history: list[dict] = []
     best = (-1.0, None)
     budget = math.inf if steps is None else steps
@@ -44,7 +48,7 @@ def fit(
                 break
             budget -= 1
             with autocast(data.x.device):  # every forward of the step, meta passes included
-                stats = method.update(data.batch(index))
+                stats = method.update(data.batch(index, transform))
             for key, value in stats.items():
                 sums[key] = sums.get(key, 0) + value
             steps += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -49,16 +49,20 @@ class TensorSet:
     def __len__(self) -> int:
         return len(self.y)
 
-    def features(self, index: torch.Tensor | slice) -> torch.Tensor:
+    def features(self, index: torch.Tensor | slice, transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """The examples at `index`, `transform`ed as they are stored (uint8 images: an augmentation),
+        then normalised."""
         x = self.x[index]
+        if transform is not None:
+            x = transform(x)
         if x.is_cuda and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)  # cuDNN's fast layout for convolutions
         if self.mean is None:
             return x.float()
         return (x.float() - self.mean) / self.std
 
-    def batch(self, index: torch.Tensor) -> Batch:
-        return Batch(self.features(index), self.y[index], index)
+    def batch(self, index: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Batch:
+        return Batch(self.features(index, transform), self.y[index], index)
 
     def subset(self, mask: np.ndarray) -> "TensorSet":
         keep = torch.as_tensor(np.flatnonzero(mask), device=self.x.device)
