@@ -8,7 +8,9 @@ import yaml
 
 from molere.errors import MolereError
 from molere.executor.dvcrepo import forced
+from molere.methods import METHODS
 from molere.stage_cli import load_params
+from molere.trials import method_spaces
 from molere_tools.presets import as_overrides, read_preset
 from test_cli import assert_one_line_error, run_cli
 
@@ -38,6 +40,18 @@ def test_every_preset_passes_the_checks_of_a_run(preset, tmp_path):
     for override in overrides:
         key, _, value = override.partition("=")
         assert params.get(key, object) == written.get(key, object) == yaml.safe_load(value), key
+    # and the check every train stage makes before it trains: each searched key's trial-0 value lies
+    # in its search space, for every method the study runs
+    for method in written.get("study.methods", list):
+        method_spaces(written, METHODS.get(method))
+
+
+def test_a_preset_with_a_value_outside_its_search_space_is_refused(tmp_path):
+    """The check above can fail: SGD's learning rate under params.yaml's Adam range."""
+    overrides = [override for override in as_overrides(read_preset(ROOT / "studies/cifar100-resnet32.yaml")) if not override.startswith("search.")]
+    params = load_params(str(ROOT / "params.yaml"), overrides)
+    with pytest.raises(MolereError, match=r"^train.lr = 0.1 is outside its own search space log-uniform\(0.001, 0.05\)"):
+        method_spaces(params, METHODS.get("erm"))
 
 
 def test_a_preset_that_breaks_a_check_is_refused_as_its_override_would_be(tmp_path):
