@@ -76,11 +76,10 @@ def study_params(work: Path, args) -> dict:
     import yaml
 
     from molere_tools.presets import read_preset
+    from molere_tools.quick import merged
 
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
     preset = read_preset(args.preset) if args.preset else {"data": {"dataset": "cifar10"}, "model": {"name": "resnet18"}}
-    for section, values in preset.items():
-        params[section] = merged(params.get(section) or {}, values)
+    params = merged(yaml.safe_load((ROOT / "params.yaml").read_text()), preset)
     dataset = params["data"]["dataset"]
     if dataset not in ("cifar10", "cifar100"):
         raise SystemExit(f"gpu_check: the preset's data.dataset is {dataset}; only cifar10 and cifar100 are fabricated here")
@@ -91,19 +90,12 @@ def study_params(work: Path, args) -> dict:
     params["study"].update(scenarios=["clean"], trusted_scenarios=[], methods=methods, search_seed=0, seeds=[1])
     batch_size = args.batch_size or (params["train"]["batch_size"] if args.preset else 512)
     params["train"].update(steps=None, epochs=args.epochs, batch_size=batch_size, device=args.device)
-    for method in ("lrw-hard", "lrw-easy", "lrw-random"):  # reweighting from the first step, so the epochs time it
-        params["methods"] = merged(params.get("methods") or {}, {method: {"warmup": 0.0}})
-        # out of its search range (0.1-0.3): not searched, as trial 0 is all that runs
-        params["search"] = merged(params.get("search") or {}, {"methods": {method: {"warmup": {"distribution": "fixed"}}}})
+    lrw = ("lrw-hard", "lrw-easy", "lrw-random")
+    # reweighting from the first step, so the epochs time it; out of its search range (0.1-0.3), so
+    # not searched: trial 0 is all that runs
+    params = merged(params, {"methods": {m: {"warmup": 0.0} for m in lrw}, "search": {"methods": {m: {"warmup": {"distribution": "fixed"}} for m in lrw}}})
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return params
-
-
-def merged(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for key, value in over.items():
-        out[key] = merged(out.get(key) or {}, value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 def fabricate(work: Path, dataset: str, train: int, test: int) -> None:

@@ -17,7 +17,7 @@ from molere.train.augment import STREAM, augmenter, draw, flip_crop
 from molere.train.loop import fit
 from molere.train.tensors import TensorSet
 from test_cli import assert_one_line_error, run_cli
-from test_image_datasets import SEARCH_DRAWS, TRAIN_ERM, run_stages
+from test_image_datasets import ROOT, SEARCH_DRAWS, TRAIN_ERM, run_stages
 from test_imagefolder import clothing, tiny_params  # noqa: F401 (a fixture)
 
 
@@ -124,7 +124,7 @@ def test_through_the_stages_on_image_files(clothing, tmp_path, monkeypatch):  # 
 def test_augmenting_a_dataset_of_vectors_is_one_line_and_writes_nothing(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    params = yaml.safe_load((tiny_params.__globals__["ROOT"] / "params.yaml").read_text())
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"] = {"dataset": "mnist1d", "mnist1d": {"num_samples": 200}}
     params["train"].update(augment="flip-crop", steps=2, device="cpu")
     (work / "params.yaml").write_text(yaml.safe_dump(params))
