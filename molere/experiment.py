@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from molere.data.sources.image_files import rows
 from molere.errors import MolereError
 from molere.hparams import build_config, check_known, checked_value, search_spaces
 from molere.io import corrupt, one_line, require, write_bytes
@@ -71,6 +72,12 @@ def model_options(factory, options: dict, prefix: str) -> dict:
     check_known(options, ["name", *PRETRAINED_KEYS, *list(inspect.signature(factory).parameters)[2:]], prefix)
     hints = typing.get_type_hints(factory)
     return {key: checked_value(value, hints[key], {}, f"{prefix}{key}") if key in hints else value for key, value in options.items()}
+
+
+def example_set(params: Params, info: dict, x, y, ids, device) -> TensorSet:
+    """Examples as a run holds them: on `device`, normalised as the dataset's info says, a streamed
+    dataset's batches decoded by `train.workers` DataLoader workers."""
+    return TensorSet.from_numpy(x, y, ids, device, info.get("normalization"), train_config(params).workers)
 
 
 def train_config(params: Params) -> TrainConfig:
@@ -150,7 +157,7 @@ def train_method(
     model = to_device(make_model(params, x.shape[1:], info["num_classes"]), device)
 
     def tensors(mask):
-        return TensorSet.from_numpy(x[mask], y[mask], ids[mask], device, info.get("normalization"))
+        return example_set(params, info, rows(x, mask), y[mask], ids[mask], device)
 
     train_mask = ~val_mask
     data = RunData(

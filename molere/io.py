@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from molere.data.sources.image_files import ImageFiles
 from molere.errors import MolereError
 
 # Feature values per Parquet row group. The writer converts a whole row group at once (uint8 to
@@ -28,6 +29,8 @@ from molere.errors import MolereError
 # group took 1.3 GB more memory to write. In groups of 2**20 values (~340 images) the `prepare`
 # stage peaks where it did with raw bytes (1.8 GB), and writes no slower than with bigger groups.
 ROW_GROUP_VALUES = 2**20
+# the metadata key of a table that names streamed image files (`write_image_files`)
+IMAGES_KEY = b"molere.image_files"
 
 # Fault injection for the tests: with MOLERE_KILL_AT=N a process ends at once (os._exit, no
 # clean-up, as a kill would) just before the N-th rename that commits a write, counted per process.
@@ -208,7 +211,12 @@ def write_examples(path, meta: pd.DataFrame, x: np.ndarray | Sequence[np.ndarray
     each as the raw bytes of the format before, which no other tool could read. Built zero-copy
     on the numpy buffers; uint8 images stay uint8 (in Parquet, INT32 annotated UINT_8). `x` is one
     array or consecutive blocks of rows, written without concatenating them (a big table then
-    needs no second copy in memory)."""
+    needs no second copy in memory). Streamed image files (`ImageFiles` with `stream`) are written
+    as a column `file` of their paths with their side in the table's metadata (`IMAGES_KEY`): the
+    table names the images instead of holding them."""
+    if isinstance(x, ImageFiles) and x.stream:
+        write_image_files(path, meta, x)
+        return
     blocks = list(x) if isinstance(x, (list, tuple)) else [np.asarray(x)]  # an array, or what reads as one
     rows = sum(len(block) for block in blocks)
     if len(meta) != rows:
@@ -232,20 +240,46 @@ def write_examples(path, meta: pd.DataFrame, x: np.ndarray | Sequence[np.ndarray
         pq.write_table(table, tmp, row_group_size=max(1, ROW_GROUP_VALUES // width))
 
 
+def write_image_files(path, meta: pd.DataFrame, x: ImageFiles) -> None:
+    """`meta` and the paths of `x`'s files as column `file`, their side in the metadata."""
+    if len(meta) != len(x):
+        raise ValueError(f"{len(meta)} metadata rows but {len(x)} image files")
+    table = pa.Table.from_pandas(meta.reset_index(drop=True), preserve_index=False).append_column("file", pa.array([str(f) for f in x.files], pa.string()))
+    table = table.replace_schema_metadata({**table.schema.metadata, IMAGES_KEY: json.dumps({"side": x.side}).encode()})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
 def read_examples(
     path, made_by: str | None = None, columns: Sequence[str] | Mapping[str, str] = ()
-) -> tuple[pd.DataFrame, np.ndarray]:
+) -> tuple[pd.DataFrame, np.ndarray | ImageFiles]:
     """Inverse of `write_examples`: (metadata frame holding `columns` as `read_table` checks them,
-    feature array of the stored shape)."""
+    feature array of the stored shape, or the streamed image files the table names)."""
     path = require(path, made_by)
     try:
         table = pq.read_table(path)
-        column = table.column("x")
-        if not isinstance(column.type, pa.FixedShapeTensorType):
-            raise TypeError(f"column x is {column.type}, not a fixed-shape tensor")
-        x = column.combine_chunks().to_numpy_ndarray()  # read-only, backed by Arrow's buffer
-        meta = table.drop(["x"]).to_pandas()
+        if IMAGES_KEY in (table.schema.metadata or {}):
+            side = json.loads(table.schema.metadata[IMAGES_KEY])["side"]
+            x = ImageFiles(tuple(Path(name) for name in table.column("file").to_pylist()), side, stream=True)
+            meta = table.drop(["file"]).to_pandas()
+        else:
+            column = table.column("x")
+            if not isinstance(column.type, pa.FixedShapeTensorType):
+                raise TypeError(f"column x is {column.type}, not a fixed-shape tensor")
+            x = column.combine_chunks().to_numpy_ndarray()  # read-only, backed by Arrow's buffer
+            meta = table.drop(["x"]).to_pandas()
     except Exception as err:
         raise corrupt(path, f"not an examples table: {type(err).__name__}: {one_line(err)}", made_by) from None
+    if isinstance(x, ImageFiles):
+        check_files_there(path, x, made_by)
     check_columns(meta, path, columns, made_by)
     return meta, x
+
+
+def check_files_there(path: Path, x: ImageFiles, made_by: str | None) -> None:
+    """Every image file the table at `path` names is there: a moved one is found before a run
+    trains, not at its first batch."""
+    missing = [f for f in x.files if not f.is_file()]
+    if missing:
+        hint = f"; restore them, or re-run `molere-bench stage {made_by}` with the dataset's root where they are now" if made_by else ""
+        raise MolereError(f"{path} names {len(missing)} image file(s) that are not there, e.g. {missing[0]}{hint}")

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from molere.data.sources.image_files import rows
 from molere.errors import check_range
-from molere.experiment import train_method
+from molere.experiment import example_set, train_method
 from molere.params import Params
 from molere.train.loop import predict_proba
-from molere.train.tensors import TensorSet
 
 
 def cross_fit_folds(y: np.ndarray, folds: int, seed: int) -> np.ndarray:
@@ -45,6 +45,6 @@ def cross_fit_probabilities(
         model = train_method("erm", params, x, y, ids, held_out, info, seed).model
         device = next(model.parameters()).device
         probs[held_out] = predict_proba(
-            model, TensorSet.from_numpy(x[held_out], y[held_out], ids[held_out], device, info.get("normalization"))
+            model, example_set(params, info, rows(x, held_out), y[held_out], ids[held_out], device)
         )
     return probs

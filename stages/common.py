@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from molere import paths
+from molere.data.sources.image_files import rows
 from molere.errors import MolereError
 from molere.io import BOOL, INTEGER, NUMBER, TEXT, check, read_examples, read_json, read_table
 from molere.pipeline import made_by
@@ -42,7 +43,7 @@ def load_pool(scenario: str, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     training = ~pool["in_selection"].to_numpy()
     check(labels.index.isin(pool["id"][training]).all(), path, "names ids outside the pool's training part: it comes from other data", writer)
     keep = ~training | pool["id"].isin(labels.index).to_numpy()
-    pool, x = pool[keep].reset_index(drop=True), x[keep]
+    pool, x = pool[keep].reset_index(drop=True), rows(x, keep)
     drawn = ~pool["in_selection"].to_numpy()
     pool.loc[drawn, "y"] = labels.loc[pool["id"][drawn]].to_numpy()
     pool["is_noisy"] = pool["y"] != pool["y_clean"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from molere import paths
+from molere.data.sources.image_files import rows
 from molere.draws import stream_seed
 from molere.io import write_table
 from molere.params import Params
@@ -24,7 +25,7 @@ def run(params: Params, scenario: str, seed: int) -> str:
     part = pool[training]
     keep, y_observed = corrupt_pool(
         part["y"].to_numpy(),  # the dataset's observed labels: clean unless it has noise of its own
-        x[training],
+        rows(x, training),
         parse_scenario(scenario),
         load_info(scenario)["num_classes"],
         stream_seed(seed, "corruption"),

@@ -12,6 +12,7 @@ import numpy as np
 from molere import paths
 from molere.data.load import load_dataset
 from molere.data.pool import ood_table, pool_table, side_table, test_table
+from molere.data.sources.image_files import rows
 from molere.io import atomic_dir, write_examples, write_json
 from molere.params import Params
 from molere.scenarios import parse_scenario
@@ -28,7 +29,7 @@ def run(params: Params, scenario: str) -> str:
     pool, x = pool_table(dataset, data.selection_fraction, seed)
     selection = np.flatnonzero(pool["in_selection"].to_numpy())
     kept, y_observed = corrupt_pool(
-        pool["y"].to_numpy()[selection], x[selection], corruption, dataset.num_classes, seed, noise_sd=section(params, NoiseConfig).sd
+        pool["y"].to_numpy()[selection], rows(x, selection), corruption, dataset.num_classes, seed, noise_sd=section(params, NoiseConfig).sd
     )
     keep = np.sort(np.concatenate([np.flatnonzero(~pool["in_selection"].to_numpy()), selection[kept]]))
     pool.loc[selection[kept], "y"] = y_observed
@@ -60,7 +61,7 @@ def run(params: Params, scenario: str) -> str:
     if sides:  # their names and sizes; no key for a dataset that supplies none
         info["sides"] = {name: len(table) for name, (table, _) in sides.items()}
     with atomic_dir(paths.data_dir(scenario)) as out:
-        write_examples(out / paths.POOL, pool, x[keep])
+        write_examples(out / paths.POOL, pool, rows(x, keep))
         write_examples(out / paths.TEST, *test_table(dataset.test))
         write_examples(out / paths.OOD, *ood)
         for name, side in sides.items():

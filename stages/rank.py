@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from molere import paths
 from molere.draws import stream_seed
-from molere.experiment import load_model, to_device, training_device
+from molere.experiment import example_set, load_model, to_device, training_device
 from molere.io import write_table
 from molere.margins import probabilistic_margin
 from molere.params import Params
@@ -14,7 +14,6 @@ from molere.pipeline import made_by
 from molere.ranking import cross_fit_folds, cross_fit_probabilities
 from molere.schema import RankConfig, section
 from molere.train.loop import predict_proba
-from molere.train.tensors import TensorSet
 from stages.common import load_info, load_pool
 
 
@@ -27,7 +26,7 @@ def run(params: Params, scenario: str, seed: int) -> str:
     if config.mode == "in-sample":
         device = training_device(params)
         model = to_device(load_model(paths.erm_rank_model(scenario, seed), x.shape[1:], made_by("erm", scenario=scenario, seed=seed)), device)
-        probs = predict_proba(model, TensorSet.from_numpy(x, y, ids, device, info.get("normalization")))
+        probs = predict_proba(model, example_set(params, info, x, y, ids, device))
     else:
         erm_seed = stream_seed(seed, "rank")
         frame["fold"] = cross_fit_folds(y, config.folds, erm_seed)

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from molere import paths
-from molere.experiment import method_config, save_model, save_timing, train_config, train_method
+from molere.data.sources.image_files import ImageFiles, joined, rows
+from molere.experiment import example_set, method_config, save_model, save_timing, train_config, train_method
 from molere.hparams import as_dict
 from molere.io import atomic_dir, check, read_json, write_json, write_table
 from molere.margins import prediction_table
@@ -25,7 +26,6 @@ from molere.scenarios import parse_scenario
 from molere.scenarios.protocol import carried_labels
 from molere.schema import StudyConfig, section
 from molere.train.loop import accuracy, predict_proba
-from molere.train.tensors import TensorSet
 from molere.trials import trial_values, with_values
 from stages.common import load_info, load_margins, load_pool, load_side, load_test_sets, load_valsets
 
@@ -52,7 +52,7 @@ class Inputs:
 
     info: dict
     pool: pd.DataFrame  # the pool's training part (its selection split held out), then a supplied side
-    x: np.ndarray
+    x: np.ndarray | ImageFiles
     margins: np.ndarray  # each training example's margin under the first ERM pass (NaN on a supplied side)
     val_mask: np.ndarray  # the method's validation side (none for methods without one)
     trusted: bool  # the validation side carries the clean labels (molere/scenarios/protocol.py)
@@ -69,13 +69,13 @@ def read_inputs(scenario: str, seed: int, validation: str | None, supplied: tupl
     pool, x = load_pool(scenario, seed)
     margins = aligned(pool, load_margins(scenario, seed), paths.margins(scenario, seed), made_by("rank", scenario=scenario, seed=seed))
     training = ~pool["in_selection"].to_numpy()
-    part, part_x, part_margins = pool[training].reset_index(drop=True), x[training], margins["margin"].to_numpy()[training]
+    part, part_x, part_margins = pool[training].reset_index(drop=True), rows(x, training), margins["margin"].to_numpy()[training]
     val_mask = np.zeros(len(part), dtype=bool)
     if supplied is not None:
         table, side_x = supplied
         val_mask = np.concatenate([val_mask, np.ones(len(table), dtype=bool)])
         part = pd.concat([part, table.assign(in_selection=False)[part.columns]], ignore_index=True)
-        part_x, part_margins = np.concatenate([part_x, side_x]), np.concatenate([part_margins, np.full(len(table), np.nan)])
+        part_x, part_margins = joined([part_x, side_x]), np.concatenate([part_margins, np.full(len(table), np.nan)])
     elif validation is not None:
         writer = made_by("valsets", scenario=scenario, seed=seed)
         valsets = aligned(part, load_valsets(scenario, seed), paths.valsets(scenario, seed), writer)
@@ -89,7 +89,7 @@ def read_inputs(scenario: str, seed: int, validation: str | None, supplied: tupl
         part_margins,
         val_mask,
         trusted,
-        (pool[~training].reset_index(drop=True), x[~training]),
+        (pool[~training].reset_index(drop=True), rows(x, ~training)),
         load_test_sets(scenario),
     )
 
@@ -117,10 +117,10 @@ def train_run(params: Params, scenario: str, method: str, seed: int, out: Path, 
         rank_margin=inputs.margins,
         val_labels=part["y_clean"].to_numpy() if inputs.trusted else None,
     )
-    predictions = predict_sets(outcome.model, inputs.test_sets, info)
+    predictions = predict_sets(outcome.model, inputs.test_sets, info, params)
     device = next(outcome.model.parameters()).device
     meta, x = inputs.selection
-    selection = TensorSet.from_numpy(x, meta["y"], meta["id"], device, info.get("normalization"))
+    selection = example_set(params, info, x, meta["y"], meta["id"], device)
     weights = outcome.method.train_weights()  # None for a method that learns none
     test = predictions[predictions["set"] == "test"]
     ood = predictions[predictions["set"] == "ood"]
@@ -156,13 +156,13 @@ def aligned(pool: pd.DataFrame, table: pd.DataFrame, path: Path, made_by: str) -
     return table.set_index("id").loc[pool["id"]].reset_index()
 
 
-def predict_sets(model, test_sets: dict[str, tuple[pd.DataFrame, np.ndarray]], info: dict) -> pd.DataFrame:
+def predict_sets(model, test_sets: dict[str, tuple[pd.DataFrame, np.ndarray]], info: dict, params: Params) -> pd.DataFrame:
     """One row per example of every set: its keys, label, `group` where the test set has groups
     (missing in the OOD rows), and the model's prediction."""
     frames = []
     device = next(model.parameters()).device
     for name, (meta, x) in test_sets.items():
-        data = TensorSet.from_numpy(x, meta["y"], meta["id"], device, info.get("normalization"))
+        data = example_set(params, info, x, meta["y"], meta["id"], device)
         probs = predict_proba(model, data)
         frame = meta[["id", "y"] + [c for c in ("shift", "severity", "group") if c in meta]].assign(set=name)
         if "group" in frame:  # the test set's groups (worst-group accuracy); none in the OOD rows

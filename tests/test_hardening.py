@@ -220,7 +220,7 @@ BAD_INPUTS = [
     ("unknown-section", append_params("trian:\n  epochs: 1\n"), TRAIN, {},
      "error: unknown params key 'trian'; did you mean 'train'? known: study, data, noise, ood, rank, valsets, train, execution, claims, model, methods, search, embeddings"),
     ("unknown-key", None, [*TRAIN, "-S", "train.epoch=50"], {},
-     "error: unknown params key 'train.epoch'; did you mean 'train.epochs'? known: epochs, steps, batch_size, optimizer, lr, weight_decay, momentum, schedule, device, augment"),
+     "error: unknown params key 'train.epoch'; did you mean 'train.epochs'? known: epochs, steps, batch_size, optimizer, lr, weight_decay, momentum, schedule, device, augment, workers"),
     ("duplicate-key", append_params("train:\n  epochs: 1\n"), TRAIN, {}, f"error: malformed params.yaml at line {APPENDED}, column 1: duplicate key 'train'"),
     ("syntax-error", append_params("oops: [\n"), TRAIN, {},
      f"error: malformed params.yaml at line {APPENDED + 1}, column 1: expected the node content, but found '<stream end>'"),

@@ -10,7 +10,9 @@ import numpy as np
 
 @dataclass
 class Split:
-    x: np.ndarray  # (n, *feature_shape)
+    # (n, *feature_shape): an array, or an image dataset's ImageFiles (molere/data/sources/
+    # image_files.py), which reads as its (n, 3, side, side) uint8 array
+    x: np.ndarray
     y: np.ndarray  # (n,) int64 clean labels
     # (n,) int64 labels as the dataset's annotators gave them, where it has both (Clothing-1M,
     # CIFAR-N); None = the clean ones

@@ -55,26 +55,32 @@ class Cifar100Config(Cifar10Config):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ImageFolderConfig:
-    """A folder of image files (molere/data/sources/imagefolder.py): class folders, or Clothing-1M's
-    label lists. The key lists name files relative to `root`; the val list is optional (without it
-    the selection split is a seeded holdout)."""
+class ImageFilesConfig:
+    """What every dataset read from image files takes (molere/data/sources/image_files.py)."""
 
     root: str | None = hparam(None)
     image_size: int = hparam(32, low=1, high=1024)  # every image resized to image_size x image_size
     workers: int = hparam(0, low=0)  # DataLoader worker processes decoding the files
+    # prepare's tables name the files instead of holding their pixels, and training decodes each
+    # batch from them through train.workers: fine-tuning without the dataset's images in memory
+    stream: bool = hparam(False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageFolderConfig(ImageFilesConfig):
+    """A folder of image files (molere/data/sources/imagefolder.py): class folders, or Clothing-1M's
+    label lists. The key lists name files relative to `root`; the val list is optional (without it
+    the selection split is a seeded holdout)."""
+
     train_keys: str = hparam("noisy_train_key_list.txt")
     val_keys: str = hparam("clean_val_key_list.txt")
     test_keys: str = hparam("clean_test_key_list.txt")
 
 
 @dataclass(frozen=True, kw_only=True)
-class WildsConfig:
-    """A WILDS dataset read from WILDS' own files (molere/data/sources/wilds.py), never downloaded."""
-
-    root: str | None = hparam(None)  # WILDS' root_dir: the folder holding waterbirds_v1.0/ or camelyon17_v1.0/
-    image_size: int = hparam(32, low=1, high=1024)  # every image resized to image_size x image_size
-    workers: int = hparam(0, low=0)  # DataLoader worker processes decoding the files
+class WildsConfig(ImageFilesConfig):
+    """A WILDS dataset read from WILDS' own files (molere/data/sources/wilds.py), never downloaded;
+    `root` is WILDS' root_dir, the folder holding waterbirds_v1.0/ or camelyon17_v1.0/."""
 
 
 @dataclass(frozen=True, kw_only=True)

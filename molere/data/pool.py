@@ -9,17 +9,18 @@ import numpy as np
 import pandas as pd
 
 from molere.data.base import Dataset, Shift, Split
+from molere.data.sources.image_files import ImageFiles, joined
 from molere.errors import MolereError, check_range
 
 
-def pool_table(dataset: Dataset, selection_fraction: float, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+def pool_table(dataset: Dataset, selection_fraction: float, seed: int) -> tuple[pd.DataFrame, np.ndarray | ImageFiles]:
     """The pool (its observed and clean labels) with its `in_selection` column: the selection split, which every model choice
     uses and no method trains on (the first ERM pass's best epoch, the protocol's trials). It is
     the dataset's own validation split, or a seeded holdout of `selection_fraction` of its train split
     when it has none."""
     train, val = dataset.train, dataset.val
     if val is not None:
-        x, y = np.concatenate([train.x, val.x]), np.concatenate([train.y, val.y])
+        x, y = joined([train.x, val.x]), np.concatenate([train.y, val.y])
         observed = np.concatenate([train.observed, val.observed])
         groups = None if train.groups is None else np.concatenate([train.groups, val.groups])
         in_selection = np.arange(len(y)) >= len(train)

@@ -158,7 +158,7 @@ class LRW(Method):
         index `self.data.val` as it is now, so a subclass may swap in a same-size validation side."""
         if self._val_positions is None:
             self._val_positions = validation_indices(len(self.data.val), self.config.val_batch_size or size, self.seed)
-        return self.data.val.batch(next(self._val_positions).to(self.data.val.x.device))
+        return self.data.val.batch(next(self._val_positions).to(self.data.val.device))
 
     @torch.no_grad()
     def train_weights(self) -> np.ndarray:
@@ -202,4 +202,4 @@ def validation_batches(val: TensorSet, size: int, seed: int, *, balanced: bool =
     shares them)."""
     indices = balanced_indices(val.y.cpu(), size, seed) if balanced else validation_indices(len(val), size, seed)
     for index in indices:
-        yield val.batch(index.to(val.x.device))
+        yield val.batch(index.to(val.device))

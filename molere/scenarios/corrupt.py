@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from molere.data.sources.image_files import rows
 from molere.scenarios import Scenario
 from molere.scenarios.noise import add_label_noise
 from molere.scenarios.skew import skew_positions
@@ -20,6 +21,6 @@ def corrupt_pool(
     if scenario.noise_kind is None:
         return keep, y[keep]
     observed = add_label_noise(
-        y[keep], x[keep], scenario.noise_kind, scenario.noise_rate, num_classes, seed, sd=noise_sd
+        y[keep], rows(x, keep), scenario.noise_kind, scenario.noise_rate, num_classes, seed, sd=noise_sd
     )
     return keep, observed

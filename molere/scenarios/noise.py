@@ -11,11 +11,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from molere.data.sources.image_files import ImageFiles, image_blocks
 from molere.errors import MolereError, check_choice, check_range
 
 NOISE_KINDS = ("idn", "symmetric", "pair")
+IMAGE_BLOCK = 1024  # images whose features `idn` holds at a time
 
 
 def add_label_noise(
@@ -48,11 +52,8 @@ def idn_labels(
     check_range("noise sd", sd, 0, np.inf, low_open=True, high_open=True)
     rng = np.random.RandomState(seed)
     flip_rate = truncnorm.rvs(-rate / sd, (1 - rate) / sd, loc=rate, scale=sd, size=len(y), random_state=rng)
-    features = noise_features(x)
-    projection = rng.randn(num_classes, features.shape[1], num_classes)
-    logits = np.empty((len(y), num_classes))
-    for c in range(num_classes):  # x @ W[y] one class at a time: W[y] would be n x D x K
-        logits[y == c] = features[y == c] @ projection[c]
+    projection = rng.randn(num_classes, math.prod(x.shape[1:]), num_classes)
+    logits = class_logits(x, y, projection)
     rows = np.arange(len(y))
     logits[rows, y] = -np.inf
     probs = flip_rate[:, None] * softmax(logits, axis=1)
@@ -60,6 +61,25 @@ def idn_labels(
     cdf = probs.cumsum(axis=1)
     cdf /= cdf[:, -1:]
     return (cdf <= rng.random_sample(len(y))[:, None]).sum(axis=1)  # = cdf.searchsorted(u, "right")
+
+
+def class_logits(x: np.ndarray | ImageFiles, y: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    """x @ W[y] for every example. Images a block of `IMAGE_BLOCK` at a time, so their float64
+    values (8 bytes each: a CIFAR-10 pool's are 1.2 GB) are never all in memory, nor, from files,
+    their pixels; a block's products are the same whether its images came from files or an array.
+    Features that are not images (the default study's) are multiplied whole, as before."""
+    if x.ndim != 4:
+        return feature_logits(noise_features(x), y, projection)
+    blocks = zip(range(0, len(y), IMAGE_BLOCK), image_blocks(x, IMAGE_BLOCK))
+    parts = [feature_logits(noise_features(block), y[start : start + len(block)], projection) for start, block in blocks]
+    return np.concatenate(parts) if parts else np.empty((0, projection.shape[2]))
+
+
+def feature_logits(features: np.ndarray, y: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    logits = np.empty((len(y), projection.shape[2]))
+    for c in range(projection.shape[0]):  # x @ W[y] one class at a time: W[y] would be n x D x K
+        logits[y == c] = features[y == c] @ projection[c]
+    return logits
 
 
 def noise_features(x: np.ndarray) -> np.ndarray:

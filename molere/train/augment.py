@@ -23,10 +23,6 @@ from molere.errors import MolereError
 STREAM = 0xA06  # the augmentation's draws: a stream of the run's seed apart from the batches' order
 
 
-def padding_of(side: int) -> int:
-    return side // 8
-
-
 def draw(n: int, padding: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image: whether it is flipped, and the (row, column) offset of its cut in the padded image."""
     flips = torch.rand(n, generator=generator) < 0.5
@@ -59,7 +55,7 @@ def augmenter(name: str, seed: int, example_shape: tuple[int, ...]) -> Callable[
             f"{tuple(example_shape)}: set train.augment=none"
         )
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, STREAM]).generate_state(1)[0]))
-    padding = padding_of(example_shape[-1])
+    padding = example_shape[-1] // 8  # CIFAR's 4 pixels at 32
 
     def augment(x: torch.Tensor) -> torch.Tensor:
         return flip_crop(x, *draw(len(x), padding, generator), padding)

@@ -46,6 +46,9 @@ class TrainConfig:
     device: str = hparam("auto", choices=DEVICES)
     # the training batches' augmentation: flip-crop, CIFAR's random flip and padded crop, for images
     augment: str = hparam("none", choices=AUGMENTATIONS)
+    # DataLoader worker processes decoding a streamed dataset's batches ahead of the step
+    # (data.<name>.stream); 0 = in the run's process. Any value trains the same bytes
+    workers: int = hparam(0, low=0)
 
 
 def run_epochs(cfg: TrainConfig, train_size: int) -> int:

@@ -43,12 +43,13 @@ def fit(
         method.begin_epoch(epoch, epochs)
         sums: dict[str, torch.Tensor] = {}
         steps = 0
-        for index in batch_indices(len(data), batch_size, generator):
-            if budget == 0:
-                break
+        order = list(batch_indices(len(data), batch_size, generator))
+        if budget < len(order):  # the step budget ends within this epoch
+            order = order[:budget]
+        for batch in data.batches(order, transform):
             budget -= 1
-            with autocast(data.x.device):  # every forward of the step, meta passes included
-                stats = method.update(data.batch(index, transform))
+            with autocast(data.device):  # every forward of the step, meta passes included
+                stats = method.update(batch)
             for key, value in stats.items():
                 sums[key] = sums.get(key, 0) + value
             steps += 1

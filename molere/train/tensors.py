@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from typing import Callable, Iterator, NamedTuple
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
 
+from molere.data.sources.image_files import ImageFiles
 from molere.errors import MolereError, check_choice
 
 
@@ -20,26 +21,31 @@ class Batch(NamedTuple):
 
 @dataclass
 class TensorSet:
-    """Features, labels and stable ids of a set of examples, all on one device.
+    """Features, labels and stable ids of a set of examples, on one device.
 
     uint8 images are stored as they are and normalised per batch (`mean`/`std` per channel), so a
-    whole image dataset fits on the GPU."""
+    whole image dataset fits on the GPU. A streamed dataset's images (`ImageFiles`) stay files:
+    each batch is decoded (by the files' DataLoader workers, ahead of the step where the order is
+    known: `batches`) and moved to the device, then goes the same way, so a run trains the same
+    bytes streamed or stored."""
 
-    x: torch.Tensor
+    x: torch.Tensor | ImageFiles
     y: torch.Tensor
     ids: np.ndarray
     mean: torch.Tensor | None = None
     std: torch.Tensor | None = None
 
     @classmethod
-    def from_numpy(cls, x, y, ids, device, normalization=None) -> "TensorSet":
+    def from_numpy(cls, x, y, ids, device, normalization=None, workers: int = 0) -> "TensorSet":
+        """`workers`: the DataLoader workers that decode streamed image files' batches."""
         mean = std = None
         if normalization is not None:
             shape = (1, -1) + (1,) * (x.ndim - 2)
             mean = torch.tensor(normalization[0], device=device).reshape(shape) * 255
             std = torch.tensor(normalization[1], device=device).reshape(shape) * 255
         return cls(
-            x=torch.tensor(x, device=device),  # a copy: Arrow-backed arrays are read-only
+            # a copy: Arrow-backed arrays are read-only
+            x=replace(x, workers=workers) if isinstance(x, ImageFiles) else torch.tensor(x, device=device),
             y=torch.tensor(np.asarray(y, dtype=np.int64), device=device),
             ids=np.asarray(ids),
             mean=mean,
@@ -49,10 +55,20 @@ class TensorSet:
     def __len__(self) -> int:
         return len(self.y)
 
+    @property
+    def device(self) -> torch.device:
+        return self.y.device
+
     def features(self, index: torch.Tensor | slice, transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """The examples at `index`, `transform`ed as they are stored (uint8 images: an augmentation),
         then normalised."""
-        x = self.x[index]
+        if isinstance(self.x, ImageFiles):
+            return self.prepared(self.x[positions(index, len(self))], transform)
+        return self.prepared(self.x[index], transform)
+
+    def prepared(self, x: np.ndarray | torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
+        """Stored examples `x` (decoded images on the CPU: moved to the device) as a step takes them."""
+        x = torch.as_tensor(x).to(self.device)
         if transform is not None:
             x = transform(x)
         if x.is_cuda and x.ndim == 4:
@@ -64,15 +80,32 @@ class TensorSet:
     def batch(self, index: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Batch:
         return Batch(self.features(index, transform), self.y[index], index)
 
+    def batches(self, indices: Iterable[torch.Tensor], transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Iterator[Batch]:
+        """`batch(index)` for each of `indices`, in order; a streamed dataset's images decoded
+        ahead by its workers (all of `indices` are read first: an epoch's order)."""
+        if not isinstance(self.x, ImageFiles):
+            yield from (self.batch(index, transform) for index in indices)
+            return
+        indices = list(indices)
+        images = self.x.read(positions(index, len(self)) for index in indices)
+        for index, x in zip(indices, images):
+            yield Batch(self.prepared(x, transform), self.y[index], index)
+
     def subset(self, mask: np.ndarray) -> "TensorSet":
-        keep = torch.as_tensor(np.flatnonzero(mask), device=self.x.device)
-        return TensorSet(self.x[keep], self.y[keep], self.ids[mask], self.mean, self.std)
+        keep = np.flatnonzero(mask)
+        x = self.x.take(keep) if isinstance(self.x, ImageFiles) else self.x[torch.as_tensor(keep, device=self.device)]
+        return TensorSet(x, self.y[torch.as_tensor(keep, device=self.device)], self.ids[mask], self.mean, self.std)
+
+
+def positions(index: torch.Tensor | slice, n: int) -> np.ndarray:
+    """`index` into a set of `n` examples as positions on the CPU."""
+    return np.arange(n)[index] if isinstance(index, slice) else index.cpu().numpy()
 
 
 def map_batches(data: TensorSet, fn, size: int = 1024) -> torch.Tensor:
     """`fn(batch)` over `data` in order, in chunks of `size` (inference over a whole set without
     holding its activations at once), concatenated as float32 on the CPU."""
-    chunks = [fn(data.batch(index)).float().cpu() for index in torch.arange(len(data), device=data.x.device).split(size)]
+    chunks = [fn(batch).float().cpu() for batch in data.batches(torch.arange(len(data), device=data.device).split(size))]
     return torch.cat(chunks) if chunks else torch.zeros(0)
 
 

@@ -4,9 +4,9 @@ checked root folder, the check that every listed file is there, and the images t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -55,14 +55,18 @@ def decode(files: list[Path], side: int) -> np.ndarray:
 class ImageFiles:
     """uint8 RGB images (N, 3, side, side) that stay files until they are read: the image datasets'
     splits hold this where the other datasets hold an array, so nothing holds a dataset's images
-    unless it asks for all of them. `blocks` decodes consecutive runs of images through `workers`
-    DataLoader worker processes (0: in this process), in order; a slice or a list of positions
-    decodes those images here; numpy (`np.asarray`, `np.concatenate`) reads the whole, block by
-    block. Every way gives the same bytes: each image is decoded on its own."""
+    unless it asks for all of them. `read` decodes given groups of images through `workers`
+    DataLoader worker processes (0: in this process), in order, and `blocks` consecutive runs; a
+    slice or a list of positions decodes those images here; numpy (`np.asarray`, `np.concatenate`)
+    reads the whole, block by block. Every way gives the same bytes: each image is decoded on its
+    own. `take` picks files without decoding any. With `stream` (a dataset's `stream` key) the
+    tables `prepare` writes name the files instead of holding their pixels, and training decodes
+    each batch from them (molere/train/tensors.py)."""
 
     files: tuple[Path, ...]
     side: int
     workers: int = 0
+    stream: bool = False
 
     dtype = np.dtype(np.uint8)
     ndim = 4
@@ -91,15 +95,25 @@ class ImageFiles:
             start += len(block)
         return whole if dtype is None else whole.astype(dtype)
 
+    def take(self, rows) -> "ImageFiles":
+        """The files at `rows` (numpy's rules: positions, a slice, a mask), none decoded."""
+        return replace(self, files=tuple(self.files[i] for i in np.arange(len(self))[rows]))
+
     def blocks(self, size: int) -> Iterator[np.ndarray]:
         """The images `size` at a time (the last block may be smaller), in order."""
+        return self.read(range(start, min(start + size, len(self))) for start in range(0, len(self), size))
+
+    def read(self, groups: Iterable[Sequence[int]]) -> Iterator[np.ndarray]:
+        """The images of each group of positions, stacked, a group at a time and in order; through
+        the workers, which decode the groups ahead of the one read (at most two per worker)."""
         if self.workers == 0:
-            for start in range(0, len(self), size):
-                yield self[start : start + size]
+            for group in groups:
+                yield self[np.asarray(group, dtype=np.int64)]
             return
         from torch.utils.data import DataLoader
 
-        batches = iter(DataLoader(Decoding(self.files, self.side), batch_size=size, num_workers=self.workers, collate_fn=stacked))
+        loader = DataLoader(Decoding(self.files, self.side), batch_sampler=list(groups), num_workers=self.workers, collate_fn=stacked)
+        batches = iter(loader)
         try:
             for block in batches:
                 if isinstance(block, MolereError):
@@ -107,7 +121,7 @@ class ImageFiles:
                 yield block
         finally:
             # the iterator's end stops its worker processes now, even while an error's traceback
-            # keeps this frame alive
+            # keeps this frame alive, or when the reader stops early (a run's step budget)
             del batches
 
 
@@ -137,8 +151,9 @@ def stacked(images: list[np.ndarray | MolereError]) -> np.ndarray | MolereError:
 
 
 def image_files(files: list[Path], config) -> ImageFiles:
-    """`files` as images of a dataset config's `image_size`, decoded by its `workers`."""
-    return ImageFiles(tuple(files), config.image_size, config.workers)
+    """`files` as images of a dataset config's `image_size`, decoded by its `workers`, streamed to
+    training if it says `stream`."""
+    return ImageFiles(tuple(files), config.image_size, config.workers, config.stream)
 
 
 def image_blocks(x: np.ndarray | ImageFiles, size: int) -> Iterator[np.ndarray]:
@@ -148,3 +163,16 @@ def image_blocks(x: np.ndarray | ImageFiles, size: int) -> Iterator[np.ndarray]:
         return
     for start in range(0, len(x), size):
         yield x[start : start + size]
+
+
+def rows(x: np.ndarray | ImageFiles, key) -> np.ndarray | ImageFiles:
+    """`x[key]` for rows `key`, image files picked without decoding them."""
+    return x.take(key) if isinstance(x, ImageFiles) else x[key]
+
+
+def joined(parts: list[np.ndarray | ImageFiles]) -> np.ndarray | ImageFiles:
+    """The rows of `parts` one after the other: their files if all are image files (undecoded),
+    else an array."""
+    if all(isinstance(part, ImageFiles) for part in parts):
+        return replace(parts[0], files=sum((part.files for part in parts), ()))
+    return np.concatenate(parts)

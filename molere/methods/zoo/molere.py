@@ -76,7 +76,7 @@ class Molere(LRW):
         self.in_val = self.split(np.random.default_rng(seed).random(len(self.pool)))
         super().__init__(model, optimizer, config, dataclasses.replace(data, val=self.pool.subset(self.in_val)), seed)
         self.gap_stop = GapStop(config.patience)
-        device, dtype = self.pool.x.device, next(model.parameters()).dtype
+        device, dtype = self.pool.device, next(model.parameters()).dtype
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.splitter = Splitter(math.prod(self.pool.x.shape[1:]), data.num_classes, self.delta, config.splitter_hidden)
@@ -192,7 +192,7 @@ class Molere(LRW):
         """Make `in_val` the validation side. The validation batches keep coming from the same
         running cycle of positions: every split has the same size, so the positions stay valid."""
         self.in_val = in_val
-        self._val_mask = torch.as_tensor(in_val, device=self.pool.x.device)
+        self._val_mask = torch.as_tensor(in_val, device=self.pool.device)
         self.data.val = self.val_pool.subset(in_val)
 
     def train_side(self, batch: Batch) -> Batch:
