@@ -9,7 +9,10 @@
 #   4. the same for every method of the CIFAR-100 preset (ResNet-32, batch 100, flip-crop), on
 #      8,000 training images;
 #   5. the meta step's cost with ResNet-18 on CIFAR-shaped input at batch 128 and 512
-#      (`molere-bench bench meta-step`, CUDA, peak memory).
+#      (`molere-bench bench meta-step`, CUDA, peak memory);
+#   6. how fast the machine's CPUs decode a streamed dataset's batches (data.<name>.stream) at
+#      224 x 224, with 0 and 12 DataLoader workers (benchmarks/image_streaming.py --train): what
+#      a streamed fine-tuning run can feed its GPU.
 #
 # The limits add up to 470 s.
 #
@@ -44,10 +47,12 @@ if [ -f "$CANARY/canary.py" ]; then
 else
     echo "=== canary: $CANARY/canary.py did not travel; skipped" | tee -a "$LOG"
 fi
-step 180 "gpu_check (ResNet-18, batch 512, 2 epochs)" "$PYTHON" benchmarks/gpu_check.py --epochs 2 --batch-size 512
+step 150 "gpu_check (ResNet-18, batch 512, 2 epochs)" "$PYTHON" benchmarks/gpu_check.py --epochs 2 --batch-size 512
 step 120 "gpu_check (the CIFAR-100 preset, every method, 2 epochs of 8,000 images)" "$PYTHON" benchmarks/gpu_check.py \
     --preset studies/cifar100-resnet32.yaml --methods all --train-images 8000 --test-images 2000 --epochs 2
 for batch in 128 512; do
     step 45 "meta step, ResNet-18, batch $batch" "$PYTHON" -m molere.cli bench meta-step --model resnet18 --input-shape 3,32,32 \
         --batch-size "$batch" --device cuda --repeats 10 --epoch-batches 10 --epoch-repeats 2
 done
+step 30 "streamed images decoded for training, 2,000 JPEG files at 224, workers 0 and 12" "$PYTHON" benchmarks/image_streaming.py \
+    --train --images 2000 --workers 0,12
