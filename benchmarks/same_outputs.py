@@ -22,44 +22,46 @@ from pathlib import Path
 
 import yaml
 
-DROPPED: list[list[str]] = []  # the --drop keys, split at their dots
+
+def json_bytes(obj) -> bytes:
+    """`obj` as molere.io.write_json writes it."""
+    return (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
 
 
-def config_bytes(path: Path) -> bytes:
+def config_bytes(path: Path, drop: list[list[str]]) -> bytes:
+    """The run's config.json without the `drop` keys (each split at its dots)."""
     config = json.loads(path.read_text())
-    for *parents, key in DROPPED:
+    for *parents, key in drop:
         node = config
         for part in parents:
             node = node[part]
         node.pop(key)
-    return (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
+    return json_bytes(config)
 
 
-def file_bytes(path: Path) -> bytes:
-    return config_bytes(path) if path.name == "config.json" else path.read_bytes()
+def file_bytes(path: Path, drop: list[list[str]]) -> bytes:
+    return config_bytes(path, drop) if path.name == "config.json" else path.read_bytes()
 
 
-def run_digest(directory: Path) -> str:  # stages/select.py's digest, over the rebuilt files
+def run_digest(directory: Path, drop: list[list[str]]) -> str:  # stages/select.py's digest, over the rebuilt files
     total = hashlib.sha256()
     for path in sorted(directory.iterdir()):
-        total.update(path.name.encode() + b"\0" + hashlib.sha256(file_bytes(path)).digest())
+        total.update(path.name.encode() + b"\0" + hashlib.sha256(file_bytes(path, drop)).digest())
     return total.hexdigest()
 
 
-def rebuilt_md5(clone: Path, out: dict) -> str:
+def rebuilt_md5(clone: Path, out: dict, drop: list[list[str]]) -> str:
     path = clone / out["path"]
+    if path.name == "selected.json":
+        selected = json.loads(path.read_text())
+        selected["run_digest"] = run_digest(path.parent / "trials" / str(selected["trial"]), drop)
+        return hashlib.md5(json_bytes(selected)).hexdigest()
     if path.is_file():
-        if path.name == "selected.json":
-            selected = json.loads(path.read_text())
-            trial = path.parent / "trials" / str(selected["trial"])
-            selected["run_digest"] = run_digest(trial)
-            return hashlib.md5((json.dumps(selected, indent=2, sort_keys=True) + "\n").encode()).hexdigest()
-        return hashlib.md5(file_bytes(path)).hexdigest()
-    h = out["md5"].removesuffix(".dir")
-    manifest = json.loads((clone / ".dvc/cache/files/md5" / h[:2] / h[2:]).with_suffix(".dir").read_text())
+        return hashlib.md5(file_bytes(path, drop)).hexdigest()
+    manifest = json.loads((clone / ".dvc/cache/files/md5" / out["md5"][:2] / out["md5"][2:]).read_text())  # a folder's: HASH.dir
     for entry in manifest:
         if entry["relpath"].endswith("config.json"):
-            entry["md5"] = hashlib.md5(config_bytes(path / entry["relpath"])).hexdigest()
+            entry["md5"] = hashlib.md5(config_bytes(path / entry["relpath"], drop)).hexdigest()
     return hashlib.md5(json.dumps(manifest, sort_keys=True).encode()).hexdigest() + ".dir"
 
 
@@ -69,7 +71,7 @@ def main() -> None:
     parser.add_argument("clone", type=Path)
     parser.add_argument("--drop", action="append", default=[], help="a dotted key of config.json the newer code adds (repeatable)")
     args = parser.parse_args()
-    DROPPED.extend(key.split(".") for key in args.drop)
+    drop = [key.split(".") for key in args.drop]
     old = yaml.safe_load(args.old_lock.read_text())["stages"]
     clone = args.clone
     new = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]
@@ -82,7 +84,7 @@ def main() -> None:
         new_outs = {o["path"]: o for o in new[name].get("outs", [])}
         if {p: o["md5"] for p, o in new_outs.items()} == old_outs:
             counts[kind]["same as written"] += 1
-        elif {p: rebuilt_md5(clone, o) for p, o in new_outs.items()} == old_outs:
+        elif {p: rebuilt_md5(clone, o, drop) for p, o in new_outs.items()} == old_outs:
             counts[kind]["same without train.workers"] += 1
         else:
             counts[kind]["DIFFERENT"] += 1
